@@ -1,0 +1,5 @@
+"""`python -m swapbench`."""
+
+from swapbench.cli import main
+
+main()

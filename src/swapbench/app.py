@@ -1,0 +1,218 @@
+"""Use cases: each CLI command is one call into this module."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from swapbench import __version__
+from swapbench.adapters.host import host_info
+from swapbench.adapters.image import LoadedImage, load_image
+from swapbench.adapters.openai_client import ChatEndpoint, Health
+from swapbench.core.bench import BenchSettings, BenchWorkload, OnSample, WorkloadRun, run_workloads
+from swapbench.core.results import Provenance, Results, RunStatus
+from swapbench.errors import EndpointLoading, EndpointRequestFailed, InputError, PlanError, SwapbenchError
+from swapbench.plan.load import LoadedPlan, load_plan, validate_plan
+from swapbench.plan.models import Target
+from swapbench.report.results_file import read_results, reanalysed, render_json, workload_results, write_text
+from swapbench.workloads.prepare import prepare
+
+BUILTIN_WORKLOADS = ("nav", "describe")
+READY_POLL_S = 0.1
+
+
+def bundled_image() -> Path:
+    """The demo camera frame shipped with swapbench."""
+    return Path(str(resources.files("swapbench.demo").joinpath("car-view.jpg")))
+
+
+def plan_from_options(
+    url: str,
+    label: str,
+    workloads: Sequence[str],
+    image: Path | None,
+    run: dict[str, Any],
+) -> LoadedPlan:
+    """A plan built from `swapbench bench --url ...` options, validated like a plan file."""
+    unknown = [w for w in workloads if w not in BUILTIN_WORKLOADS]
+    if unknown:
+        raise PlanError(
+            f"--workload {unknown[0]!r} is not a built-in workload",
+            hint=f"use {' or '.join(BUILTIN_WORKLOADS)}, or define it in a plan file and pass --plan",
+        )
+    data: dict[str, Any] = {
+        "run": run,
+        "workloads": [{"name": w, "kind": w} for w in (workloads or BUILTIN_WORKLOADS)],
+        "baseline": {"label": label, "url": url},
+    }
+    if image is not None:
+        data["image"] = {"path": str(image)}
+    return LoadedPlan(plan=validate_plan(data, "command line"), path=None, sha256=None)
+
+
+def pick_target(loaded: LoadedPlan, name: str) -> Target:
+    """`baseline`, or a target's label."""
+    plan = loaded.plan
+    if name == "baseline" and plan.baseline is not None:
+        target = plan.baseline
+    else:
+        found = [t for t in plan.targets() if t.label == name]
+        if not found:
+            labels = ", ".join(["baseline"] + [t.label for t in plan.targets()])
+            raise PlanError(f"the plan has no target {name!r}", hint=f"use --target with one of: {labels}")
+        target = found[0]
+    if target.url is None:
+        raise PlanError(
+            f"target {target.label!r} has no url", hint="`swapbench bench` measures a running server: set its url"
+        )
+    return target
+
+
+def _api_key(loaded: LoadedPlan, target: Target) -> str | None:
+    if target.api_key_file is None:
+        return None
+    path = loaded.resolve(target.api_key_file)
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise InputError(f"cannot read api_key_file {path}: {exc.strerror}", hint="check the path") from exc
+
+
+def prepare_workloads(loaded: LoadedPlan, target: Target, only: Sequence[str] = ()) -> tuple[
+    LoadedImage | None, list[BenchWorkload]
+]:
+    """Check every input before any traffic: the image, prompt builders, parsers, schemas."""
+    plan = loaded.plan
+    chosen = [(i, w) for i, w in enumerate(plan.workloads) if not only or w.name in only]
+    missing = sorted(set(only) - {w.name for w in plan.workloads})
+    if missing:
+        raise PlanError(
+            f"the plan has no workload {missing[0]!r}",
+            hint=f"use one of: {', '.join(w.name for w in plan.workloads)}",
+        )
+    image = None
+    if plan.image is not None and any(w.image for _, w in chosen):
+        image = load_image(loaded.resolve(plan.image.path), plan.image.sha256)
+    url = image.data_url if image else None
+    return image, [prepare(w, i, url, plan.run.seed, target.model, loaded.resolve) for i, w in chosen]
+
+
+def wait_until_serving(endpoint: ChatEndpoint, wait_s: float) -> None:
+    """Fail fast when the server is loading (503), unless asked to wait up to `wait_s` for it."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        report = endpoint.health()
+        if report.state is Health.OK:
+            return
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(READY_POLL_S)
+    if report.state is Health.LOADING:
+        raise EndpointLoading(
+            f"{endpoint.base_url} is still loading its model (HTTP 503: {report.message})",
+            hint="wait until /health answers 200, or pass --wait-ready SECONDS",
+        )
+    raise EndpointRequestFailed(
+        f"{endpoint.base_url}/health answered HTTP {report.status}: {report.message}",
+        hint="check that the URL points at an OpenAI-compatible server such as llama-server",
+        status=report.status,
+    )
+
+
+@dataclass(frozen=True)
+class BenchOutcome:
+    results: Results
+    path: Path
+
+
+def new_run_id(label: str) -> str:
+    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{label}-{secrets.token_hex(2)}"
+
+
+def bench(
+    loaded: LoadedPlan,
+    target_name: str,
+    *,
+    only: Sequence[str] = (),
+    wait_ready_s: float = 0.0,
+    output_dir: Path | None = None,
+    run_id: str | None = None,
+    on_sample: OnSample | None = None,
+    expect: Callable[[str, int], None] | None = None,
+) -> BenchOutcome:
+    """Benchmark one running server without touching it; save results even when it stops early."""
+    plan = loaded.plan
+    target = pick_target(loaded, target_name)
+    assert target.url is not None  # pick_target guarantees it
+    image, workloads = prepare_workloads(loaded, target, only)
+    settings = BenchSettings(warmup=plan.run.warmup, samples=plan.run.samples, stream=plan.run.stream)
+    for w in workloads:
+        if expect:
+            expect(w.info.name, settings.warmup + settings.samples)
+    started = datetime.now(UTC).isoformat()
+    with ChatEndpoint(target.url, api_key=_api_key(loaded, target), timeout_s=plan.run.request_timeout_s) as ep:
+        wait_until_serving(ep, wait_ready_s)
+        server = ep.server_info()
+        runs = run_workloads(ep, workloads, settings, time.perf_counter_ns, on_sample)
+    error = next((r.error for r in runs if r.error is not None), None)
+    results = Results(
+        run_id=run_id or new_run_id(target.label),
+        label=target.label,
+        status=RunStatus.PARTIAL if error else RunStatus.COMPLETE,
+        error=str(error.message) if error else None,
+        provenance=_provenance(loaded, started, settings, plan.run.seed),
+        host=host_info(),
+        server=server,
+        image=image.info if image else None,
+        workloads=workload_results(runs),
+    )
+    out_dir = (output_dir or loaded.resolve(plan.run.output_dir)) / results.run_id
+    path = out_dir / f"results-{target.label}.json"
+    write_text(path, render_json(results))
+    if error is not None:
+        raise _with_saved(error, runs, path)
+    return BenchOutcome(results=results, path=path)
+
+
+def _provenance(loaded: LoadedPlan, started: str, settings: BenchSettings, seed: int) -> Provenance:
+    return Provenance(
+        swapbench_version=__version__,
+        plan_path=str(loaded.path) if loaded.path else None,
+        plan_sha256=loaded.sha256,
+        seed=seed,
+        warmup=settings.warmup,
+        samples=settings.samples,
+        stream=settings.stream,
+        started_at=started,
+        ended_at=datetime.now(UTC).isoformat(),
+    )
+
+
+def _with_saved(error: SwapbenchError, runs: Sequence[WorkloadRun], path: Path) -> SwapbenchError:
+    gathered = sum(len(r.samples) for r in runs)
+    saved = type(error)(f"{error.message}\n  {gathered} samples gathered so far are saved in {path}", hint=error.hint)
+    saved.__cause__ = error
+    return saved
+
+
+def load_for_bench(plan_path: Path | None, url: str | None, **options: Any) -> LoadedPlan:
+    """Either a plan file or --url options; not both, not neither."""
+    if plan_path is not None and url is not None:
+        raise PlanError("give either --plan or --url, not both", hint="--url measures one server without a plan")
+    if plan_path is None and url is None:
+        raise PlanError("nothing to benchmark", hint="pass --url http://127.0.0.1:PORT or --plan plan.toml")
+    if plan_path is not None:
+        return load_plan(plan_path)
+    assert url is not None
+    return plan_from_options(url=url, **options)
+
+
+def summarize(paths: Sequence[Path]) -> list[Results]:
+    """Read results files and recompute their metrics from the recorded samples."""
+    return [reanalysed(read_results(p)) for p in paths]

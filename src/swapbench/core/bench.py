@@ -1,0 +1,152 @@
+"""The bench loop: warm-up, then sequential samples per workload, interpreted into Samples.
+
+Pure: it talks to the server through the ChatClient protocol and reads time from an injected clock, so it
+runs the same against a real llama-server and against a recorded list of exchanges.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from swapbench.core.results import Exchange, ParseOutcome, Sample, WorkloadInfo
+from swapbench.core.thinking import detect_thinking
+from swapbench.errors import EndpointRequestFailed, SwapbenchError
+
+MAX_CONSECUTIVE_ERRORS = 3
+
+
+class ChatClient(Protocol):
+    def complete(self, body: bytes, *, stream: bool = False) -> Exchange: ...
+
+
+@dataclass(frozen=True)
+class BenchWorkload:
+    """A workload ready to send: its description, its request body and its parse contract (nav)."""
+
+    info: WorkloadInfo
+    body: dict[str, Any]
+    parse: Callable[[str | None], ParseOutcome] | None
+
+    def encoded(self, stream: bool) -> bytes:
+        body = dict(self.body)
+        if stream:
+            body |= {"stream": True, "stream_options": {"include_usage": True}}
+        return json.dumps(body, separators=(",", ":")).encode()
+
+
+@dataclass
+class WorkloadRun:
+    """What one workload gathered, and why it stopped early if it did."""
+
+    workload: BenchWorkload
+    warmup: list[Sample] = field(default_factory=list)
+    samples: list[Sample] = field(default_factory=list)
+    error: SwapbenchError | None = None
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    warmup: int
+    samples: int
+    stream: bool = False
+    deadline_ns: int | None = None  # on the injected clock; reached -> stop between samples
+
+
+OnSample = Callable[[WorkloadRun, Sample, bool], None]  # (run, sample, is_warmup)
+
+
+def interpret(index: int, offset_ms: float, exchange: Exchange, workload: BenchWorkload) -> Sample:
+    """Attach the parse outcome (nav) and the thinking-leak verdict to one exchange."""
+    parse = None
+    if workload.parse is not None:
+        if exchange.error is None:
+            parse = workload.parse(exchange.content)
+        else:
+            parse = ParseOutcome(strategy=None, error="request failed")
+    leak = detect_thinking(exchange.content, exchange.reasoning_content) if exchange.error is None else None
+    return Sample(index=index, offset_ms=offset_ms, exchange=exchange, parse=parse, thinking_leak=leak)
+
+
+def _failure(run: WorkloadRun, sample: Sample, why: str) -> EndpointRequestFailed:
+    ex = sample.exchange
+    status = f"HTTP {ex.http_status}: " if ex.http_status else ""
+    return EndpointRequestFailed(
+        f"workload {run.workload.info.name!r}: {why}: {status}{ex.error}",
+        hint="the server's message is above; e.g. 'image input is not supported' means start it with --mmproj",
+        status=ex.http_status,
+    )
+
+
+def run_workload(
+    client: ChatClient,
+    workload: BenchWorkload,
+    settings: BenchSettings,
+    clock: Callable[[], int],
+    on_sample: OnSample | None = None,
+) -> WorkloadRun:
+    """Warm-up requests (excluded), then `settings.samples` sequential requests.
+
+    Stops early, keeping what it gathered, when: a warm-up request fails (the server cannot serve this
+    workload at all), MAX_CONSECUTIVE_ERRORS measured requests fail in a row, the server goes away, or the
+    deadline passes."""
+    run = WorkloadRun(workload)
+    body = workload.encoded(settings.stream)
+    origin: int | None = None
+    consecutive = 0
+    total = settings.warmup + settings.samples
+    for i in range(total):
+        if settings.deadline_ns is not None and clock() >= settings.deadline_ns:
+            run.error = SwapbenchError(
+                f"time cap reached during workload {workload.info.name!r} after {len(run.samples)} samples",
+                hint="raise [run].time_cap_s or lower [run].samples",
+            )
+            return run
+        is_warmup = i < settings.warmup
+        started = clock()
+        origin = started if origin is None and not is_warmup else origin
+        try:
+            exchange = client.complete(body, stream=settings.stream)
+        except SwapbenchError as exc:
+            run.error = exc
+            return run
+        offset_ms = 0.0 if origin is None else (started - origin) / 1e6
+        index = i if is_warmup else i - settings.warmup
+        try:
+            sample = interpret(index, offset_ms, exchange, workload)
+        except SwapbenchError as exc:
+            run.error = exc
+            return run
+        (run.warmup if is_warmup else run.samples).append(sample)
+        if on_sample is not None:
+            on_sample(run, sample, is_warmup)
+        if exchange.error is None:
+            consecutive = 0
+            continue
+        consecutive += 1
+        if is_warmup:
+            run.error = _failure(run, sample, "the warm-up request failed")
+            return run
+        if consecutive >= MAX_CONSECUTIVE_ERRORS:
+            run.error = _failure(run, sample, f"{consecutive} requests failed in a row")
+            return run
+    return run
+
+
+def run_workloads(
+    client: ChatClient,
+    workloads: Sequence[BenchWorkload],
+    settings: BenchSettings,
+    clock: Callable[[], int],
+    on_sample: OnSample | None = None,
+) -> list[WorkloadRun]:
+    """Each workload in turn; after one stops on an error, the rest are not started."""
+    runs: list[WorkloadRun] = []
+    for workload in workloads:
+        run = run_workload(client, workload, settings, clock, on_sample)
+        runs.append(run)
+        if run.error is not None:
+            break
+    return runs

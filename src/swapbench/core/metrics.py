@@ -1,0 +1,122 @@
+"""Metrics as pure functions over recorded samples, so a results file can be re-analysed anywhere."""
+
+from __future__ import annotations
+
+import math
+import random
+import statistics
+from collections.abc import Sequence
+
+from swapbench.core.results import LatencyStats, Sample, WorkloadMetrics
+
+BOOTSTRAP_RESAMPLES = 2000
+BOOTSTRAP_SEED = 20260414
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Linear-interpolation percentile (numpy's default method); q in [0, 100]."""
+    if not values:
+        raise ValueError("percentile of no values")
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100.0
+    low = math.floor(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def bootstrap_ci(
+    values: Sequence[float], q: float = 50.0, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED
+) -> tuple[float, float] | None:
+    """Percentile-bootstrap 95% CI of the q-th percentile; None with fewer than 2 values. Seeded: repeatable."""
+    if len(values) < 2:
+        return None
+    rng = random.Random(seed)
+    n = len(values)
+    estimates = sorted(percentile(rng.choices(values, k=n), q) for _ in range(resamples))
+    return percentile(estimates, 2.5), percentile(estimates, 97.5)
+
+
+def latency_stats(values: Sequence[float]) -> LatencyStats | None:
+    if not values:
+        return None
+    return LatencyStats(
+        n=len(values),
+        p50=percentile(values, 50),
+        p95=percentile(values, 95),
+        p99=percentile(values, 99),
+        mean=statistics.fmean(values),
+        stdev=statistics.stdev(values) if len(values) > 1 else 0.0,
+        min=min(values),
+        max=max(values),
+        p50_ci95=bootstrap_ci(values),
+    )
+
+
+def _median_or_none(values: Sequence[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def decode_rates(samples: Sequence[Sample]) -> list[float]:
+    rates = []
+    for s in samples:
+        t = s.exchange.timings
+        if t and t.predicted_n and t.predicted_ms:
+            rates.append(t.predicted_n * 1000.0 / t.predicted_ms)
+    return rates
+
+
+def e2e_rates(samples: Sequence[Sample]) -> list[float]:
+    rates = []
+    for s in samples:
+        u = s.exchange.usage
+        if u and u.completion_tokens and s.exchange.latency_ms > 0:
+            rates.append(u.completion_tokens * 1000.0 / s.exchange.latency_ms)
+    return rates
+
+
+def achieved_hz(samples: Sequence[Sample]) -> float | None:
+    """Completed requests per second over the measured loop, first send to last byte."""
+    if len(samples) < 1:
+        return None
+    span_ms = max(s.offset_ms + s.exchange.latency_ms for s in samples) - min(s.offset_ms for s in samples)
+    return len(samples) * 1000.0 / span_ms if span_ms > 0 else None
+
+
+def strategy_counts(samples: Sequence[Sample]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for s in samples:
+        if s.parse is not None:
+            key = str(s.parse.strategy) if s.parse.strategy else "none"
+            counts[key] = counts.get(key, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def schema_adherence(samples: Sequence[Sample], parsed: bool) -> float | None:
+    """Share of all samples (errors included) whose answer met the contract; None if nothing is parsed."""
+    if not parsed or not samples:
+        return None
+    return sum(1 for s in samples if s.parse is not None and s.parse.adheres) / len(samples)
+
+
+def workload_metrics(samples: Sequence[Sample], parsed: bool) -> WorkloadMetrics:
+    """All metrics of one workload; `parsed` says whether the workload has a parse contract (nav)."""
+    ok = [s for s in samples if s.ok]
+    client = [s.exchange.latency_ms for s in ok]
+    server = [t for s in ok if s.exchange.timings and (t := s.exchange.timings.total_ms) is not None]
+    ttft = [s.exchange.ttft_ms for s in ok if s.exchange.ttft_ms is not None]
+    client_stats = latency_stats(client)
+    return WorkloadMetrics(
+        samples=len(samples),
+        ok=len(ok),
+        errors=len(samples) - len(ok),
+        client_latency_ms=client_stats,
+        server_latency_ms=latency_stats(server),
+        ttft_ms=latency_stats(ttft),
+        decode_tok_s=_median_or_none(decode_rates(ok)),
+        e2e_tok_s=_median_or_none(e2e_rates(ok)),
+        effective_hz=1000.0 / client_stats.p50 if client_stats and client_stats.p50 > 0 else None,
+        achieved_hz=achieved_hz(ok),
+        schema_adherence=schema_adherence(samples, parsed),
+        parse_strategies=strategy_counts(samples),
+        thinking_leaks=sum(1 for s in samples if s.thinking_leak is not None),
+    )

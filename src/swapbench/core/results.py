@@ -1,0 +1,198 @@
+"""The recorded facts of a benchmark: samples, metrics and the results file, as frozen typed models."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerTimings(Record):
+    """llama-server's own `timings` for one request (absent fields stay None)."""
+
+    cache_n: int | None = None
+    prompt_n: int | None = None
+    prompt_ms: float | None = None
+    predicted_n: int | None = None
+    predicted_ms: float | None = None
+
+    @property
+    def total_ms(self) -> float | None:
+        if self.prompt_ms is None or self.predicted_ms is None:
+            return None
+        return self.prompt_ms + self.predicted_ms
+
+
+class Usage(Record):
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+    cached_tokens: int | None = None
+
+
+class ParseOutcome(Record):
+    """How a nav answer met its contract. Strategy 1 = whole content is the object, 2 = extracted from
+    fences or surrounding text, 3 = loose keyword fallback (a failure), None = nothing usable."""
+
+    strategy: Literal[1, 2, 3] | None
+    value: Any = None
+    schema_ok: bool | None = None
+    error: str | None = None
+
+    @property
+    def adheres(self) -> bool:
+        return self.strategy in (1, 2) and self.schema_ok is not False
+
+
+class ThinkingLeak(Record):
+    marker: str
+    where: Literal["content", "reasoning_content"]
+
+
+class Exchange(Record):
+    """What the HTTP client saw for one request, before interpretation."""
+
+    latency_ms: float
+    ttft_ms: float | None = None
+    http_status: int | None = None
+    error: str | None = None
+    content: str | None = None
+    reasoning_content: str | None = None
+    finish_reason: str | None = None
+    usage: Usage | None = None
+    timings: ServerTimings | None = None
+    reconnects: int = 0
+
+
+class Sample(Record):
+    """One measured request: the exchange plus its interpretation."""
+
+    index: int
+    offset_ms: float = Field(description="Start of this request, ms after the workload's first request.")
+    exchange: Exchange
+    parse: ParseOutcome | None = None
+    thinking_leak: ThinkingLeak | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.exchange.error is None
+
+
+class LatencyStats(Record):
+    n: int
+    p50: float
+    p95: float
+    p99: float
+    mean: float
+    stdev: float
+    min: float
+    max: float
+    p50_ci95: tuple[float, float] | None = Field(None, description="Bootstrap 95% CI of the p50.")
+
+
+class WorkloadMetrics(Record):
+    samples: int
+    ok: int
+    errors: int
+    client_latency_ms: LatencyStats | None
+    server_latency_ms: LatencyStats | None
+    ttft_ms: LatencyStats | None
+    decode_tok_s: float | None = Field(description="Median of predicted_n / predicted_ms.")
+    e2e_tok_s: float | None = Field(description="Median of completion tokens / client latency.")
+    effective_hz: float | None = Field(description="1000 / client p50.")
+    achieved_hz: float | None = Field(description="Samples completed per second of the measured loop.")
+    schema_adherence: float | None = Field(description="nav: share of all samples parsed by strategy 1 or 2.")
+    parse_strategies: dict[str, int] = Field(default_factory=dict)
+    thinking_leaks: int = 0
+
+
+class WorkloadInfo(Record):
+    """The workload as it was sent: enough to refuse comparing unlike runs."""
+
+    name: str
+    kind: Literal["nav", "describe"]
+    max_tokens: int
+    prompt: str
+    prompt_sha256: str
+    system: str | None
+    image: bool
+    enable_thinking: bool
+    json_schema: dict[str, Any] | None = None
+
+
+class WorkloadResult(Record):
+    workload: WorkloadInfo
+    warmup: list[Sample]
+    samples: list[Sample]
+    metrics: WorkloadMetrics
+
+
+class RunStatus(StrEnum):
+    COMPLETE = "complete"
+    PARTIAL = "partial"
+
+
+class ImageInfo(Record):
+    path: str
+    sha256: str
+    bytes: int
+    format: str
+    width: int
+    height: int
+
+
+class ServerInfo(Record):
+    url: str
+    build_info: str | None = None
+    model_path: str | None = None
+    models_meta: dict[str, Any] | None = None
+    modalities: dict[str, Any] | None = None
+    chat_template_sha256: str | None = None
+    total_slots: int | None = None
+
+
+class GpuInfo(Record):
+    name: str | None = None
+    driver: str | None = None
+    unavailable_reason: str | None = None
+
+
+class HostInfo(Record):
+    hostname: str
+    platform: str
+    python: str
+    gpu: GpuInfo
+
+
+class Provenance(Record):
+    swapbench_version: str
+    plan_path: str | None
+    plan_sha256: str | None
+    seed: int
+    warmup: int
+    samples: int
+    stream: bool
+    started_at: str
+    ended_at: str
+
+
+class Results(Record):
+    """One results file: one target, one run."""
+
+    schema_version: int = SCHEMA_VERSION
+    run_id: str
+    label: str
+    status: RunStatus
+    error: str | None = None
+    provenance: Provenance
+    host: HostInfo
+    server: ServerInfo
+    image: ImageInfo | None
+    workloads: list[WorkloadResult]

@@ -1,0 +1,69 @@
+"""The one exception tree of swapbench: every error says what happened, what to do, and its exit code.
+
+    SwapbenchError                  exit 1   anything swapbench itself refuses or cannot do
+    ├── PlanError                   exit 2   the plan file (or CLI options) is invalid; names the key
+    ├── InputError                  exit 3   a file the run needs is missing or unusable (image, ...)
+    ├── WorkloadError               exit 4   a workload's prompt builder or parser cannot be used
+    └── EndpointError               exit 5   the server under test cannot be benchmarked
+        ├── EndpointUnreachable              nothing listens at the URL
+        ├── EndpointLoading                  /health answers 503 "Loading model"
+        └── EndpointRequestFailed            a request got an HTTP error or a malformed answer
+
+Third-party exceptions never cross an adapter's border: adapters raise these, chained with `from exc`.
+"""
+
+from __future__ import annotations
+
+
+class SwapbenchError(Exception):
+    """Base class. `hint` tells the user what to do next."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message}\n  hint: {self.hint}" if self.hint else self.message
+
+
+class PlanError(SwapbenchError):
+    """The plan file or the command line is invalid."""
+
+    exit_code = 2
+
+
+class InputError(SwapbenchError):
+    """A file the run needs (image, schema, ...) is missing or unusable."""
+
+    exit_code = 3
+
+
+class WorkloadError(SwapbenchError):
+    """A workload's prompt builder or parser cannot be imported or fails."""
+
+    exit_code = 4
+
+
+class EndpointError(SwapbenchError):
+    """The OpenAI-compatible server under test cannot be benchmarked."""
+
+    exit_code = 5
+
+
+class EndpointUnreachable(EndpointError):
+    """Nothing answers at the URL (connection refused, timeout, DNS)."""
+
+
+class EndpointLoading(EndpointError):
+    """The server answers 503 while it is still loading its model."""
+
+
+class EndpointRequestFailed(EndpointError):
+    """A request got an HTTP error status or an answer that is not a chat completion."""
+
+    def __init__(self, message: str, *, hint: str = "", status: int | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status

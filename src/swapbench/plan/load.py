@@ -1,0 +1,108 @@
+"""Load a plan file: TOML -> validated Plan, with errors that name the file and the key path."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from swapbench.errors import PlanError
+from swapbench.plan.models import Plan
+
+# Sections whose shape is known but which this version cannot carry out yet.
+NOT_YET_CARRIED_OUT = {
+    "services": "stopping and restoring services arrives with `swapbench run`",
+    "checks": "Phase 0 contracts arrive with `swapbench check`",
+    "verify": "post-restore verification arrives with `swapbench run`",
+    "gates": "VRAM gates arrive with the GPU telemetry",
+    "decision": "the adopt/reject decision arrives with `swapbench compare`",
+}
+
+
+@dataclass(frozen=True)
+class LoadedPlan:
+    """A validated plan with where it came from; relative paths resolve against `base_dir`."""
+
+    plan: Plan
+    path: Path | None
+    sha256: str | None
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent if self.path else Path.cwd()
+
+    def resolve(self, path: Path) -> Path:
+        path = path.expanduser()
+        return path if path.is_absolute() else (self.base_dir / path)
+
+
+def key_path(loc: Sequence[int | str]) -> str:
+    """('workloads', 1, 'max_tokens') -> 'workloads[1].max_tokens'."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def _describe(error: Any) -> str:
+    # Drop pydantic's model-name segments (e.g. 'function-after[...]') from the location.
+    loc = [p for p in error["loc"] if not (isinstance(p, str) and ("[" in p or p.startswith("function")))]
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        message = "unknown key (check its spelling; `swapbench plan-schema` lists every key)"
+    return f"{key_path(loc)}: {message}"
+
+
+def validate_plan(data: dict[str, Any], source: str) -> Plan:
+    """Validate a parsed plan; raise PlanError listing every problem as `source: key.path: message`."""
+    try:
+        plan = Plan.model_validate(data)
+    except ValidationError as exc:
+        lines = [f"{source}: {_describe(e)}" for e in exc.errors()]
+        raise PlanError(
+            "\n".join(lines), hint="fix the keys named above; `swapbench plan-schema` prints the schema"
+        ) from exc
+    refused = [
+        f"{source}: {key}: {why}; this version only benchmarks running servers (remove it for now)"
+        for key, why in NOT_YET_CARRIED_OUT.items()
+        if data.get(key)
+    ]
+    refused += [
+        f"{source}: {key_path(['candidates', i, 'launch'])}: launching candidates arrives with `swapbench run`; "
+        "give the url of a running server instead"
+        for i, target in enumerate(plan.candidates)
+        if target.launch is not None
+    ]
+    if plan.baseline is not None and plan.baseline.launch is not None:
+        refused.append(f"{source}: baseline.launch: the baseline is production; swapbench never launches it")
+    if refused:
+        raise PlanError("\n".join(refused), hint="remove the keys named above")
+    return plan
+
+
+def load_plan(path: Path) -> LoadedPlan:
+    """Read and validate a plan file."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise PlanError(f"cannot read plan {path}: {exc.strerror}", hint="check the path") from exc
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise PlanError(f"{path.name}: not valid TOML: {exc}", hint="fix the syntax at the place named") from exc
+    plan = validate_plan(data, path.name)
+    return LoadedPlan(plan=plan, path=path.resolve(), sha256=hashlib.sha256(raw).hexdigest())
+
+
+def plan_json_schema() -> str:
+    """The JSON Schema of the plan file, for editor completion (e.g. taplo, Even Better TOML)."""
+    return json.dumps(Plan.model_json_schema(), indent=2)

@@ -1,0 +1,80 @@
+"""Terminal output: the summary table of one or more results, and live progress while a bench runs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from swapbench.core.bench import WorkloadRun
+from swapbench.core.results import LatencyStats, Results, Sample
+
+
+def _ms(stats: LatencyStats | None, attr: str) -> str:
+    return "—" if stats is None else f"{getattr(stats, attr):.1f}"
+
+
+def _num(value: float | None, fmt: str = "{:.1f}") -> str:
+    return "—" if value is None else fmt.format(value)
+
+
+def summary_table(results: Sequence[Results], title: str = "swapbench") -> Table:
+    """One row per target and workload, in the user plan's terms."""
+    table = Table(title=title, header_style="bold")
+    for name in ("target", "workload", "n", "p50 ms", "p95 ms", "p99 ms", "p50 95% CI", "server p50",
+                 "decode tok/s", "eff. Hz", "adherence", "leaks", "errors"):
+        table.add_column(name, justify="left" if name in ("target", "workload") else "right")
+    for res in results:
+        for w in res.workloads:
+            m = w.metrics
+            c = m.client_latency_ms
+            ci = f"{c.p50_ci95[0]:.1f}–{c.p50_ci95[1]:.1f}" if c and c.p50_ci95 else "—"
+            adherence = "—" if m.schema_adherence is None else f"{m.schema_adherence:.0%}"
+            table.add_row(
+                res.label, w.workload.name, str(m.samples), _ms(c, "p50"), _ms(c, "p95"), _ms(c, "p99"), ci,
+                _ms(m.server_latency_ms, "p50"), _num(m.decode_tok_s), _num(m.effective_hz),
+                adherence, str(m.thinking_leaks), f"[red]{m.errors}[/]" if m.errors else "0",
+            )
+    return table
+
+
+def print_summary(console: Console, results: Sequence[Results], title: str = "swapbench") -> None:
+    console.print(summary_table(results, title))
+    for res in results:
+        if res.error:
+            console.print(f"[yellow]{res.label}: stopped early: {res.error}[/]")
+
+
+class BenchProgress:
+    """Live progress: one bar per workload, warm-up included; latency of the last sample shown."""
+
+    def __init__(self, console: Console, label: str) -> None:
+        self.label = label
+        self._progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TextColumn("{task.fields[last]}"), console=console, transient=False,
+        )
+        self._tasks: dict[str, TaskID] = {}
+        self._totals: dict[str, int] = {}
+
+    def __enter__(self) -> BenchProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def expect(self, workload: str, total: int) -> None:
+        self._totals[workload] = total
+
+    def __call__(self, run: WorkloadRun, sample: Sample, is_warmup: bool) -> None:
+        name = run.workload.info.name
+        if name not in self._tasks:
+            self._tasks[name] = self._progress.add_task(
+                f"{self.label} · {name}", total=self._totals.get(name), last=""
+            )
+        ex = sample.exchange
+        last = f"[red]{ex.error[:60]}[/]" if ex.error else f"{ex.latency_ms:.1f} ms" + (" (warm-up)" * is_warmup)
+        self._progress.update(self._tasks[name], advance=1, last=last)

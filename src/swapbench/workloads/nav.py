@@ -1,0 +1,105 @@
+"""The nav workload: a default prompt builder and the three-strategy parse contract.
+
+Strategy 1: the whole content is the expected JSON object.
+Strategy 2: the object is extracted from a code fence or from surrounding text.
+Strategy 3: a loose keyword fallback. It is recorded, but counts as a failure: the model is not
+            following the contract, and production code relying on it would be guessing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import jsonschema
+
+from swapbench.core.results import ParseOutcome
+
+ACTIONS = ("forward", "left", "right", "back", "stop")
+
+DEFAULT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["action"],
+    "properties": {"action": {"enum": list(ACTIONS)}},
+}
+
+_FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.DOTALL)
+
+
+def build_prompt(goal: str = "something interesting") -> str:
+    """The built-in nav prompt, for users without a prompt builder of their own."""
+    choices = ", ".join(f'"{a}"' for a in ACTIONS)
+    return (
+        "You drive a small robot car. The image is its front camera view. "
+        f"Goal: find {goal}. Decide the next move. "
+        f'Reply with only a JSON object {{"action": A}} where A is one of {choices}. No other text.'
+    )
+
+
+def _objects_in(text: str) -> Iterator[Any]:
+    """JSON values found in code fences first, then at every '{' of the text."""
+    decoder = json.JSONDecoder()
+    for fenced in _FENCE.findall(text):
+        try:
+            yield json.loads(fenced)
+        except json.JSONDecodeError:
+            pass
+    for match in re.finditer(r"\{", text):
+        try:
+            value, _ = decoder.raw_decode(text, match.start())
+        except json.JSONDecodeError:
+            continue
+        yield value
+
+
+def _schema_errors(value: Any, schema: dict[str, Any] | None) -> str | None:
+    if schema is None:
+        return None if isinstance(value, dict) else "not a JSON object"
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(value))
+    return None if error is None else error.message
+
+
+def _keyword_fallback(content: str, schema: dict[str, Any] | None) -> ParseOutcome | None:
+    lowered = content.lower()
+    for name, prop in (schema or {}).get("properties", {}).items():
+        for word in prop.get("enum", []):
+            if isinstance(word, str) and re.search(rf"\b{re.escape(word.lower())}\b", lowered):
+                return ParseOutcome(strategy=3, value={name: word}, schema_ok=None, error="loose keyword match")
+    return None
+
+
+def parse_nav(content: str | None, schema: dict[str, Any] | None = DEFAULT_SCHEMA) -> ParseOutcome:
+    """Apply strategies 1, 2, 3 in order. `schema=None` accepts any JSON object."""
+    if not content or not content.strip():
+        return ParseOutcome(strategy=None, error="empty content")
+    text = content.strip()
+    try:
+        whole = json.loads(text)
+    except json.JSONDecodeError:
+        pass
+    else:
+        if _schema_errors(whole, schema) is None:
+            return ParseOutcome(strategy=1, value=whole, schema_ok=True)
+    first_error = None
+    for candidate in _objects_in(text):
+        error = _schema_errors(candidate, schema)
+        if error is None:
+            return ParseOutcome(strategy=2, value=candidate, schema_ok=True)
+        first_error = first_error or error
+    fallback = _keyword_fallback(text, schema)
+    if fallback is not None:
+        return fallback
+    return ParseOutcome(strategy=None, error=first_error or "no JSON object found")
+
+
+def check_user_outcome(result: Any, schema: dict[str, Any] | None) -> ParseOutcome:
+    """Turn a user parser's `(value, strategy)` into an outcome; the schema, if any, still applies."""
+    if not (isinstance(result, tuple) and len(result) == 2 and result[1] in (1, 2, 3, None)):
+        raise TypeError(f"a parser must return (value, strategy) with strategy 1, 2, 3 or None; got {result!r}")
+    value, strategy = result
+    if strategy is None:
+        return ParseOutcome(strategy=None, error="user parser found nothing")
+    schema_ok = None if schema is None or strategy == 3 else _schema_errors(value, schema) is None
+    return ParseOutcome(strategy=strategy, value=value, schema_ok=schema_ok)
