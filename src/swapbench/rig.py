@@ -31,12 +31,16 @@ class Rig:
     def gemma3_template(self) -> Path:
         return self.root / "models" / "gemma3.jinja"
 
+    @property
+    def gemma4_template(self) -> Path:
+        return self.root / "models" / "gemma4.jinja"
+
     @staticmethod
     def mmproj(model: Path) -> Path:
         return model.with_name(model.name.replace(".gguf", ".mmproj.gguf"))
 
     def missing(self) -> list[Path]:
-        needed = [self.llama_server, self.smollm2, self.gemma3, self.gemma3_template]
+        needed = [self.llama_server, self.smollm2, self.gemma3, self.gemma3_template, self.gemma4_template]
         needed += [self.mmproj(self.smollm2), self.mmproj(self.gemma3)]
         return [p for p in needed if not p.exists()]
 

@@ -59,7 +59,7 @@ def _describe(error: Any) -> str:
     message = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         message = "unknown key (check its spelling; `swapbench plan-schema` lists every key)"
-    return f"{key_path(loc)}: {message}"
+    return f"{key_path(loc)}: {message}" if loc else message
 
 
 def validate_plan(data: dict[str, Any], source: str) -> Plan:

@@ -201,8 +201,12 @@ class Plan(StrictModel):
         dupes = sorted({n for n in labels if labels.count(n) > 1})
         if dupes:
             raise ValueError(f"target labels (baseline and candidates) must be unique; repeated: {', '.join(dupes)}")
-        if any(w.image for w in self.workloads) and self.image is None:
-            raise ValueError("a workload sends the image (image = true) but the plan has no [image] path")
+        needs_image = [f"workloads[{i}] ({w.name})" for i, w in enumerate(self.workloads) if w.image]
+        if needs_image and self.image is None:
+            raise ValueError(
+                f"{needs_image[0]} sends the image (image = true) but the plan has no [image]; "
+                "add [image] path = \"...\" (or set image = false on the workload)"
+            )
         return self
 
     def targets(self) -> list[Target]:

@@ -22,10 +22,12 @@ def _num(value: float | None, fmt: str = "{:.1f}") -> str:
 
 def summary_table(results: Sequence[Results], title: str = "swapbench") -> Table:
     """One row per target and workload, in the user plan's terms."""
-    table = Table(title=title, header_style="bold")
-    for name in ("target", "workload", "n", "p50 ms", "p95 ms", "p99 ms", "p50 95% CI", "server p50",
-                 "decode tok/s", "eff. Hz", "adherence", "leaks", "errors"):
-        table.add_column(name, justify="left" if name in ("target", "workload") else "right")
+    table = Table(title=title, header_style="bold", caption="latency in ms (client, send to last byte); "
+                  "CI: bootstrap 95% of p50; srv: server timings; Hz: 1000/p50; schema: nav adherence")
+    for name in ("target", "workload", "n", "p50", "p95", "p99", "p50 CI", "srv p50", "tok/s", "Hz",
+                 "schema", "think", "err"):
+        left = name in ("target", "workload")
+        table.add_column(name, justify="left" if left else "right", no_wrap=True, overflow="fold")
     for res in results:
         for w in res.workloads:
             m = w.metrics
