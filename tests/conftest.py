@@ -40,9 +40,12 @@ def start_server(rig: Rig, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     def start(model: Path | None = None, mmproj: bool = True, wait: bool = True, **kw: object) -> LlamaServer:
         model = model or rig.smollm2
         spec = LlamaServerSpec(
-            binary=rig.llama_server, model=model, port=free_port(),
+            binary=rig.llama_server,
+            model=model,
+            port=free_port(),
             mmproj=rig.mmproj(model) if mmproj else None,
-            log_path=logs / f"server-{len(started)}.log", **kw,  # type: ignore[arg-type]
+            log_path=logs / f"server-{len(started)}.log",
+            **kw,  # type: ignore[arg-type]
         )
         server = LlamaServer(spec)
         started.append(server)

@@ -84,9 +84,9 @@ def _api_key(loaded: LoadedPlan, target: Target) -> str | None:
         raise InputError(f"cannot read api_key_file {path}: {exc.strerror}", hint="check the path") from exc
 
 
-def prepare_workloads(loaded: LoadedPlan, target: Target, only: Sequence[str] = ()) -> tuple[
-    LoadedImage | None, list[BenchWorkload]
-]:
+def prepare_workloads(
+    loaded: LoadedPlan, target: Target, only: Sequence[str] = ()
+) -> tuple[LoadedImage | None, list[BenchWorkload]]:
     """Check every input before any traffic: the image, prompt builders, parsers, schemas."""
     plan = loaded.plan
     chosen = [(i, w) for i, w in enumerate(plan.workloads) if not only or w.name in only]

@@ -61,13 +61,22 @@ def bench(
 ) -> None:
     """Benchmark a running OpenAI-compatible server without touching it."""
     loaded = app.load_for_bench(
-        plan, url, label=label, workloads=workload or [], image=image or app.bundled_image(),
+        plan,
+        url,
+        label=label,
+        workloads=workload or [],
+        image=image or app.bundled_image(),
         run={"samples": samples, "warmup": warmup, "stream": stream},
     )
     with BenchProgress(out, app.pick_target(loaded, target).label) as progress:
         outcome = app.bench(
-            loaded, target, only=workload if plan else (), wait_ready_s=wait_ready, output_dir=output_dir,
-            on_sample=progress, expect=progress.expect,
+            loaded,
+            target,
+            only=(workload or []) if plan else [],
+            wait_ready_s=wait_ready,
+            output_dir=output_dir,
+            on_sample=progress,
+            expect=progress.expect,
         )
     print_summary(out, [outcome.results])
     out.print(f"results: {outcome.path}")

@@ -29,6 +29,9 @@ def test_core_imports_no_io(path: Path) -> None:
 
 
 def test_every_module_has_a_docstring() -> None:
-    missing = [p.relative_to(SRC) for p in SRC.rglob("*.py") if ast.get_docstring(ast.parse(p.read_text())) is None
-               and p.stat().st_size > 0]
+    missing = [
+        p.relative_to(SRC)
+        for p in SRC.rglob("*.py")
+        if ast.get_docstring(ast.parse(p.read_text())) is None and p.stat().st_size > 0
+    ]
     assert not missing, missing

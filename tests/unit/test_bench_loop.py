@@ -12,8 +12,16 @@ from swapbench.core.results import Exchange, WorkloadInfo
 from swapbench.errors import EndpointRequestFailed, EndpointUnreachable
 from swapbench.workloads.nav import parse_nav
 
-INFO = WorkloadInfo(name="nav", kind="nav", max_tokens=20, prompt="p", prompt_sha256="0" * 64, system=None,
-                    image=False, enable_thinking=False)
+INFO = WorkloadInfo(
+    name="nav",
+    kind="nav",
+    max_tokens=20,
+    prompt="p",
+    prompt_sha256="0" * 64,
+    system=None,
+    image=False,
+    enable_thinking=False,
+)
 WORKLOAD = BenchWorkload(info=INFO, body={"messages": []}, parse=parse_nav)
 OK = Exchange(latency_ms=10.0, http_status=200, content='{"action": "left"}')
 FAIL = Exchange(latency_ms=1.0, http_status=500, error="image input is not supported")
@@ -79,8 +87,9 @@ def test_three_failures_in_a_row_stop_but_keep_samples() -> None:
 
 def test_server_gone_mid_run_keeps_what_was_gathered() -> None:
     gone = EndpointUnreachable("nothing answers")
-    runs = run_workloads(ScriptedClient([OK, OK, gone]), [WORKLOAD, WORKLOAD],
-                         BenchSettings(warmup=0, samples=5), clock_of(ticking()))
+    runs = run_workloads(
+        ScriptedClient([OK, OK, gone]), [WORKLOAD, WORKLOAD], BenchSettings(warmup=0, samples=5), clock_of(ticking())
+    )
     assert len(runs) == 1 and runs[0].error is gone and len(runs[0].samples) == 2
 
 
@@ -93,12 +102,17 @@ def test_deadline_stops_between_samples() -> None:
 
 def test_on_sample_sees_every_request() -> None:
     seen: list[bool] = []
-    run_workload(ScriptedClient([OK] * 4), WORKLOAD, BenchSettings(warmup=1, samples=3), clock_of(ticking()),
-                 on_sample=lambda run, sample, warm: seen.append(warm))
+    run_workload(
+        ScriptedClient([OK] * 4),
+        WORKLOAD,
+        BenchSettings(warmup=1, samples=3),
+        clock_of(ticking()),
+        on_sample=lambda run, sample, warm: seen.append(warm),
+    )
     assert seen == [True, False, False, False]
 
 
-@pytest.mark.parametrize("content", ["<think>go</think>{\"action\": \"left\"}"])
+@pytest.mark.parametrize("content", ['<think>go</think>{"action": "left"}'])
 def test_leak_flagged_on_sample(content: str) -> None:
     ex = Exchange(latency_ms=1.0, http_status=200, content=content)
     run = run_workload(ScriptedClient([ex]), WORKLOAD, BenchSettings(warmup=0, samples=1), clock_of(ticking()))

@@ -38,23 +38,43 @@ def test_latency_stats() -> None:
     assert latency_stats([]) is None
 
 
-def sample(i: int, latency: float, *, error: str | None = None, strategy: int | None = 1,
-           leak: bool = False, offset: float | None = None) -> Sample:
+def sample(
+    i: int,
+    latency: float,
+    *,
+    error: str | None = None,
+    strategy: int | None = 1,
+    leak: bool = False,
+    offset: float | None = None,
+) -> Sample:
     ex = Exchange(
-        latency_ms=latency, error=error, http_status=500 if error else 200, content="{}",
+        latency_ms=latency,
+        error=error,
+        http_status=500 if error else 200,
+        content="{}",
         timings=None if error else ServerTimings(prompt_ms=2.0, predicted_ms=latency - 4.0, predicted_n=20),
         usage=None if error else Usage(completion_tokens=20),
     )
-    parse = ParseOutcome(strategy=strategy) if strategy != 3 else ParseOutcome(strategy=3, error="loose")  # type: ignore[arg-type]
+    parse = ParseOutcome.model_validate({"strategy": strategy})
     if error:
         parse = ParseOutcome(strategy=None, error="request failed")
-    return Sample(index=i, offset_ms=offset if offset is not None else i * latency, exchange=ex, parse=parse,
-                  thinking_leak=ThinkingLeak(marker="<think>", where="content") if leak else None)
+    return Sample(
+        index=i,
+        offset_ms=offset if offset is not None else i * latency,
+        exchange=ex,
+        parse=parse,
+        thinking_leak=ThinkingLeak(marker="<think>", where="content") if leak else None,
+    )
 
 
 def test_workload_metrics_counts_failures_against_adherence() -> None:
-    samples = [sample(0, 20.0), sample(1, 20.0, strategy=2), sample(2, 20.0, strategy=3),
-               sample(3, 20.0, error="boom"), sample(4, 20.0, leak=True)]
+    samples = [
+        sample(0, 20.0),
+        sample(1, 20.0, strategy=2),
+        sample(2, 20.0, strategy=3),
+        sample(3, 20.0, error="boom"),
+        sample(4, 20.0, leak=True),
+    ]
     m = workload_metrics(samples, parsed=True)
     assert (m.samples, m.ok, m.errors) == (5, 4, 1)
     assert m.schema_adherence == pytest.approx(3 / 5)  # strategies 1, 2 and the leaky 1 adhere

@@ -35,7 +35,7 @@ def test_strategies(content: str, strategy: int | None, value: Any) -> None:
 
 def test_without_schema_any_object_is_accepted() -> None:
     assert parse_nav('{"steer": 0.3}', None).strategy == 1
-    assert parse_nav('[1, 2]', None).strategy is None
+    assert parse_nav("[1, 2]", None).strategy is None
 
 
 def test_schema_error_is_reported() -> None:

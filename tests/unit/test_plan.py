@@ -25,7 +25,10 @@ path = "car-view.jpg"
 name = "nav"
 kind = "nav"
 max_tokens = 20
-prompt_builder = { callable = "services.panda_nav.server:build_vlm_prompt", kwargs = { goal = "something interesting" }, python_path = ["repo"] }
+[workloads.prompt_builder]
+callable = "services.panda_nav.server:build_vlm_prompt"
+kwargs = { goal = "something interesting" }
+python_path = ["repo"]
 
 [[workloads]]
 name = "describe"
@@ -73,33 +76,60 @@ BAD = [
     ("colour = 'blue'\n", "plan.toml: colour: unknown key"),
     ("[[workloads]]\nname = 'nav'\n", "workloads[0].kind: Field required"),
     ("[[workloads]]\nkind = 'nav'\nimage = false\n", "workloads[0].name: Field required"),
-    ("[[workloads]]\nname = 'x'\nkind = 'chat'\nimage = false\n", "workloads[0].kind: Input should be 'nav' or 'describe'"),
-    ("[[workloads]]\nname='a'\nkind='nav'\nimage=false\n[[workloads]]\nname='b'\nkind='nav'\nmax_tokens=0\nimage=false\n",
-     "plan.toml: workloads[1].max_tokens: Input should be greater than 0"),
-    ("[[workloads]]\nname='a'\nkind='nav'\nimage=false\n[[workloads]]\nname='a'\nkind='describe'\nimage=false\n",
-     "workload names must be unique; repeated: a"),
+    (
+        "[[workloads]]\nname = 'x'\nkind = 'chat'\nimage = false\n",
+        "workloads[0].kind: Input should be 'nav' or 'describe'",
+    ),
+    (
+        "[[workloads]]\nname='a'\nkind='nav'\nimage=false\n[[workloads]]\nname='b'\nkind='nav'\nmax_tokens=0\nimage=false\n",
+        "plan.toml: workloads[1].max_tokens: Input should be greater than 0",
+    ),
+    (
+        "[[workloads]]\nname='a'\nkind='nav'\nimage=false\n[[workloads]]\nname='a'\nkind='describe'\nimage=false\n",
+        "workload names must be unique; repeated: a",
+    ),
     ("[[workloads]]\nname='a b'\nkind='nav'\nimage=false\n", "workloads[0].name: String should match pattern"),
-    ("[[workloads]]\nname='a'\nkind='nav'\nimage=false\nprompt='x'\nprompt_builder={callable='m:f'}\n",
-     "workloads[0]: give either prompt or prompt_builder, not both"),
-    ("[[workloads]]\nname='a'\nkind='nav'\nimage=false\nprompt_builder={callable='no-colon'}\n",
-     "workloads[0].prompt_builder.callable: String should match pattern"),
-    ("[[workloads]]\nname='a'\nkind='describe'\nimage=false\njson_schema='s.json'\n",
-     "workloads[0]: parser and json_schema apply to nav workloads only"),
-    ("[[workloads]]\nname='a'\nkind='nav'\n", "plan.toml: workloads[0] (a) sends the image (image = true) but the plan has no [image]"),
+    (
+        "[[workloads]]\nname='a'\nkind='nav'\nimage=false\nprompt='x'\nprompt_builder={callable='m:f'}\n",
+        "workloads[0]: give either prompt or prompt_builder, not both",
+    ),
+    (
+        "[[workloads]]\nname='a'\nkind='nav'\nimage=false\nprompt_builder={callable='no-colon'}\n",
+        "workloads[0].prompt_builder.callable: String should match pattern",
+    ),
+    (
+        "[[workloads]]\nname='a'\nkind='describe'\nimage=false\njson_schema='s.json'\n",
+        "workloads[0]: parser and json_schema apply to nav workloads only",
+    ),
+    (
+        "[[workloads]]\nname='a'\nkind='nav'\n",
+        "plan.toml: workloads[0] (a) sends the image (image = true) but the plan has no [image]",
+    ),
     ("[image]\n", "image.path: Field required"),
     ("[image]\npath='a.jpg'\nsha256='abc'\n", "image.sha256: String should match pattern"),
     ("[baseline]\nurl='http://127.0.0.1:1'\n", "baseline.label: Field required"),
     ("[baseline]\nlabel='b'\nurl='127.0.0.1:11435'\n", "baseline.url: must be an http(s) URL"),
-    ("[baseline]\nlabel='b'\nurl='http://127.0.0.1:1'\n[[candidates]]\nlabel='b'\nurl='http://127.0.0.1:2'\n",
-     "target labels (baseline and candidates) must be unique; repeated: b"),
+    (
+        "[baseline]\nlabel='b'\nurl='http://127.0.0.1:1'\n[[candidates]]\nlabel='b'\nurl='http://127.0.0.1:2'\n",
+        "target labels (baseline and candidates) must be unique; repeated: b",
+    ),
     ("[[candidates]]\nlabel='c'\nport=11437\n", "candidates[0].port: unknown key"),
-    (IMG + "[[candidates]]\nlabel='c'\nlaunch={kind='docker'}\n", "candidates[0].launch: launching candidates arrives with"),
-    (IMG + "[[services]]\nname='tts'\nmanager='command'\n", "plan.toml: services: stopping and restoring services arrives"),
+    (
+        IMG + "[[candidates]]\nlabel='c'\nlaunch={kind='docker'}\n",
+        "candidates[0].launch: launching candidates arrives with",
+    ),
+    (
+        IMG + "[[services]]\nname='tts'\nmanager='command'\n",
+        "plan.toml: services: stopping and restoring services arrives",
+    ),
     ("[[services]]\nname='tts'\nmanager='upstart'\n", "services[0].manager: Input should be"),
     (IMG + "[[checks]]\nkind='port_free'\nport=11437\n", "plan.toml: checks: Phase 0 contracts arrive"),
     (IMG + "[[verify]]\nkind='wav'\n", "plan.toml: verify: post-restore verification arrives"),
     (IMG + "[gates]\ncandidate_vram_gb={healthy=[5.5, 7.5]}\n", "plan.toml: gates: VRAM gates arrive"),
-    ("[decision]\nmin_schema_adherence=1.5\n", "decision.min_schema_adherence: Input should be less than or equal to 1"),
+    (
+        "[decision]\nmin_schema_adherence=1.5\n",
+        "decision.min_schema_adherence: Input should be less than or equal to 1",
+    ),
     ("[run\n", "plan.toml: not valid TOML"),
 ]
 
@@ -132,5 +162,14 @@ def test_key_path_formatting() -> None:
 def test_schema_is_json_with_every_section() -> None:
     schema = json.loads(plan_json_schema())
     assert set(schema["properties"]) == {
-        "run", "image", "workloads", "baseline", "candidates", "services", "checks", "verify", "gates", "decision",
+        "run",
+        "image",
+        "workloads",
+        "baseline",
+        "candidates",
+        "services",
+        "checks",
+        "verify",
+        "gates",
+        "decision",
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -44,8 +45,20 @@ class LlamaServerSpec:
 
 def server_argv(spec: LlamaServerSpec) -> list[str]:
     """The exact argv; `--jinja` is what makes `chat_template_kwargs.enable_thinking` take effect."""
-    argv = [str(spec.binary), "-m", str(spec.model), "--host", spec.host, "--port", str(spec.port),
-            "-c", str(spec.ctx_size), "-np", str(spec.parallel), "--no-webui"]
+    argv = [
+        str(spec.binary),
+        "-m",
+        str(spec.model),
+        "--host",
+        spec.host,
+        "--port",
+        str(spec.port),
+        "-c",
+        str(spec.ctx_size),
+        "-np",
+        str(spec.parallel),
+        "--no-webui",
+    ]
     argv.append("--jinja" if spec.jinja else "--no-jinja")
     if spec.mmproj is not None:
         argv += ["--mmproj", str(spec.mmproj)]
@@ -81,7 +94,10 @@ class LlamaServer:
         with self.spec.log_path.open("wb") as log:
             # Own session = own process group: stop() can signal the server and anything it spawned.
             self.process = subprocess.Popen(
-                server_argv(self.spec), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                server_argv(self.spec),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
 
@@ -138,7 +154,5 @@ class LlamaServer:
         return self.process.returncode
 
     def _signal(self, sig: signal.Signals) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.pid, sig)
-        except ProcessLookupError:
-            pass

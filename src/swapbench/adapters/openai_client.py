@@ -69,15 +69,35 @@ def _usage(raw: Any) -> Usage | None:
     return Usage(**{k: raw[k] for k in keys if isinstance(raw.get(k), int)}, cached_tokens=cached)
 
 
-class _ConnectCounter:
-    """httpcore trace hook: counts TCP connects, so a transparent reconnect is visible in the sample."""
+class _WireClock:
+    """httpcore trace hook: times a request on the wire, from the first byte sent (or the TCP connect, when
+    one was needed) to the last byte of the body received, so httpx's own bookkeeping stays out of the
+    recorded latency. Also counts connects, so a transparent reconnect is visible in the sample."""
+
+    __slots__ = ("connects", "end_ns", "start_ns")
 
     def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
         self.connects = 0
+        self.start_ns = 0
+        self.end_ns = 0
 
     def __call__(self, event: str, info: dict[str, Any]) -> None:
-        if event == "connection.connect_tcp.complete":
+        if event == "http11.send_request_headers.started":
+            if not self.start_ns:
+                self.start_ns = time.perf_counter_ns()
+        elif event == "http11.receive_response_body.complete":
+            self.end_ns = time.perf_counter_ns()
+        elif event == "connection.connect_tcp.started":
+            self.start_ns = time.perf_counter_ns()
             self.connects += 1
+
+    def elapsed_ms(self, fallback_start_ns: int) -> float:
+        start = self.start_ns or fallback_start_ns
+        end = self.end_ns or time.perf_counter_ns()
+        return (end - start) / 1e6
 
 
 class ChatEndpoint:
@@ -103,7 +123,7 @@ class ChatEndpoint:
             transport=transport,
             trust_env=False,  # never route loopback benchmarks through a proxy from the environment
         )
-        self._counter = _ConnectCounter()
+        self._clock = _WireClock()
         self._connected_once = False
 
     def __enter__(self) -> ChatEndpoint:
@@ -123,7 +143,7 @@ class ChatEndpoint:
 
     def _get(self, path: str) -> httpx.Response:
         try:
-            return self._client.get(path, extensions={"trace": self._counter})
+            return self._client.get(path, extensions={"trace": self._clock})
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise self._unreachable(exc) from exc
 
@@ -168,8 +188,8 @@ class ChatEndpoint:
     def complete(self, body: bytes, *, stream: bool = False) -> Exchange:
         """Send one chat completion and time it, send -> last byte; resend once if a kept-alive connection
         turned out closed. Raises EndpointUnreachable when no connection can be made."""
-        self._counter.connects = 0
         for attempt in (1, 2):
+            self._clock.reset()
             try:
                 exchange = self._stream(body) if stream else self._plain(body)
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
@@ -180,16 +200,16 @@ class ChatEndpoint:
                 continue
             except httpx.TimeoutException as exc:
                 return Exchange(latency_ms=0.0, error=f"timed out: {type(exc).__name__}")
-            reconnects = self._counter.connects - (0 if self._connected_once else 1)
+            reconnects = self._clock.connects - (0 if self._connected_once else 1)
             self._connected_once = True
             return exchange.model_copy(update={"reconnects": max(reconnects, 0)})
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _plain(self, body: bytes) -> Exchange:
-        request = self._client.build_request("POST", CHAT_PATH, content=body, extensions={"trace": self._counter})
+        request = self._client.build_request("POST", CHAT_PATH, content=body, extensions={"trace": self._clock})
         start = time.perf_counter_ns()
         resp = self._client.send(request)
-        latency_ms = (time.perf_counter_ns() - start) / 1e6
+        latency_ms = self._clock.elapsed_ms(start)
         if resp.status_code != 200:
             return Exchange(latency_ms=latency_ms, http_status=resp.status_code, error=server_message(resp.text))
         try:
@@ -209,18 +229,18 @@ class ChatEndpoint:
         )
 
     def _stream(self, body: bytes) -> Exchange:
-        request = self._client.build_request("POST", CHAT_PATH, content=body, extensions={"trace": self._counter})
+        request = self._client.build_request("POST", CHAT_PATH, content=body, extensions={"trace": self._clock})
         start = time.perf_counter_ns()
         resp = self._client.send(request, stream=True)
         try:
             if resp.status_code != 200:
                 resp.read()
-                latency_ms = (time.perf_counter_ns() - start) / 1e6
+                latency_ms = self._clock.elapsed_ms(start)
                 return Exchange(latency_ms=latency_ms, http_status=resp.status_code, error=server_message(resp.text))
-            acc = _StreamAccumulator(start)
+            acc = _StreamAccumulator(self._clock.start_ns or start)
             for event in _sse_data(resp.iter_lines()):
                 acc.add(event)
-            latency_ms = (time.perf_counter_ns() - start) / 1e6
+            latency_ms = self._clock.elapsed_ms(start)
         finally:
             resp.close()
         return acc.exchange(latency_ms)

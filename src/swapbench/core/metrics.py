@@ -30,7 +30,7 @@ def bootstrap_ci(
     """Percentile-bootstrap 95% CI of the q-th percentile; None with fewer than 2 values. Seeded: repeatable."""
     if len(values) < 2:
         return None
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 -- statistics, not secrets: seeded for repeatability
     n = len(values)
     estimates = sorted(percentile(rng.choices(values, k=n), q) for _ in range(resamples))
     return percentile(estimates, 2.5), percentile(estimates, 97.5)

@@ -18,12 +18,19 @@ BASELINE, CANDIDATE = "smollm2-135m", "gemma3-270m"
 def demo_servers(rig: Rig, logs: Path) -> tuple[LlamaServerSpec, LlamaServerSpec]:
     """Production stand-in (SmolLM2) and candidate (Gemma 3 270M with a Gemma 3 chat template)."""
     baseline = LlamaServerSpec(
-        binary=rig.llama_server, model=rig.smollm2, mmproj=rig.mmproj(rig.smollm2), port=free_port(),
+        binary=rig.llama_server,
+        model=rig.smollm2,
+        mmproj=rig.mmproj(rig.smollm2),
+        port=free_port(),
         log_path=logs / f"llama-server-{BASELINE}.log",
     )
     candidate = LlamaServerSpec(
-        binary=rig.llama_server, model=rig.gemma3, mmproj=rig.mmproj(rig.gemma3), port=free_port(),
-        chat_template_file=rig.gemma3_template, log_path=logs / f"llama-server-{CANDIDATE}.log",
+        binary=rig.llama_server,
+        model=rig.gemma3,
+        mmproj=rig.mmproj(rig.gemma3),
+        port=free_port(),
+        chat_template_file=rig.gemma3_template,
+        log_path=logs / f"llama-server-{CANDIDATE}.log",
     )
     return baseline, candidate
 
@@ -51,7 +58,5 @@ def run_demo(samples: int, output_dir: Path, console: Console) -> list[app.Bench
             server.wait_ready()
             label = app.pick_target(loaded, target).label
             with BenchProgress(console, label) as progress:
-                outcomes.append(
-                    app.bench(loaded, target, run_id=run_id, on_sample=progress, expect=progress.expect)
-                )
+                outcomes.append(app.bench(loaded, target, run_id=run_id, on_sample=progress, expect=progress.expect))
     return outcomes

@@ -178,7 +178,7 @@ class Decision(StrictModel):
 class Plan(StrictModel):
     """A whole plan file."""
 
-    run: RunSettings = Field(default_factory=RunSettings)  # type: ignore[arg-type]
+    run: RunSettings = Field(default_factory=RunSettings)
     image: ImageSpec | None = None
     workloads: Annotated[list[Workload], Field(min_length=1)] = Field(
         default_factory=lambda: [Workload(name="nav", kind="nav"), Workload(name="describe", kind="describe")]
@@ -205,7 +205,7 @@ class Plan(StrictModel):
         if needs_image and self.image is None:
             raise ValueError(
                 f"{needs_image[0]} sends the image (image = true) but the plan has no [image]; "
-                "add [image] path = \"...\" (or set image = false on the workload)"
+                'add [image] path = "..." (or set image = false on the workload)'
             )
         return self
 

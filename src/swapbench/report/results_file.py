@@ -45,7 +45,9 @@ def read_results(path: Path) -> Results:
     except FileNotFoundError as exc:
         raise InputError(f"results file {path} does not exist", hint="check the path") from exc
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"results file {path} is not readable JSON: {exc}", hint="give a swapbench results file") from exc
+        raise InputError(
+            f"results file {path} is not readable JSON: {exc}", hint="give a swapbench results file"
+        ) from exc
     version = data.get("schema_version") if isinstance(data, dict) else None
     if version != SCHEMA_VERSION:
         raise InputError(
@@ -57,7 +59,9 @@ def read_results(path: Path) -> Results:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise InputError(f"results file {path}: {where}: {first['msg']}", hint="the file was altered or truncated") from exc
+        raise InputError(
+            f"results file {path}: {where}: {first['msg']}", hint="the file was altered or truncated"
+        ) from exc
 
 
 def write_text(path: Path, text: str) -> None:

@@ -22,22 +22,49 @@ def _num(value: float | None, fmt: str = "{:.1f}") -> str:
 
 def summary_table(results: Sequence[Results], title: str = "swapbench") -> Table:
     """One row per target and workload, in the user plan's terms."""
-    table = Table(title=title, header_style="bold", caption="latency in ms (client, send to last byte); "
-                  "CI: bootstrap 95% of p50; srv: server timings; Hz: 1000/p50; schema: nav adherence")
-    for name in ("target", "workload", "n", "p50", "p95", "p99", "p50 CI", "srv p50", "tok/s", "Hz",
-                 "schema", "think", "err"):
+    table = Table(
+        title=title,
+        header_style="bold",
+        caption="latency in ms (client, send to last byte); "
+        "CI: bootstrap 95% of p50; srv: server timings; Hz: 1000/p50; schema: nav adherence",
+    )
+    for name in (
+        "target",
+        "workload",
+        "n",
+        "p50",
+        "p95",
+        "p99",
+        "p50 CI",
+        "srv p50",
+        "tok/s",
+        "Hz",
+        "schema",
+        "think",
+        "err",
+    ):
         left = name in ("target", "workload")
         table.add_column(name, justify="left" if left else "right", no_wrap=True, overflow="fold")
     for res in results:
         for w in res.workloads:
             m = w.metrics
             c = m.client_latency_ms
-            ci = f"{c.p50_ci95[0]:.1f}–{c.p50_ci95[1]:.1f}" if c and c.p50_ci95 else "—"
+            ci = f"{c.p50_ci95[0]:.1f}-{c.p50_ci95[1]:.1f}" if c and c.p50_ci95 else "—"
             adherence = "—" if m.schema_adherence is None else f"{m.schema_adherence:.0%}"
             table.add_row(
-                res.label, w.workload.name, str(m.samples), _ms(c, "p50"), _ms(c, "p95"), _ms(c, "p99"), ci,
-                _ms(m.server_latency_ms, "p50"), _num(m.decode_tok_s), _num(m.effective_hz),
-                adherence, str(m.thinking_leaks), f"[red]{m.errors}[/]" if m.errors else "0",
+                res.label,
+                w.workload.name,
+                str(m.samples),
+                _ms(c, "p50"),
+                _ms(c, "p95"),
+                _ms(c, "p99"),
+                ci,
+                _ms(m.server_latency_ms, "p50"),
+                _num(m.decode_tok_s),
+                _num(m.effective_hz),
+                adherence,
+                str(m.thinking_leaks),
+                f"[red]{m.errors}[/]" if m.errors else "0",
             )
     return table
 
@@ -55,8 +82,13 @@ class BenchProgress:
     def __init__(self, console: Console, label: str) -> None:
         self.label = label
         self._progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            TextColumn("{task.fields[last]}"), console=console, transient=False,
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[last]}"),
+            console=console,
+            transient=False,
         )
         self._tasks: dict[str, TaskID] = {}
         self._totals: dict[str, int] = {}
@@ -74,9 +106,7 @@ class BenchProgress:
     def __call__(self, run: WorkloadRun, sample: Sample, is_warmup: bool) -> None:
         name = run.workload.info.name
         if name not in self._tasks:
-            self._tasks[name] = self._progress.add_task(
-                f"{self.label} · {name}", total=self._totals.get(name), last=""
-            )
+            self._tasks[name] = self._progress.add_task(f"{self.label} · {name}", total=self._totals.get(name), last="")
         ex = sample.exchange
         last = f"[red]{ex.error[:60]}[/]" if ex.error else f"{ex.latency_ms:.1f} ms" + (" (warm-up)" * is_warmup)
         self._progress.update(self._tasks[name], advance=1, last=last)

@@ -8,6 +8,7 @@ Strategy 3: a loose keyword fallback. It is recorded, but counts as a failure: t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Iterator
@@ -42,10 +43,8 @@ def _objects_in(text: str) -> Iterator[Any]:
     """JSON values found in code fences first, then at every '{' of the text."""
     decoder = json.JSONDecoder()
     for fenced in _FENCE.findall(text):
-        try:
+        with contextlib.suppress(json.JSONDecodeError):
             yield json.loads(fenced)
-        except json.JSONDecodeError:
-            pass
     for match in re.finditer(r"\{", text):
         try:
             value, _ = decoder.raw_decode(text, match.start())

@@ -36,9 +36,7 @@ def load_callable(ref: CallableRef, where: str, resolve: Callable[[Path], Path])
         ) from exc
     func = getattr(module, attr, None)
     if not callable(func):
-        raise WorkloadError(
-            f"{where}: {module_name!r} has no function {attr!r}", hint="check the part after the ':'"
-        )
+        raise WorkloadError(f"{where}: {module_name!r} has no function {attr!r}", hint="check the part after the ':'")
     return func  # type: ignore[no-any-return]
 
 

@@ -1,0 +1,117 @@
+"""The command line as a user runs it: real subprocesses, real servers, exit codes and messages."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from swapbench.adapters.llama_server import LlamaServer, free_port
+
+pytestmark = pytest.mark.rig
+
+
+def swapbench(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "swapbench", *args],
+        capture_output=True,
+        check=False,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+        env={"COLUMNS": "160", "PATH": "/usr/bin:/bin", "HOME": str(Path.home())},
+    )
+
+
+def test_bench_url_then_summary(smol: LlamaServer, tmp_path: Path) -> None:
+    run = swapbench(
+        "bench",
+        "--url",
+        smol.spec.url,
+        "--label",
+        "gemma-4-E2B",
+        "--workload",
+        "nav",
+        "-n",
+        "3",
+        "--warmup",
+        "1",
+        "--output-dir",
+        str(tmp_path),
+    )
+    assert run.returncode == 0, run.stderr
+    assert "gemma-4-E2B" in run.stdout and "nav" in run.stdout
+    results = next(tmp_path.rglob("results-gemma-4-E2B.json"))
+    assert f"results: {results}" in run.stdout.replace("\n", "")
+    again = swapbench("summary", str(results))
+    assert again.returncode == 0 and "gemma-4-E2B" in again.stdout
+
+
+def test_bench_with_plan_and_target(smol: LlamaServer, tmp_path: Path) -> None:
+    plan = tmp_path / "plan.toml"
+    (tmp_path / "car-view.jpg").write_bytes(
+        (Path(__file__).parents[2] / "src/swapbench/demo/car-view.jpg").read_bytes()
+    )
+    plan.write_text(
+        '[run]\nsamples = 2\nwarmup = 0\noutput_dir = "out"\n[image]\npath = "car-view.jpg"\n'
+        '[[workloads]]\nname = "nav"\nkind = "nav"\n'
+        '[[workloads]]\nname = "describe"\nkind = "describe"\nmax_tokens = 8\n'
+        f'[[candidates]]\nlabel = "e4b"\nurl = "{smol.spec.url}"\n'
+    )
+    run = swapbench("bench", "--plan", str(plan), "--target", "e4b", "--workload", "describe")
+    assert run.returncode == 0, run.stderr
+    data = json.loads(next((tmp_path / "out").rglob("results-e4b.json")).read_text())
+    assert [w["workload"]["name"] for w in data["workloads"]] == ["describe"]
+    assert data["provenance"]["plan_sha256"]
+
+
+def test_unreachable_exit_code_and_hint() -> None:
+    run = swapbench("bench", "--url", f"http://127.0.0.1:{free_port()}", "-n", "1")
+    assert run.returncode == 5
+    assert "error:" in run.stderr and "nothing answers" in run.stderr and "what to do:" in run.stderr
+
+
+def test_bad_plan_exit_code_names_key(tmp_path: Path) -> None:
+    plan = tmp_path / "plan.toml"
+    plan.write_text("[run]\nsamples = 0\n")
+    run = swapbench("bench", "--plan", str(plan))
+    assert run.returncode == 2
+    assert "plan.toml: run.samples: Input should be greater than 0" in run.stderr
+
+
+def test_unknown_target_lists_the_choices(tmp_path: Path) -> None:
+    plan = tmp_path / "plan.toml"
+    plan.write_text(
+        '[[workloads]]\nname="d"\nkind="describe"\nimage=false\n[baseline]\nlabel="e2b"\nurl="http://127.0.0.1:9"\n'
+    )
+    run = swapbench("bench", "--plan", str(plan), "--target", "e4b")
+    assert run.returncode == 2 and "one of: baseline, e2b" in run.stderr
+
+
+def test_missing_image_exit_code(tmp_path: Path) -> None:
+    run = swapbench("bench", "--url", "http://127.0.0.1:9", "--image", str(tmp_path / "none.jpg"))
+    assert run.returncode == 3 and "does not exist" in run.stderr
+
+
+def test_plan_schema_is_json() -> None:
+    run = swapbench("plan-schema")
+    assert run.returncode == 0 and "workloads" in json.loads(run.stdout)["properties"]
+
+
+def test_demo_runs_both_models(tmp_path: Path) -> None:
+    run = swapbench("demo", "-n", "2", "--output-dir", str(tmp_path))
+    assert run.returncode == 0, run.stderr
+    assert "smollm2-135m" in run.stdout and "gemma3-270m" in run.stdout
+    files = sorted(p.name for p in tmp_path.rglob("results-*.json"))
+    assert files == ["results-gemma3-270m.json", "results-smollm2-135m.json"]
+    # both servers are stopped afterwards: their ports refuse connections
+    ports = [int(p) for p in re.findall(r"on http://127\.0\.0\.1:(\d+)", run.stdout)]
+    assert len(ports) == 2
+    for port in ports:
+        with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port), timeout=2):
+            pass
