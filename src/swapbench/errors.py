@@ -4,6 +4,7 @@
     ├── PlanError                   exit 2   the plan file (or CLI options) is invalid; names the key
     ├── InputError                  exit 3   a file the run needs is missing or unusable (image, ...)
     ├── WorkloadError               exit 4   a workload's prompt builder or parser cannot be used
+    ├── Interrupted                 exit 130 Ctrl-C / SIGINT: stopped on request, what was gathered is kept
     └── EndpointError               exit 5   the server under test cannot be benchmarked
         ├── EndpointUnreachable              nothing listens at the URL
         ├── EndpointLoading                  /health answers 503 "Loading model"
@@ -45,6 +46,12 @@ class WorkloadError(SwapbenchError):
     """A workload's prompt builder or parser cannot be imported or fails."""
 
     exit_code = 4
+
+
+class Interrupted(SwapbenchError):
+    """The user interrupted the run (Ctrl-C)."""
+
+    exit_code = 130
 
 
 class EndpointError(SwapbenchError):

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -115,3 +117,34 @@ def test_demo_runs_both_models(tmp_path: Path) -> None:
     for port in ports:
         with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port), timeout=2):
             pass
+
+
+def test_ctrl_c_keeps_the_samples(smol: LlamaServer, tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "swapbench",
+            "bench",
+            "--url",
+            smol.spec.url,
+            "--workload",
+            "describe",
+            "-n",
+            "200",
+            "--warmup",
+            "0",
+            "--output-dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(4)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "interrupted during workload 'describe'" in stderr
+    saved = json.loads(next(tmp_path.rglob("results-target.json")).read_text())
+    assert saved["status"] == "partial" and 0 < len(saved["workloads"][0]["samples"]) < 200

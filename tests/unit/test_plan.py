@@ -173,3 +173,11 @@ def test_schema_is_json_with_every_section() -> None:
         "gates",
         "decision",
     }
+
+
+@pytest.mark.parametrize(
+    "example", sorted((Path(__file__).parents[2] / "examples").glob("*.toml")), ids=lambda p: p.name
+)
+def test_examples_stay_valid(example: Path) -> None:
+    loaded = load_plan(example)
+    assert loaded.plan.workloads

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from swapbench.core.results import Exchange, ParseOutcome, Sample, WorkloadInfo
 from swapbench.core.thinking import detect_thinking
-from swapbench.errors import EndpointRequestFailed, SwapbenchError
+from swapbench.errors import EndpointRequestFailed, Interrupted, SwapbenchError
 
 MAX_CONSECUTIVE_ERRORS = 3
 
@@ -80,6 +80,29 @@ def _failure(run: WorkloadRun, sample: Sample, why: str) -> EndpointRequestFaile
     )
 
 
+def _request(client: ChatClient, body: bytes, stream: bool, run: WorkloadRun) -> Exchange | SwapbenchError:
+    """One request; the server going away or Ctrl-C come back as the error that stops the run."""
+    try:
+        return client.complete(body, stream=stream)
+    except SwapbenchError as exc:
+        return exc
+    except KeyboardInterrupt:
+        return Interrupted(
+            f"interrupted during workload {run.workload.info.name!r} after {len(run.samples)} samples",
+            hint="run it again for the full count; the samples so far are kept",
+        )
+
+
+def _stop_reason(run: WorkloadRun, sample: Sample, is_warmup: bool, consecutive: int) -> SwapbenchError | None:
+    if sample.exchange.error is None:
+        return None
+    if is_warmup:
+        return _failure(run, sample, "the warm-up request failed")
+    if consecutive >= MAX_CONSECUTIVE_ERRORS:
+        return _failure(run, sample, f"{consecutive} requests failed in a row")
+    return None
+
+
 def run_workload(
     client: ChatClient,
     workload: BenchWorkload,
@@ -90,48 +113,39 @@ def run_workload(
     """Warm-up requests (excluded), then `settings.samples` sequential requests.
 
     Stops early, keeping what it gathered, when: a warm-up request fails (the server cannot serve this
-    workload at all), MAX_CONSECUTIVE_ERRORS measured requests fail in a row, the server goes away, or the
-    deadline passes."""
+    workload at all), MAX_CONSECUTIVE_ERRORS measured requests fail in a row, the server goes away, the
+    user interrupts, or the deadline passes."""
     run = WorkloadRun(workload)
     body = workload.encoded(settings.stream)
     origin: int | None = None
     consecutive = 0
-    total = settings.warmup + settings.samples
-    for i in range(total):
+    for i in range(settings.warmup + settings.samples):
         if settings.deadline_ns is not None and clock() >= settings.deadline_ns:
             run.error = SwapbenchError(
                 f"time cap reached during workload {workload.info.name!r} after {len(run.samples)} samples",
                 hint="raise [run].time_cap_s or lower [run].samples",
             )
-            return run
+            break
         is_warmup = i < settings.warmup
         started = clock()
         origin = started if origin is None and not is_warmup else origin
-        try:
-            exchange = client.complete(body, stream=settings.stream)
-        except SwapbenchError as exc:
-            run.error = exc
-            return run
+        exchange = _request(client, body, settings.stream, run)
+        if isinstance(exchange, SwapbenchError):
+            run.error = exchange
+            break
         offset_ms = 0.0 if origin is None else (started - origin) / 1e6
-        index = i if is_warmup else i - settings.warmup
         try:
-            sample = interpret(index, offset_ms, exchange, workload)
-        except SwapbenchError as exc:
+            sample = interpret(i if is_warmup else i - settings.warmup, offset_ms, exchange, workload)
+        except SwapbenchError as exc:  # a user parser broke its contract
             run.error = exc
-            return run
+            break
         (run.warmup if is_warmup else run.samples).append(sample)
         if on_sample is not None:
             on_sample(run, sample, is_warmup)
-        if exchange.error is None:
-            consecutive = 0
-            continue
-        consecutive += 1
-        if is_warmup:
-            run.error = _failure(run, sample, "the warm-up request failed")
-            return run
-        if consecutive >= MAX_CONSECUTIVE_ERRORS:
-            run.error = _failure(run, sample, f"{consecutive} requests failed in a row")
-            return run
+        consecutive = 0 if exchange.error is None else consecutive + 1
+        run.error = _stop_reason(run, sample, is_warmup, consecutive)
+        if run.error is not None:
+            break
     return run
 
 

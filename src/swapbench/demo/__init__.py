@@ -37,7 +37,7 @@ def demo_servers(rig: Rig, logs: Path) -> tuple[LlamaServerSpec, LlamaServerSpec
 
 def demo_plan(baseline_url: str, candidate_url: str, samples: int, output_dir: Path) -> LoadedPlan:
     data = {
-        "run": {"label": "demo", "samples": samples, "output_dir": str(output_dir)},
+        "run": {"label": "demo", "samples": samples, "extended_samples": None, "output_dir": str(output_dir)},
         "image": {"path": str(app.bundled_image())},
         "baseline": {"label": BASELINE, "url": baseline_url},
         "candidates": [{"label": CANDIDATE, "url": candidate_url}],

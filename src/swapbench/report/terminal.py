@@ -110,3 +110,35 @@ class BenchProgress:
         ex = sample.exchange
         last = f"[red]{ex.error[:60]}[/]" if ex.error else f"{ex.latency_ms:.1f} ms" + (" (warm-up)" * is_warmup)
         self._progress.update(self._tasks[name], advance=1, last=last)
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    return "—" if a is None or b is None or a == 0 else f"{b / a:.2f}x"
+
+
+def _share(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0%}"
+
+
+def ratio_table(baseline: Results, candidate: Results) -> Table:
+    """Candidate against baseline per shared workload, as ratios (candidate / baseline)."""
+    table = Table(title=f"{candidate.label} vs {baseline.label} (ratio = candidate / baseline)", header_style="bold")
+    for name in ("workload", "p50 base", "p50 cand", "p50 ratio", "tok/s ratio", "schema base", "schema cand"):
+        table.add_column(name, justify="left" if name == "workload" else "right", no_wrap=True)
+    cand = {w.workload.name: w.metrics for w in candidate.workloads}
+    for w in baseline.workloads:
+        if w.workload.name not in cand:
+            continue
+        b, c = w.metrics, cand[w.workload.name]
+        bp = b.client_latency_ms.p50 if b.client_latency_ms else None
+        cp = c.client_latency_ms.p50 if c.client_latency_ms else None
+        table.add_row(
+            w.workload.name,
+            _num(bp),
+            _num(cp),
+            _ratio(bp, cp),
+            _ratio(b.decode_tok_s, c.decode_tok_s),
+            _share(b.schema_adherence),
+            _share(c.schema_adherence),
+        )
+    return table
