@@ -65,6 +65,20 @@ def test_plan_is_frozen(tmp_path: Path) -> None:
 
 
 IMG = "[image]\npath = 'car.jpg'\n"
+TTS_HEALTH = 'health = { url = "http://127.0.0.1:8772/health", json_field = "model_loaded", json_equals = true }\n'
+SVC = (
+    '[[services]]\nname = "llama"\nmanager = "systemd"\nunit = "panda-llamacpp"\n'
+    'health = { url = "http://127.0.0.1:11435/health" }\n'
+    '[[services]]\nname = "tts"\nmanager = "command"\nstart = ["./start.sh"]\nstop = ["./stop.sh"]\n'
+    + TTS_HEALTH
+    + '[[services]]\nname = "phone"\nmanager = "process"\npattern = "phone_call.py auto"\n'
+)
+NATIVE = "[candidates.launch]\nkind='native'\nbinary='/usr/bin/llama-server'\nmodel='m.gguf'\nport=11437\n"
+DOCKER = (
+    "[candidates.launch]\nkind='docker'\nname='e4b'\nimage='llama:cuda'\nmodels_dir='/m'\n"
+    "model='/m/a.gguf'\nport=11437\n"
+)
+CAND = IMG + "[[candidates]]\nlabel='c'\n"
 BAD = [
     ("[run]\nsamples = 0\n", "plan.toml: run.samples: Input should be greater than 0"),
     ("[run]\nsamples = 'many'\n", "plan.toml: run.samples: Input should be a valid integer"),
@@ -113,18 +127,83 @@ BAD = [
         "[baseline]\nlabel='b'\nurl='http://127.0.0.1:1'\n[[candidates]]\nlabel='b'\nurl='http://127.0.0.1:2'\n",
         "target labels (baseline and candidates) must be unique; repeated: b",
     ),
+    # --- the safe swap: services, orders, candidates, checks, verify ---
+    (
+        SVC.replace('manager = "process"', 'manager = "upstart"'),
+        "services[2]: Input tag 'upstart' found using 'manager'",
+    ),
+    (SVC.replace('unit = "panda-llamacpp"\n', ""), "plan.toml: services[0].unit: Field required"),
+    (SVC.replace('start = ["./start.sh"]\n', ""), "plan.toml: services[1].start: Field required"),
+    (SVC.replace('start = ["./start.sh"]', "start = []"), "services[1].start: List should have at least 1 item"),
+    (SVC.replace('start = ["./start.sh"]', 'start = "./start.sh"'), "services[1].start: Input should be a valid list"),
+    (SVC.replace('pattern = "phone_call.py auto"\n', ""), "plan.toml: services[2].pattern: Field required"),
+    (SVC.replace(TTS_HEALTH, ""), "services[1]: a command service needs health or pattern"),
+    (
+        SVC.replace('url = "http://127.0.0.1:11435/health"', 'url = "localhost:11435"'),
+        "services[0].health.url: must be",
+    ),
+    (SVC.replace('name = "tts"', 'name = "llama"'), "service names must be unique; repeated: llama"),
+    (
+        IMG + SVC + "[run]\nstop_order = ['tts', 'nav']\n",
+        "run.stop_order names 'nav', which is not a [[services]] name",
+    ),
+    (
+        IMG + SVC + "[run]\nstop_order = ['tts']\nrestore_order = ['chatterbox']\n",
+        "run.restore_order names 'chatterbox', which is not a [[services]] name",
+    ),
+    (
+        IMG + SVC + "[run]\nstop_order = ['tts', 'llama']\nrestore_order = ['llama']\n",
+        "run.restore_order must name exactly the services in run.stop_order (stopped but never restored: tts)",
+    ),
+    (IMG + SVC + "[run]\nstop_order = ['phone']\n", "run.stop_order names 'phone', a process service"),
+    (IMG + SVC + "[run]\nstop_order = ['tts', 'tts']\n", "run.stop_order must be unique; repeated: tts"),
     ("[[candidates]]\nlabel='c'\nport=11437\n", "candidates[0].port: unknown key"),
     (
-        IMG + "[[candidates]]\nlabel='c'\nlaunch={kind='docker'}\n",
-        "candidates[0].launch: launching candidates arrives with",
+        IMG + "[[candidates]]\nlabel='c'\nurl='http://127.0.0.1:1'\n" + NATIVE,
+        "candidates[0]: give url (a running server) or launch (swapbench starts it), not both",
     ),
     (
-        IMG + "[[services]]\nname='tts'\nmanager='command'\n",
-        "plan.toml: services: stopping and restoring services arrives",
+        CAND + NATIVE.replace("binary='/usr/bin/llama-server'\n", ""),
+        "candidates[0].launch: a native launch needs binary",
     ),
-    ("[[services]]\nname='tts'\nmanager='upstart'\n", "services[0].manager: Input should be"),
-    (IMG + "[[checks]]\nkind='port_free'\nport=11437\n", "plan.toml: checks: Phase 0 contracts arrive"),
-    (IMG + "[[verify]]\nkind='wav'\n", "plan.toml: verify: post-restore verification arrives"),
+    (CAND + NATIVE.replace("kind='native'", "kind='podman'"), "candidates[0].launch.kind: Input should be 'docker'"),
+    (CAND + NATIVE.replace("port=11437", "port=0"), "candidates[0].launch.port: Input should be greater than or equal"),
+    (CAND + NATIVE.replace("model='m.gguf'\n", ""), "candidates[0].launch.model: Field required"),
+    (CAND + NATIVE + "host='0.0.0.0'\n", "host = '0.0.0.0' is not loopback"),
+    (CAND + NATIVE + "host='::'\n", "host = '::' is not loopback"),
+    (CAND + NATIVE + "host=''\n", "host = '' is not loopback"),
+    (CAND + NATIVE + "host='192.168.1.20'\n", "host = '192.168.1.20' is not loopback"),
+    (CAND + DOCKER + "publish='11437:8080'\n", "publish = '11437:8080' exposes the port"),
+    (CAND + DOCKER + "publish='0.0.0.0:11437:8080'\n", "publish = '0.0.0.0:11437:8080' exposes the port"),
+    (CAND + DOCKER.replace("image='llama:cuda'\n", ""), "a docker launch needs name and image"),
+    (CAND + DOCKER.replace("models_dir='/m'\n", ""), "a docker launch needs models_dir"),
+    (CAND + NATIVE + "jinja=false\n", "jinja = false would ignore chat_template_kwargs"),
+    (CAND + NATIVE + "flags=['--no-jinja']\n", "flags contain --no-jinja"),
+    (CAND + NATIVE + "flags=['--host', '0.0.0.0']\n", "set host, port and publish with their own keys"),
+    (
+        CAND + NATIVE + "[[candidates]]\nlabel='d'\n" + NATIVE,
+        "candidate launch ports must be unique; repeated: 11437",
+    ),
+    (
+        IMG + SVC.replace("8772", "11437") + "[[candidates]]\nlabel='c'\n" + NATIVE,
+        "candidate 'c' launch.port 11437 is already used by services (tts).health.url",
+    ),
+    (
+        IMG + "[baseline]\nlabel='b'\nurl='http://127.0.0.1:11437'\n[[candidates]]\nlabel='c'\n" + NATIVE,
+        "candidate 'c' launch.port 11437 is already used by baseline.url",
+    ),
+    (IMG + "[baseline]\nlabel='b'\n" + NATIVE.replace("candidates", "baseline"), "the baseline is production"),
+    ("[[checks]]\nkind='port_free'\n", "plan.toml: checks[0].port: Field required"),
+    ("[[checks]]\nkind='port_free'\nport='x'\n", "checks[0].port: Input should be a valid integer"),
+    ("[[checks]]\nkind='telepathy'\n", "checks[0]: Input tag 'telepathy' found using 'kind' does not match"),
+    ("[[checks]]\nkind='file_pattern'\npath='a.py'\n", "checks[0].pattern: Field required"),
+    ("[[checks]]\nkind='port_owner'\nport=11436\n", "checks[0].process: Field required"),
+    ("[[checks]]\nkind='disk_free'\npath='/'\nmin_gb=0\n", "checks[0].min_gb: Input should be greater than 0"),
+    ("[[verify]]\nkind='wav'\nurl='http://127.0.0.1:8772/synthesize'\n", "plan.toml: verify[0].json: Field required"),
+    ("[[verify]]\nkind='pgrep'\n", "verify[0].pattern: Field required"),
+    ("[[verify]]\nkind='port_refused'\nport=70000\n", "verify[0].port: Input should be less than or equal to 65535"),
+    ("[[verify]]\nkind='vram'\nmin_gb=13.0\n", "verify[0].max_gb: Field required"),
+    ("[[verify]]\nkind='http'\nurl='http://127.0.0.1:1/'\nstatus='ok'\n", "verify[0].status: Input should be a valid"),
     (IMG + "[gates]\ncandidate_vram_gb={healthy=[5.5, 7.5]}\n", "plan.toml: gates: VRAM gates arrive"),
     (
         "[decision]\nmin_schema_adherence=1.5\n",

@@ -17,9 +17,6 @@ from swapbench.plan.models import Plan
 
 # Sections whose shape is known but which this version cannot carry out yet.
 NOT_YET_CARRIED_OUT = {
-    "services": "stopping and restoring services arrives with `swapbench run`",
-    "checks": "Phase 0 contracts arrive with `swapbench check`",
-    "verify": "post-restore verification arrives with `swapbench run`",
     "gates": "VRAM gates arrive with the GPU telemetry",
     "decision": "the adopt/reject decision arrives with `swapbench compare`",
 }
@@ -53,9 +50,38 @@ def key_path(loc: Sequence[int | str]) -> str:
     return out or "(top level)"
 
 
+# Tags of the plan's tagged unions: pydantic puts them in an error's location; the TOML key path has none.
+UNION_TAGS = {
+    "systemd",
+    "docker",
+    "command",
+    "process",
+    "sudo",
+    "port_free",
+    "port_owner",
+    "file_pattern",
+    "file",
+    "disk_free",
+    "gpu",
+    "vram",
+    "http",
+    "port_refused",
+    "wav",
+    "pgrep",
+}
+
+
 def _describe(error: Any) -> str:
-    # Drop pydantic's model-name segments (e.g. 'function-after[...]') from the location.
-    loc = [p for p in error["loc"] if not (isinstance(p, str) and ("[" in p or p.startswith("function")))]
+    loc: list[int | str] = []
+    previous: int | str | None = None
+    for part in error["loc"]:
+        # Drop pydantic's model-name segments (e.g. 'function-after[...]') and a union tag right after an index.
+        skip = isinstance(part, str) and (
+            "[" in part or part.startswith("function") or (part in UNION_TAGS and isinstance(previous, int))
+        )
+        previous = part
+        if not skip:
+            loc.append(part)
     message = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         message = "unknown key (check its spelling; `swapbench plan-schema` lists every key)"
@@ -76,14 +102,6 @@ def validate_plan(data: dict[str, Any], source: str) -> Plan:
         for key, why in NOT_YET_CARRIED_OUT.items()
         if data.get(key)
     ]
-    refused += [
-        f"{source}: {key_path(['candidates', i, 'launch'])}: launching candidates arrives with `swapbench run`; "
-        "give the url of a running server instead"
-        for i, target in enumerate(plan.candidates)
-        if target.launch is not None
-    ]
-    if plan.baseline is not None and plan.baseline.launch is not None:
-        refused.append(f"{source}: baseline.launch: the baseline is production; swapbench never launches it")
     if refused:
         raise PlanError("\n".join(refused), hint="remove the keys named above")
     return plan

@@ -38,6 +38,15 @@ class RunSettings(StrictModel):
     concurrency: Literal[1] = Field(1, description="Requests in flight; sequential, like a nav loop.")
     stream: bool = Field(False, description="Stream responses and measure time to first token.")
     request_timeout_s: float = Field(120.0, gt=0, description="Deadline for one request, seconds.")
+    stop_order: list[str] = Field(default_factory=list, description="Services to stop, in this order.")
+    restore_order: list[str] = Field(
+        default_factory=list, description="Services to start again, in this order (default: stop_order reversed)."
+    )
+    drain_timeout_s: float = Field(60.0, gt=0, description="Deadline for freed memory / ports to be gone.")
+    restore_reserve_s: float | None = Field(
+        None, gt=0, description="Share of time_cap_s kept for restore and verify (default: a fifth, >= 60 s)."
+    )
+    bench_baseline: bool = Field(True, description="`run`: measure the baseline live before stopping anything.")
 
     @model_validator(mode="after")
     def _extension_not_smaller(self) -> RunSettings:
@@ -97,6 +106,65 @@ def _check_url(url: str) -> str:
     return url.rstrip("/")
 
 
+PUBLIC_HOSTS = {"0.0.0.0", "::", "", "[::]", "*"}  # noqa: S104 -- the list of what is refused
+
+
+class Launch(StrictModel):
+    """How swapbench starts a candidate `llama-server`: a docker container or a native process."""
+
+    kind: Literal["docker", "native"]
+    port: int = Field(ge=1, le=65535, description="Host port, e.g. 11437 (never production's).")
+    model: Path = Field(description="GGUF model file on the host.")
+    mmproj: Path | None = Field(None, description="Vision projector (--mmproj).")
+    chat_template_file: Path | None = None
+    flags: list[str] = Field(default_factory=list, description="More llama-server flags, e.g. ['-ngl', '99'].")
+    jinja: bool = Field(True, description="Pass --jinja (decision 2); false needs allow_no_jinja = true.")
+    allow_no_jinja: bool = False
+    host: str = Field("127.0.0.1", description="Bind address (decision 3: loopback).")
+    allow_public_bind: bool = False
+    ready_timeout_s: float = Field(300.0, gt=0)
+    settle_s: float = Field(1.0, ge=0, description="/health must stay 200 this long to count as ready.")
+    # native
+    binary: Path | None = Field(None, description="native: the llama-server binary.")
+    # docker
+    name: str | None = Field(None, pattern=NAME_PATTERN, description="docker: container name.")
+    image: str | None = Field(None, description="docker: image, e.g. ghcr.io/ggml-org/llama.cpp:server-cuda.")
+    gpus: str = Field("all", description="docker: --gpus value.")
+    models_dir: Path | None = Field(None, description="docker: host folder mounted read-only at /models.")
+    publish: str | None = Field(None, description="docker: -p value; default 127.0.0.1:PORT:8080.")
+
+    @model_validator(mode="after")
+    def _safe(self) -> Launch:
+        if self.kind == "native" and self.binary is None:
+            raise ValueError("a native launch needs binary = path to llama-server")
+        if self.kind == "docker" and (self.name is None or self.image is None):
+            raise ValueError("a docker launch needs name and image")
+        if self.kind == "docker" and self.models_dir is None:
+            raise ValueError("a docker launch needs models_dir (mounted read-only at /models)")
+        if not self.jinja and not self.allow_no_jinja:
+            raise ValueError(
+                "jinja = false would ignore chat_template_kwargs (thinking stays on); "
+                "set allow_no_jinja = true to do it anyway"
+            )
+        if any(f in ("--no-jinja",) for f in self.flags) and not self.allow_no_jinja:
+            raise ValueError("flags contain --no-jinja; set allow_no_jinja = true to do it anyway")
+        if any(f in ("--host", "-p", "--publish", "--port") for f in self.flags):
+            raise ValueError("set host, port and publish with their own keys, not in flags")
+        if not self.allow_public_bind:
+            if self.host in PUBLIC_HOSTS or not _is_loopback(self.host):
+                raise ValueError(f"host = {self.host!r} is not loopback; set allow_public_bind = true to allow it")
+            if self.publish is not None and not self.publish.startswith("127.0.0.1:"):
+                raise ValueError(
+                    f"publish = {self.publish!r} exposes the port beyond loopback; start it with 127.0.0.1: "
+                    "or set allow_public_bind = true"
+                )
+        return self
+
+
+def _is_loopback(host: str) -> bool:
+    return host in {"localhost", "::1"} or host.startswith("127.")
+
+
 class Target(StrictModel):
     """A server to measure: `[baseline]` or one of `[[candidates]]`."""
 
@@ -104,21 +172,38 @@ class Target(StrictModel):
     url: str | None = Field(None, description="Base URL of a running OpenAI-compatible server.")
     model: str | None = Field(None, description="`model` field sent in requests, if the server needs it.")
     api_key_file: Path | None = Field(None, description="File holding a bearer token; never logged.")
-    launch: dict[str, Any] | None = Field(
-        None, description="How swapbench starts this candidate (docker or native); not yet carried out."
-    )
+    launch: Launch | None = Field(None, description="How swapbench starts this candidate in `swapbench run`.")
 
     @field_validator("url")
     @classmethod
     def _url(cls, value: str | None) -> str | None:
         return None if value is None else _check_url(value)
 
+    @model_validator(mode="after")
+    def _url_or_launch(self) -> Target:
+        if self.url is not None and self.launch is not None:
+            raise ValueError("give url (a running server) or launch (swapbench starts it), not both")
+        return self
+
+    @property
+    def endpoint(self) -> str | None:
+        if self.url is not None:
+            return self.url
+        if self.launch is not None:
+            host = "127.0.0.1" if self.launch.host in PUBLIC_HOSTS else self.launch.host
+            host = f"[{host}]" if ":" in host else host
+            return f"http://{host}:{self.launch.port}"
+        return None
+
 
 class HealthCheck(StrictModel):
+    """An HTTP check: status, and optionally one JSON field's value (e.g. model_loaded == true)."""
+
     url: str
     status: int = 200
-    json_field: str | None = None
+    json_field: str | None = Field(None, description="Dotted path into the JSON body, e.g. model_loaded.")
     json_equals: Any = None
+    timeout_s: float = Field(5.0, gt=0)
 
     @field_validator("url")
     @classmethod
@@ -126,32 +211,141 @@ class HealthCheck(StrictModel):
         return _check_url(value)
 
 
-class Service(StrictModel):
-    """`[[services]]`: a production service (not yet carried out)."""
-
+class ServiceBase(StrictModel):
     name: str = Field(pattern=NAME_PATTERN)
-    manager: Literal["systemd", "docker", "command", "process"]
-    unit: str | None = None
-    container: str | None = None
-    start: list[str] | None = None
-    stop: list[str] | None = None
-    cwd: Path | None = None
-    pattern: str | None = None
     health: HealthCheck | None = None
+    ready_timeout_s: float = Field(120.0, gt=0, description="How long a restart may take to be ready.")
+    settle_s: float = Field(2.0, ge=0, description="Ready must hold this long (and NRestarts stay put).")
+    stop_timeout_s: float = Field(60.0, gt=0)
 
 
-class Check(StrictModel):
-    """`[[checks]]`: a Phase 0 contract (not yet carried out)."""
+class SystemdService(ServiceBase):
+    manager: Literal["systemd"]
+    unit: str = Field(pattern=r"^[\w@.:-]+$")
+    sudo: bool = Field(True, description="Run systemctl through `sudo -n`.")
 
-    kind: Literal["sudo", "port_free", "port_owner", "file_pattern", "file_exists", "disk_free", "gpu", "vram"]
-    model_config = ConfigDict(extra="allow", frozen=True)
+
+class DockerService(ServiceBase):
+    manager: Literal["docker"]
+    container: str = Field(pattern=NAME_PATTERN)
 
 
-class VerifyStep(StrictModel):
-    """`[[verify]]`: a post-restore check (not yet carried out)."""
+class CommandService(ServiceBase):
+    manager: Literal["command"]
+    start: list[str] = Field(min_length=1, description="argv of the start script, e.g. ['./start.sh'].")
+    stop: list[str] = Field(min_length=1, description="argv of the stop script.")
+    cwd: Path | None = None
+    pattern: str | None = Field(None, description="pgrep -f pattern of its process: up = found.")
 
-    kind: Literal["http", "port_refused", "wav", "pgrep", "vram"]
-    model_config = ConfigDict(extra="allow", frozen=True)
+    @model_validator(mode="after")
+    def _observable(self) -> CommandService:
+        if self.health is None and self.pattern is None:
+            raise ValueError("a command service needs health or pattern, so swapbench can tell it is up")
+        return self
+
+
+class ProcessService(ServiceBase):
+    manager: Literal["process"]
+    pattern: str = Field(description="pgrep -f pattern; the process is observed, never stopped.")
+
+
+Service = Annotated[SystemdService | DockerService | CommandService | ProcessService, Field(discriminator="manager")]
+
+
+class SudoCheck(StrictModel):
+    kind: Literal["sudo"]
+
+
+class PortFreeCheck(StrictModel):
+    kind: Literal["port_free"]
+    port: int = Field(ge=1, le=65535)
+
+
+class PortOwnerCheck(StrictModel):
+    kind: Literal["port_owner"]
+    port: int = Field(ge=1, le=65535)
+    process: str = Field(description="Substring of the owning process's name or command line.")
+
+
+class FilePatternCheck(StrictModel):
+    kind: Literal["file_pattern"]
+    path: Path
+    pattern: str = Field(description="A regular expression.")
+    lines: tuple[int, int] | None = Field(None, description="[first, last] line (1-based) it must be within.")
+
+
+class FileCheck(StrictModel):
+    kind: Literal["file"]
+    path: Path
+    sha256: str | None = Field(None, pattern=SHA256_PATTERN)
+    min_bytes: int | None = Field(None, ge=0)
+
+
+class DiskFreeCheck(StrictModel):
+    kind: Literal["disk_free"]
+    path: Path
+    min_gb: float = Field(gt=0)
+
+
+class GpuCheck(StrictModel):
+    kind: Literal["gpu"]
+    index: int = Field(0, ge=0)
+
+
+class VramCheck(StrictModel):
+    kind: Literal["vram"]
+    index: int = Field(0, ge=0)
+    min_gb: float = Field(0.0, ge=0)
+    max_gb: float = Field(gt=0)
+
+
+Check = Annotated[
+    SudoCheck | PortFreeCheck | PortOwnerCheck | FilePatternCheck | FileCheck | DiskFreeCheck | GpuCheck | VramCheck,
+    Field(discriminator="kind"),
+]
+
+
+class HttpVerify(HealthCheck):
+    kind: Literal["http"]
+
+
+class PortRefusedVerify(StrictModel):
+    kind: Literal["port_refused"]
+    port: int = Field(ge=1, le=65535)
+    host: str = "127.0.0.1"
+
+
+class WavVerify(StrictModel):
+    kind: Literal["wav"]
+    url: str
+    json_body: dict[str, Any] = Field(alias="json", description="POSTed as JSON, e.g. {text = 'test one two'}")
+    min_bytes: int = Field(5000, ge=44)
+    timeout_s: float = Field(30.0, gt=0)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return _check_url(value)
+
+
+class PgrepVerify(StrictModel):
+    kind: Literal["pgrep"]
+    pattern: str
+
+
+class VramVerify(StrictModel):
+    kind: Literal["vram"]
+    index: int = Field(0, ge=0)
+    min_gb: float = Field(0.0, ge=0)
+    max_gb: float = Field(gt=0)
+    processes: int | None = Field(None, ge=0, description="Expected number of GPU compute processes.")
+
+
+VerifyStep = Annotated[
+    HttpVerify | PortRefusedVerify | WavVerify | PgrepVerify | VramVerify, Field(discriminator="kind")
+]
 
 
 class Band(StrictModel):
@@ -192,22 +386,74 @@ class Plan(StrictModel):
     decision: Decision | None = None
 
     @model_validator(mode="after")
-    def _unique_names(self) -> Plan:
-        names = [w.name for w in self.workloads]
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        if dupes:
-            raise ValueError(f"workload names must be unique; repeated: {', '.join(dupes)}")
-        labels = [t.label for t in self.targets()]
-        dupes = sorted({n for n in labels if labels.count(n) > 1})
-        if dupes:
-            raise ValueError(f"target labels (baseline and candidates) must be unique; repeated: {', '.join(dupes)}")
+    def _coherent(self) -> Plan:
+        _unique("workload names", [w.name for w in self.workloads])
+        _unique("target labels (baseline and candidates)", [t.label for t in self.targets()])
+        _unique("service names", [s.name for s in self.services])
         needs_image = [f"workloads[{i}] ({w.name})" for i, w in enumerate(self.workloads) if w.image]
         if needs_image and self.image is None:
             raise ValueError(
                 f"{needs_image[0]} sends the image (image = true) but the plan has no [image]; "
                 'add [image] path = "..." (or set image = false on the workload)'
             )
+        _check_orders(self)
+        _check_ports(self)
+        if self.baseline is not None and self.baseline.launch is not None:
+            raise ValueError("baseline.launch: the baseline is production; swapbench never launches it (give url)")
         return self
 
     def targets(self) -> list[Target]:
         return ([self.baseline] if self.baseline else []) + list(self.candidates)
+
+    def service(self, name: str) -> Service:
+        return next(s for s in self.services if s.name == name)
+
+    @property
+    def effective_restore_order(self) -> list[str]:
+        return self.run.restore_order or list(reversed(self.run.stop_order))
+
+
+def _unique(what: str, names: list[str]) -> None:
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ValueError(f"{what} must be unique; repeated: {', '.join(dupes)}")
+
+
+def _check_orders(plan: Plan) -> None:
+    known = {s.name: s for s in plan.services}
+    for key, names in (("run.stop_order", plan.run.stop_order), ("run.restore_order", plan.run.restore_order)):
+        _unique(key, names)
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise ValueError(f"{key} names {unknown[0]!r}, which is not a [[services]] name")
+    observed = [n for n in plan.run.stop_order if known[n].manager == "process"]
+    if observed:
+        raise ValueError(f"run.stop_order names {observed[0]!r}, a process service: those are observed, never stopped")
+    if plan.run.restore_order and set(plan.run.restore_order) != set(plan.run.stop_order):
+        missing = sorted(set(plan.run.stop_order) - set(plan.run.restore_order))
+        extra = sorted(set(plan.run.restore_order) - set(plan.run.stop_order))
+        detail = f"stopped but never restored: {', '.join(missing)}" if missing else f"not stopped: {', '.join(extra)}"
+        raise ValueError(f"run.restore_order must name exactly the services in run.stop_order ({detail})")
+
+
+def _port_of(url: str) -> int | None:
+    match = re.match(r"^https?://[^/]*:(\d+)", url)
+    return int(match.group(1)) if match else None
+
+
+def _check_ports(plan: Plan) -> None:
+    launched = [(t.label, t.launch.port) for t in plan.candidates if t.launch is not None]
+    ports = [p for _, p in launched]
+    _unique("candidate launch ports", [str(p) for p in ports])
+    taken: dict[int, str] = {}
+    if plan.baseline is not None and plan.baseline.url and (port := _port_of(plan.baseline.url)):
+        taken[port] = "baseline.url"
+    for svc in plan.services:
+        if svc.health is not None and (port := _port_of(svc.health.url)):
+            taken.setdefault(port, f"services ({svc.name}).health.url")
+    for label, port in launched:
+        if port in taken:
+            raise ValueError(
+                f"candidate {label!r} launch.port {port} is already used by {taken[port]}; "
+                "pick a port nothing in production uses (the user plan's decision 1)"
+            )
