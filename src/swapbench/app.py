@@ -15,7 +15,14 @@ from swapbench import __version__
 from swapbench.adapters.host import host_info
 from swapbench.adapters.image import LoadedImage, load_image
 from swapbench.adapters.openai_client import ChatEndpoint, Health
-from swapbench.core.bench import BenchSettings, BenchWorkload, OnSample, WorkloadRun, run_workloads
+from swapbench.core.bench import (
+    BenchSettings,
+    BenchWorkload,
+    OnSample,
+    WorkloadRun,
+    extension_verdict,
+    run_workloads,
+)
 from swapbench.core.results import Provenance, Results, RunStatus
 from swapbench.errors import EndpointLoading, EndpointRequestFailed, InputError, PlanError, SwapbenchError
 from swapbench.plan.load import LoadedPlan, load_plan, validate_plan
@@ -67,7 +74,7 @@ def pick_target(loaded: LoadedPlan, name: str) -> Target:
             labels = ", ".join(["baseline"] + [t.label for t in plan.targets()])
             raise PlanError(f"the plan has no target {name!r}", hint=f"use --target with one of: {labels}")
         target = found[0]
-    if target.url is None:
+    if target.endpoint is None:
         raise PlanError(
             f"target {target.label!r} has no url", hint="`swapbench bench` measures a running server: set its url"
         )
@@ -145,18 +152,27 @@ def bench(
     run_id: str | None = None,
     on_sample: OnSample | None = None,
     expect: Callable[[str, int], None] | None = None,
+    deadline_ns: int | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    extend: bool = False,
 ) -> BenchOutcome:
-    """Benchmark one running server without touching it; save results even when it stops early."""
+    """Benchmark one running server without touching it; save results even when it stops early.
+    `extend` applies the N -> N2 extension of `swapbench run` (decision 8)."""
     plan = loaded.plan
     target = pick_target(loaded, target_name)
-    assert target.url is not None  # pick_target guarantees it
+    url = target.endpoint
+    assert url is not None  # pick_target guarantees it
     image, workloads = prepare_workloads(loaded, target, only)
-    settings = BenchSettings(warmup=plan.run.warmup, samples=plan.run.samples, stream=plan.run.stream)
+    extension = (plan.run.extended_samples or plan.run.samples) - plan.run.samples if extend else 0
+    settings = BenchSettings(
+        warmup=plan.run.warmup, samples=plan.run.samples, stream=plan.run.stream, deadline_ns=deadline_ns,
+        should_stop=should_stop, extension=extension, extend_if=extension_verdict,
+    )  # fmt: skip
     for w in workloads:
         if expect:
             expect(w.info.name, settings.warmup + settings.samples)
     started = datetime.now(UTC).isoformat()
-    with ChatEndpoint(target.url, api_key=_api_key(loaded, target), timeout_s=plan.run.request_timeout_s) as ep:
+    with ChatEndpoint(url, api_key=_api_key(loaded, target), timeout_s=plan.run.request_timeout_s) as ep:
         wait_until_serving(ep, wait_ready_s)
         server = ep.server_info()
         runs = run_workloads(ep, workloads, settings, time.perf_counter_ns, on_sample)

@@ -10,10 +10,19 @@ from typing import Annotated, ParamSpec, TypeVar
 import typer
 from rich.console import Console
 
-from swapbench import __version__, app, demo
+from swapbench import __version__, app, demo, runner
+from swapbench.adapters.watchdog import watch
 from swapbench.errors import SwapbenchError
-from swapbench.plan.load import plan_json_schema
-from swapbench.report.terminal import BenchProgress, print_summary, ratio_table
+from swapbench.plan.load import load_plan, plan_json_schema
+from swapbench.report.terminal import (
+    BenchProgress,
+    PhasePrinter,
+    dry_run_table,
+    outcomes_table,
+    print_summary,
+    print_swap_report,
+    ratio_table,
+)
 
 cli = typer.Typer(
     name="swapbench",
@@ -101,6 +110,89 @@ def demo_command(
     out.print(ratio_table(outcomes[0].results, outcomes[1].results))
     for o in outcomes:
         out.print(f"results: {o.path}")
+
+
+PlanArg = Annotated[Path, typer.Argument(help="The plan file (TOML).")]
+
+
+@cli.command()
+@reported
+def check(
+    plan: PlanArg,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print every check and command of a run; run none.")
+    ] = False,
+) -> None:
+    """Phase 0: verify every contract of the plan without touching anything; exit 6 if one fails."""
+    loaded = load_plan(plan)
+    if dry_run:
+        out.print(dry_run_table(runner.dry_run(loaded), f"swapbench run {plan} would do, in order"))
+        return
+    found = runner.check(loaded)
+    out.print(outcomes_table(found, f"Phase 0 contracts: {plan}"))
+    runner.require_checks(found)
+    out.print("[bold green]all contracts hold[/]: `swapbench run` may start")
+
+
+@cli.command("run")
+@reported
+def run_command(
+    plan: PlanArg,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print every check and command; run none.")] = False,
+) -> None:
+    """The safe swap: check, stop, drain, launch, bench, teardown, restore, verify, report."""
+    loaded = load_plan(plan)
+    if dry_run:
+        out.print(dry_run_table(runner.dry_run(loaded), f"swapbench run {plan} would do, in order"))
+        return
+    with BenchProgress(out, "bench") as progress:
+        outcome = runner.run(loaded, on_phase=PhasePrinter(out), on_sample=progress, expect=progress.expect)
+    results = app.summarize([Path(p) for p in outcome.report.results_files])
+    if results:
+        print_summary(out, results)
+    print_swap_report(out, outcome.report, str(outcome.run_dir))
+    runner.raise_for(outcome)
+
+
+@cli.command()
+@reported
+def rollback(
+    plan: PlanArg,
+    if_unfinished: Annotated[bool, typer.Option(help="Do nothing unless a run left its journal open.")] = False,
+) -> None:
+    """Put production back: every candidate gone, every stopped service up, then verify. Idempotent."""
+    report = runner.do_rollback(load_plan(plan), if_unfinished=if_unfinished)
+    if report is None:
+        out.print("no unfinished run: nothing to roll back")
+        return
+    print_swap_report(out, report, str(runner.output_dir(load_plan(plan))))
+    if report.status.value != "complete":
+        raise typer.Exit(8)
+
+
+@cli.command()
+@reported
+def status(plan: PlanArg) -> None:
+    """Show the last run's state (an unfinished run first)."""
+    for line in runner.status(load_plan(plan)):
+        out.print(line, highlight=False)
+
+
+@cli.command(hidden=True)
+def watchdog(
+    plan: Annotated[Path, typer.Option()],
+    journal: Annotated[Path, typer.Option()],
+    pid: Annotated[int, typer.Option()],
+    create_time: Annotated[float, typer.Option()],
+) -> None:
+    """Internal: watch a running swap; roll back if it dies with its journal open."""
+
+    def roll() -> int:
+        report = runner.do_rollback(load_plan(plan), if_unfinished=True)
+        print(f"[watchdog] rollback: {report.status.value if report else 'nothing to do'}", flush=True)
+        return 0
+
+    raise typer.Exit(watch(pid, create_time, journal, roll))
 
 
 @cli.command("plan-schema")

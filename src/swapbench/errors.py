@@ -4,7 +4,14 @@
     ├── PlanError                   exit 2   the plan file (or CLI options) is invalid; names the key
     ├── InputError                  exit 3   a file the run needs is missing or unusable (image, ...)
     ├── WorkloadError               exit 4   a workload's prompt builder or parser cannot be used
-    ├── Interrupted                 exit 130 Ctrl-C / SIGINT: stopped on request, what was gathered is kept
+    ├── Interrupted                 exit 130 Ctrl-C / SIGINT / SIGTERM: stopped on request, gathered data kept
+    ├── PreflightFailed             exit 6   a Phase 0 contract failed: nothing was touched
+    ├── SwapFailed                  exit 7   a step of the swap failed; production was restored and verified
+    │   ├── SmokeFailed                      the candidate's first answers broke the contract (decision 9)
+    │   └── TimeCapReached                   the session's time cap ran out
+    ├── RestoreFailed               exit 8   production could NOT be fully restored or verified: act now
+    ├── JournalError                exit 9   an unfinished or unreadable journal blocks the run
+    ├── StepFailed                  exit 10  one host operation failed (stop, start, launch...); wrapped above
     └── EndpointError               exit 5   the server under test cannot be benchmarked
         ├── EndpointUnreachable              nothing listens at the URL
         ├── EndpointLoading                  /health answers 503 "Loading model"
@@ -52,6 +59,44 @@ class Interrupted(SwapbenchError):
     """The user interrupted the run (Ctrl-C)."""
 
     exit_code = 130
+
+
+class PreflightFailed(SwapbenchError):
+    """A Phase 0 contract failed; nothing on the host was touched."""
+
+    exit_code = 6
+
+
+class SwapFailed(SwapbenchError):
+    """A step of the swap failed; production was restored and verified."""
+
+    exit_code = 7
+
+
+class SmokeFailed(SwapFailed):
+    """The candidate's smoke request broke the nav contract or leaked thinking."""
+
+
+class TimeCapReached(SwapFailed):
+    """The session's time cap ran out."""
+
+
+class RestoreFailed(SwapbenchError):
+    """Production could not be fully restored or verified: a person must act."""
+
+    exit_code = 8
+
+
+class JournalError(SwapbenchError):
+    """An unfinished or unreadable journal blocks the run."""
+
+    exit_code = 9
+
+
+class StepFailed(SwapbenchError):
+    """One operation on the host failed (stop, start, launch, teardown, drain)."""
+
+    exit_code = 10
 
 
 class EndpointError(SwapbenchError):

@@ -1,30 +1,20 @@
-"""What machine the run happened on: host name, platform, and the GPU's name and driver via NVML."""
+"""What machine the run happened on: host name, platform, and the GPU's name and driver."""
 
 from __future__ import annotations
 
 import platform
 import socket
 
-import pynvml  # provided by nvidia-ml-py
-
+from swapbench.adapters.gpu import read_device
 from swapbench.core.results import GpuInfo, HostInfo
 
 
 def gpu_info(index: int = 0) -> GpuInfo:
     """Name and driver of GPU `index`; with no GPU, the reason instead (never a guess)."""
-    try:
-        pynvml.nvmlInit()
-    except pynvml.NVMLError as exc:
-        return GpuInfo(unavailable_reason=f"NVML unavailable: {exc}")
-    try:
-        handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-        name = pynvml.nvmlDeviceGetName(handle)
-        driver = pynvml.nvmlSystemGetDriverVersion()
-        return GpuInfo(name=str(name), driver=str(driver))
-    except pynvml.NVMLError as exc:
-        return GpuInfo(unavailable_reason=f"GPU {index}: {exc}")
-    finally:
-        pynvml.nvmlShutdown()
+    reading = read_device(index)
+    if reading.error:
+        return GpuInfo(unavailable_reason=reading.error)
+    return GpuInfo(name=reading.name, driver=reading.driver)
 
 
 def host_info() -> HostInfo:

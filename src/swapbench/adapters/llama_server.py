@@ -33,8 +33,8 @@ class LlamaServerSpec:
     mmproj: Path | None = None
     chat_template_file: Path | None = None
     host: str = LOOPBACK
-    ctx_size: int = 2048
-    parallel: int = 1
+    ctx_size: int | None = 2048
+    parallel: int | None = 1
     jinja: bool = True
     extra_args: tuple[str, ...] = field(default_factory=tuple)
 
@@ -45,20 +45,11 @@ class LlamaServerSpec:
 
 def server_argv(spec: LlamaServerSpec) -> list[str]:
     """The exact argv; `--jinja` is what makes `chat_template_kwargs.enable_thinking` take effect."""
-    argv = [
-        str(spec.binary),
-        "-m",
-        str(spec.model),
-        "--host",
-        spec.host,
-        "--port",
-        str(spec.port),
-        "-c",
-        str(spec.ctx_size),
-        "-np",
-        str(spec.parallel),
-        "--no-webui",
-    ]
+    argv = [str(spec.binary), "-m", str(spec.model), "--host", spec.host, "--port", str(spec.port), "--no-webui"]
+    if spec.ctx_size is not None:
+        argv += ["-c", str(spec.ctx_size)]
+    if spec.parallel is not None:
+        argv += ["-np", str(spec.parallel)]
     argv.append("--jinja" if spec.jinja else "--no-jinja")
     if spec.mmproj is not None:
         argv += ["--mmproj", str(spec.mmproj)]

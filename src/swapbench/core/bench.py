@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from swapbench.core.results import Exchange, ParseOutcome, Sample, WorkloadInfo
 from swapbench.core.thinking import detect_thinking
-from swapbench.errors import EndpointRequestFailed, Interrupted, SwapbenchError
+from swapbench.errors import EndpointRequestFailed, Interrupted, SwapbenchError, TimeCapReached
 
 MAX_CONSECUTIVE_ERRORS = 3
 
@@ -45,6 +45,7 @@ class WorkloadRun:
     warmup: list[Sample] = field(default_factory=list)
     samples: list[Sample] = field(default_factory=list)
     error: SwapbenchError | None = None
+    extension: str | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,20 @@ class BenchSettings:
     samples: int
     stream: bool = False
     deadline_ns: int | None = None  # on the injected clock; reached -> stop between samples
+    should_stop: Callable[[], bool] | None = None  # a stop was requested (SIGINT/SIGTERM): stop between samples
+    extension: int = 0  # more samples after `samples`, if `extend_if` allows (the user plan's 20 -> 100)
+    extend_if: Callable[[Sequence[Sample]], tuple[bool, str]] | None = None
+
+
+def extension_verdict(samples: Sequence[Sample], vram_in_band: bool | None = None) -> tuple[bool, str]:
+    """Decision 8: extend unless a thinking marker tripped or VRAM left its band. Never gated on latency."""
+    leaks = sum(1 for s in samples if s.thinking_leak is not None)
+    if leaks:
+        return False, f"not extended: a thinking marker tripped in {leaks} of {len(samples)} samples"
+    if vram_in_band is False:
+        return False, "not extended: VRAM drifted out of its band"
+    note = "" if vram_in_band is not None else " (VRAM band not evaluated: no GPU reading)"
+    return True, f"extended: no thinking marker in {len(samples)} samples{note}"
 
 
 OnSample = Callable[[WorkloadRun, Sample, bool], None]  # (run, sample, is_warmup)
@@ -103,6 +118,28 @@ def _stop_reason(run: WorkloadRun, sample: Sample, is_warmup: bool, consecutive:
     return None
 
 
+def _halt(run: WorkloadRun, settings: BenchSettings, clock: Callable[[], int]) -> SwapbenchError | None:
+    """Checked before every request: a stop request or the deadline ends the workload, samples kept."""
+    name, done = run.workload.info.name, len(run.samples)
+    if settings.should_stop is not None and settings.should_stop():
+        return Interrupted(f"stop requested during workload {name!r} after {done} samples", hint="samples are kept")
+    if settings.deadline_ns is not None and clock() >= settings.deadline_ns:
+        return TimeCapReached(
+            f"time cap reached during workload {name!r} after {done} samples",
+            hint="raise [run].time_cap_s or lower [run].samples",
+        )
+    return None
+
+
+def _extension(run: WorkloadRun, settings: BenchSettings) -> int:
+    """After the first N samples: how many more (the user plan's 20 -> 100), noted on the run."""
+    if not settings.extension or run.error is not None:
+        return 0
+    allowed, note = settings.extend_if(run.samples) if settings.extend_if else (True, "extended")
+    run.extension = note
+    return settings.extension if allowed else 0
+
+
 def run_workload(
     client: ChatClient,
     workload: BenchWorkload,
@@ -110,21 +147,23 @@ def run_workload(
     clock: Callable[[], int],
     on_sample: OnSample | None = None,
 ) -> WorkloadRun:
-    """Warm-up requests (excluded), then `settings.samples` sequential requests.
+    """Warm-up requests (excluded), then `settings.samples` sequential requests, then the extension if allowed.
 
     Stops early, keeping what it gathered, when: a warm-up request fails (the server cannot serve this
-    workload at all), MAX_CONSECUTIVE_ERRORS measured requests fail in a row, the server goes away, the
-    user interrupts, or the deadline passes."""
+    workload at all), MAX_CONSECUTIVE_ERRORS measured requests fail in a row, the server goes away, a stop
+    is requested, or the deadline passes."""
     run = WorkloadRun(workload)
     body = workload.encoded(settings.stream)
     origin: int | None = None
-    consecutive = 0
-    for i in range(settings.warmup + settings.samples):
-        if settings.deadline_ns is not None and clock() >= settings.deadline_ns:
-            run.error = SwapbenchError(
-                f"time cap reached during workload {workload.info.name!r} after {len(run.samples)} samples",
-                hint="raise [run].time_cap_s or lower [run].samples",
-            )
+    consecutive, i = 0, 0
+    planned = settings.warmup + settings.samples
+    while True:
+        if i == settings.warmup + settings.samples and planned == i:
+            planned += _extension(run, settings)
+        if i >= planned:
+            break
+        run.error = _halt(run, settings, clock)
+        if run.error is not None:
             break
         is_warmup = i < settings.warmup
         started = clock()
@@ -146,6 +185,7 @@ def run_workload(
         run.error = _stop_reason(run, sample, is_warmup, consecutive)
         if run.error is not None:
             break
+        i += 1
     return run
 
 

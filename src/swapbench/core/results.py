@@ -132,6 +132,7 @@ class WorkloadResult(Record):
     warmup: list[Sample]
     samples: list[Sample]
     metrics: WorkloadMetrics
+    extension: str | None = Field(None, description="Whether the N -> N2 extension ran, and why.")
 
 
 class RunStatus(StrEnum):

@@ -21,6 +21,7 @@ def workload_results(runs: Sequence[WorkloadRun]) -> list[WorkloadResult]:
             warmup=run.warmup,
             samples=run.samples,
             metrics=workload_metrics(run.samples, parsed=run.workload.parse is not None),
+            extension=run.extension,
         )
         for run in runs
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 from rich.console import Console
@@ -10,6 +11,7 @@ from rich.table import Table
 
 from swapbench.core.bench import WorkloadRun
 from swapbench.core.results import LatencyStats, Results, Sample
+from swapbench.core.steps import Outcome, SwapReport
 
 
 def _ms(stats: LatencyStats | None, attr: str) -> str:
@@ -142,3 +144,57 @@ def ratio_table(baseline: Results, candidate: Results) -> Table:
             _share(c.schema_adherence),
         )
     return table
+
+
+STATUS_STYLE = {"pass": "green", "fail": "bold red", "skip": "yellow"}
+
+
+def outcomes_table(outcomes: Sequence[Outcome], title: str) -> Table:
+    table = Table(title=title, header_style="bold")
+    table.add_column("", no_wrap=True)
+    table.add_column("check")
+    table.add_column("detail")
+    for o in outcomes:
+        table.add_row(f"[{STATUS_STYLE[o.status.value]}]{o.status.value.upper()}[/]", o.name, o.detail)
+    return table
+
+
+def dry_run_table(steps: Sequence[tuple[str, str]], title: str) -> Table:
+    table = Table(title=title, header_style="bold", show_lines=False)
+    table.add_column("#", justify="right")
+    table.add_column("phase", no_wrap=True)
+    table.add_column("what would run", overflow="fold")
+    for i, (phase, what) in enumerate(steps, start=1):
+        table.add_row(str(i), phase, what)
+    return table
+
+
+class PhasePrinter:
+    """One line per phase: elapsed time and the production downtime clock (first stop -> last verify)."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.t0 = time.monotonic()
+        self.down_since: float | None = None
+
+    def __call__(self, phase: str, target: str | None) -> None:
+        now = time.monotonic()
+        if phase == "stop" and self.down_since is None:
+            self.down_since = now
+        down = f"downtime {now - self.down_since:6.1f} s" if self.down_since is not None else "production up   "
+        self.console.print(f"[dim][{now - self.t0:6.1f} s | {down}][/] [bold]{phase}[/] {target or ''}")
+
+
+def print_swap_report(console: Console, report: SwapReport, run_dir: str) -> None:
+    console.print(outcomes_table(report.verify, "verify (after restore)"))
+    if report.downtime is not None:
+        d = report.downtime
+        console.print(
+            f"production downtime {d.total_s:.1f} s = load {d.load_s:.1f} + bench {d.bench_s:.1f} "
+            f"+ restore {d.restore_s:.1f} + other {d.overhead_s:.1f} (stop, drain, swapbench)"
+        )
+    style = {"complete": "bold green", "aborted": "bold yellow", "restore-failed": "bold red"}[report.status.value]
+    console.print(
+        f"[{style}]run {report.run_id}: {report.status.value}[/]" + (f" — {report.error}" if report.error else "")
+    )
+    console.print(f"run folder: {run_dir}")

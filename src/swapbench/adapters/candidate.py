@@ -1,0 +1,237 @@
+"""Launch, watch and tear down a candidate llama-server: a docker container or a native process.
+
+Teardown is idempotent and works from another process too (rollback after a crash): it converges on what
+it observes (the container, the recorded process group, whatever llama-server owns the port), never on
+what it believes.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from swapbench.adapters.llama_server import LlamaServer, LlamaServerSpec, log_tail, server_argv
+from swapbench.adapters.openai_client import ChatEndpoint, Health
+from swapbench.adapters.proc import CommandResult, kill_group, port_open, port_owner, run_argv
+from swapbench.errors import EndpointError, StepFailed
+from swapbench.plan.models import Launch, Target
+
+POLL_S = 0.05
+CONTAINER_PORT = 8080
+Runner = Callable[..., CommandResult]
+
+
+def container_model_path(launch: Launch, path: Path, resolve: Callable[[Path], Path]) -> str:
+    """Where a host file under models_dir appears inside the container (/models/...)."""
+    assert launch.models_dir is not None
+    models_dir, host_path = resolve(launch.models_dir), resolve(path)
+    try:
+        return str(Path("/models") / host_path.relative_to(models_dir))
+    except ValueError as exc:
+        raise StepFailed(
+            f"{host_path} is not under models_dir {models_dir}", hint="keep model and mmproj inside models_dir"
+        ) from exc
+
+
+def docker_run_argv(target: Target, run_id: str, resolve: Callable[[Path], Path]) -> list[str]:
+    """`docker run` for the candidate: loopback-published port, read-only models, no restart policy,
+    labelled with the run id; inside the container llama-server listens on 8080 for the mapping."""
+    launch = target.launch
+    assert launch is not None and launch.kind == "docker" and launch.name and launch.image and launch.models_dir
+    publish = launch.publish or f"127.0.0.1:{launch.port}:{CONTAINER_PORT}"
+    argv = [
+        "docker", "run", "-d", "--name", launch.name,
+        "--label", f"swapbench.run={run_id}", "--label", f"swapbench.candidate={target.label}",
+        "--restart", "no", "--gpus", launch.gpus, "-p", publish,
+        "-v", f"{resolve(launch.models_dir)}:/models:ro",
+        launch.image,
+        "-m", container_model_path(launch, launch.model, resolve),
+    ]  # fmt: skip
+    if launch.mmproj is not None:
+        argv += ["--mmproj", container_model_path(launch, launch.mmproj, resolve)]
+    if launch.chat_template_file is not None:
+        argv += ["--chat-template-file", container_model_path(launch, launch.chat_template_file, resolve)]
+    # 0.0.0.0 inside the container only: the host side is the loopback-only -p above.
+    argv += ["--host", "0.0.0.0", "--port", str(CONTAINER_PORT)]  # noqa: S104
+    argv.append("--jinja" if launch.jinja else "--no-jinja")
+    return argv + list(launch.flags)
+
+
+def native_spec(target: Target, resolve: Callable[[Path], Path], log_path: Path) -> LlamaServerSpec:
+    launch = target.launch
+    assert launch is not None and launch.kind == "native" and launch.binary is not None
+    return LlamaServerSpec(
+        binary=resolve(launch.binary), model=resolve(launch.model), port=launch.port, log_path=log_path,
+        mmproj=resolve(launch.mmproj) if launch.mmproj else None,
+        chat_template_file=resolve(launch.chat_template_file) if launch.chat_template_file else None,
+        host=launch.host, ctx_size=None, parallel=None, jinja=launch.jinja, extra_args=tuple(launch.flags),
+    )  # fmt: skip
+
+
+def launch_argv(target: Target, run_id: str, resolve: Callable[[Path], Path], log_path: Path) -> list[str]:
+    assert target.launch is not None
+    if target.launch.kind == "docker":
+        return docker_run_argv(target, run_id, resolve)
+    return server_argv(native_spec(target, resolve, log_path))
+
+
+def teardown_argv(target: Target) -> list[str] | None:
+    """The docker command that removes the candidate; None for native (it is signalled)."""
+    assert target.launch is not None
+    return ["docker", "rm", "-f", target.launch.name or ""] if target.launch.kind == "docker" else None
+
+
+@dataclass
+class CandidateOps:
+    """One candidate on the host. `pgid` is recorded in the journal so another process can tear it down."""
+
+    target: Target
+    run_id: str
+    resolve: Callable[[Path], Path]
+    log_path: Path
+    runner: Runner = run_argv
+    pgid: int | None = None
+    _server: LlamaServer | None = field(default=None, repr=False)
+
+    @property
+    def launch_spec(self) -> Launch:
+        assert self.target.launch is not None
+        return self.target.launch
+
+    @property
+    def url(self) -> str:
+        endpoint = self.target.endpoint
+        assert endpoint is not None
+        return endpoint
+
+    def launch(self) -> None:
+        if self.launch_spec.kind == "docker":
+            result = self.runner(docker_run_argv(self.target, self.run_id, self.resolve), 120.0)
+            if not result.ok:
+                raise StepFailed(
+                    f"docker run for {self.target.label}: {result.describe()}", hint="see docker's message"
+                )
+            return
+        self._server = LlamaServer(native_spec(self.target, self.resolve, self.log_path))
+        self._server.start()
+        self.pgid = self._server.pid  # own session: pid == pgid
+
+    def _exited(self) -> str | None:
+        """Why the candidate is gone while loading, or None while it lives."""
+        if self.launch_spec.kind == "docker":
+            name = self.launch_spec.name or ""
+            result = self.runner(["docker", "inspect", "-f", "{{.State.Running}}", name], 10.0)
+            if result.ok and result.stdout.strip() == "true":
+                return None
+            logs = self.runner(["docker", "logs", "--tail", "15", name], 10.0)
+            return f"container {name} is not running; last log lines:\n{logs.stdout}{logs.stderr}"
+        if self._server is not None and self._server.process is not None:
+            code = self._server.process.poll()
+            if code is not None:
+                return (
+                    f"llama-server exited with code {code}; last lines of {self.log_path}:\n{log_tail(self.log_path)}"
+                )
+        return None
+
+    def wait_ready(self, timeout_s: float) -> float:
+        """/health 200 stable for settle_s; 503 "Loading model" is not ready; exiting while loading fails fast."""
+        start = time.monotonic()
+        deadline = start + min(timeout_s, self.launch_spec.ready_timeout_s)
+        ok_since: float | None = None
+        with ChatEndpoint(self.url, timeout_s=5.0) as ep:
+            while True:
+                why = self._exited()
+                if why is not None:
+                    raise StepFailed(f"candidate {self.target.label} died while loading: {why}", hint="check flags")
+                try:
+                    healthy = ep.health().state is Health.OK
+                except EndpointError:
+                    healthy = False
+                now = time.monotonic()
+                ok_since = (ok_since or now) if healthy else None
+                if ok_since is not None and now - ok_since >= self.launch_spec.settle_s:
+                    return now - start
+                if now > deadline:
+                    raise StepFailed(
+                        f"candidate {self.target.label} not ready after {now - start:.0f} s",
+                        hint=f"raise launch.ready_timeout_s, or look at {self.log_path}",
+                    )
+                time.sleep(POLL_S)
+
+    def pids(self) -> list[int]:
+        """Host PIDs of the candidate (for VRAM attribution and teardown)."""
+        if self.launch_spec.kind == "docker":
+            result = self.runner(["docker", "inspect", "-f", "{{.State.Pid}}", self.launch_spec.name or ""], 10.0)
+            pid = result.stdout.strip()
+            return [int(pid)] if result.ok and pid.isdigit() and pid != "0" else []
+        if self._recorded_pgid() is not None and _alive(self.pgid or 0):
+            return [self.pgid or 0]
+        owner = self._port_owner_pid()
+        return [owner] if owner else []
+
+    def _ours(self, cmdline: str) -> bool:
+        binary = str(self.resolve(self.launch_spec.binary)) if self.launch_spec.binary else "llama-server"
+        return binary in cmdline and f"--port {self.launch_spec.port}" in cmdline
+
+    def _port_owner_pid(self) -> int | None:
+        """The llama-server that owns our port, if it is ours (binary and --port in its command line)."""
+        owner = port_owner(self.launch_spec.port)
+        return owner[0] if owner is not None and self._ours(owner[1]) else None
+
+    def _recorded_pgid(self) -> int | None:
+        """The journal's process group, only while it still is our llama-server (a PID may be reused)."""
+        if self.pgid is None:
+            return None
+        try:
+            return self.pgid if self._ours(" ".join(psutil.Process(self.pgid).cmdline())) else None
+        except psutil.Error:
+            return None
+
+    def _still_listening(self) -> bool:
+        if self.launch_spec.kind == "docker":
+            return port_open(self.launch_spec.port)
+        return port_open(self.launch_spec.port) and self._port_owner_pid() is not None
+
+    def teardown(self, timeout_s: float) -> None:
+        """Remove the candidate; idempotent. Converges on observed state: the process gone, the port closed."""
+        deadline = time.monotonic() + timeout_s
+        if self.launch_spec.kind == "docker":
+            name = self.launch_spec.name or ""
+            if self.runner(["docker", "inspect", name], 10.0).ok:
+                result = self.runner(["docker", "rm", "-f", name], max(deadline - time.monotonic(), 1.0))
+                if not result.ok:
+                    raise StepFailed(f"removing container {name}: {result.describe()}", hint=f"docker rm -f {name}")
+        else:
+            if self._server is not None:
+                self._server.stop(grace_s=5.0)
+            for pid in {p for p in (self._recorded_pgid(), self._port_owner_pid()) if p}:
+                kill_group(_pgid_or(pid), grace_s=5.0)
+        while self._still_listening():
+            if time.monotonic() > deadline:
+                raise StepFailed(
+                    f"candidate {self.target.label} still listens on {self.launch_spec.port}",
+                    hint=f"kill it by hand: it owns 127.0.0.1:{self.launch_spec.port}",
+                )
+            time.sleep(POLL_S)
+
+    def is_gone(self) -> bool:
+        return not self.pids() and not port_open(self.launch_spec.port)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _pgid_or(pid: int) -> int:
+    try:
+        return os.getpgid(pid)
+    except ProcessLookupError:
+        return pid

@@ -1,0 +1,177 @@
+"""Phase 0 contracts and post-restore verify steps, evaluated on the real host. Nothing here mutates it."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+from swapbench.adapters import gpu
+from swapbench.adapters.probes import probe_http, probe_wav
+from swapbench.adapters.proc import CommandResult, pgrep, port_open, port_owner, run_argv
+from swapbench.core.steps import Outcome, Status
+from swapbench.plan.models import (
+    Check,
+    DiskFreeCheck,
+    FileCheck,
+    FilePatternCheck,
+    GpuCheck,
+    HttpVerify,
+    PgrepVerify,
+    PortFreeCheck,
+    PortOwnerCheck,
+    PortRefusedVerify,
+    SudoCheck,
+    VerifyStep,
+    VramCheck,
+    VramVerify,
+    WavVerify,
+)
+
+Resolve = Callable[[Path], Path]
+Runner = Callable[..., CommandResult]
+
+
+def outcome(name: str, ok: bool, detail: str) -> Outcome:
+    return Outcome(name=name, status=Status.PASS if ok else Status.FAIL, detail=detail)
+
+
+def check_sudo(privileged: list[list[str]], runner: Runner = run_argv) -> list[Outcome]:
+    """`sudo -n true`, then `sudo -n -l CMD` for every command the plan runs through sudo."""
+    result = runner(["sudo", "-n", "true"], 10.0)
+    found = [outcome("sudo -n true", result.ok, "passwordless sudo works" if result.ok else result.describe())]
+    for argv in privileged:
+        allowed = runner(["sudo", "-n", "-l", *argv], 10.0)
+        detail = "allowed" if allowed.ok else f"not allowed without a password: {allowed.describe()}"
+        found.append(outcome(f"sudo -n -l {' '.join(argv)}", allowed.ok, detail))
+    return found
+
+
+def check_port_free(port: int, why: str = "") -> Outcome:
+    owner = port_owner(port)
+    if owner is None and not port_open(port):
+        return outcome(f"port {port} free", True, f"nothing listens on {port}{why}")
+    pid, cmd = owner or (0, "unknown")
+    return outcome(f"port {port} free", False, f"port {port} is in use by pid {pid} ({cmd[:80]}){why}")
+
+
+def check_port_owner(check: PortOwnerCheck) -> Outcome:
+    owner = port_owner(check.port)
+    name = f"port {check.port} owned by {check.process}"
+    if owner is None:
+        return outcome(name, False, f"nothing listens on {check.port}")
+    pid, cmd = owner
+    ok = check.process in cmd
+    return outcome(name, ok, f"pid {pid}: {cmd[:100]}" + ("" if ok else f" (expected {check.process!r})"))
+
+
+def check_file_pattern(check: FilePatternCheck, resolve: Resolve) -> Outcome:
+    path = resolve(check.path)
+    where = f" at lines {check.lines[0]}-{check.lines[1]}" if check.lines else ""
+    name = f"{path.name}: /{check.pattern}/{where}"
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError as exc:
+        return outcome(name, False, f"cannot read {path}: {exc.strerror}")
+    regex = re.compile(check.pattern)
+    hits = [i for i, line in enumerate(lines, start=1) if regex.search(line)]
+    if check.lines:
+        inside = [i for i in hits if check.lines[0] <= i <= check.lines[1]]
+        if inside:
+            return outcome(name, True, f"found at line {inside[0]}")
+        moved = f"; found at line(s) {', '.join(map(str, hits[:5]))}: the assumption moved" if hits else ""
+        return outcome(name, False, f"not at lines {check.lines[0]}-{check.lines[1]}{moved}")
+    return outcome(name, bool(hits), f"found at line {hits[0]}" if hits else "not found")
+
+
+def check_file(check: FileCheck, resolve: Resolve) -> Outcome:
+    return check_path(resolve(check.path), sha256=check.sha256, min_bytes=check.min_bytes)
+
+
+def check_path(
+    path: Path, sha256: str | None = None, min_bytes: int | None = None, executable: bool = False
+) -> Outcome:
+    name = f"file {path}"
+    if not path.is_file():
+        return outcome(name, False, "does not exist" if not path.exists() else "is not a file")
+    size = path.stat().st_size
+    if min_bytes is not None and size < min_bytes:
+        return outcome(name, False, f"{size} bytes, expected at least {min_bytes}")
+    if executable and not shutil.which(str(path)):
+        return outcome(name, False, "is not executable")
+    if sha256:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if digest != sha256.lower():
+            return outcome(name, False, f"sha256 {digest[:16]}..., expected {sha256[:16]}...")
+    return outcome(name, True, f"{size} bytes")
+
+
+def check_disk(check: DiskFreeCheck, resolve: Resolve) -> Outcome:
+    path = resolve(check.path)
+    try:
+        free_gb = shutil.disk_usage(path).free / 1e9
+    except OSError as exc:
+        return outcome(f"disk free at {path}", False, f"cannot stat: {exc.strerror}")
+    return outcome(f"disk free at {path}", free_gb >= check.min_gb, f"{free_gb:.1f} GB free, need {check.min_gb} GB")
+
+
+def check_gpu(index: int) -> Outcome:
+    reading = gpu.read_device(index)
+    if reading.error:
+        return outcome(f"GPU {index} visible", False, reading.error)
+    return outcome(f"GPU {index} visible", True, f"{reading.name}, driver {reading.driver}")
+
+
+def vram_band(name: str, index: int, min_gb: float, max_gb: float, processes: int | None = None) -> Outcome:
+    reading = gpu.read_device(index)
+    if reading.error or reading.used_gb is None:
+        return Outcome(name=name, status=Status.SKIP, detail=f"no GPU reading ({reading.error}); not checked")
+    ok = min_gb <= reading.used_gb <= max_gb
+    detail = f"{reading.used_gb:.2f} GB used, band {min_gb}-{max_gb} GB"
+    if processes is not None:
+        count = len(reading.processes)
+        ok = ok and count == processes
+        detail += f"; {count} compute processes (expected {processes})"
+    return outcome(name, ok, detail)
+
+
+def run_declared_check(check: Check, resolve: Resolve, privileged: list[list[str]]) -> list[Outcome]:
+    match check:
+        case SudoCheck():
+            return check_sudo(privileged)
+        case PortFreeCheck():
+            return [check_port_free(check.port)]
+        case PortOwnerCheck():
+            return [check_port_owner(check)]
+        case FilePatternCheck():
+            return [check_file_pattern(check, resolve)]
+        case FileCheck():
+            return [check_file(check, resolve)]
+        case DiskFreeCheck():
+            return [check_disk(check, resolve)]
+        case GpuCheck():
+            return [check_gpu(check.index)]
+        case VramCheck():
+            return [vram_band(f"VRAM of GPU {check.index} now", check.index, check.min_gb, check.max_gb)]
+
+
+def run_verify_step(step: VerifyStep) -> Outcome:
+    match step:
+        case HttpVerify():
+            result = probe_http(step)
+            return outcome(f"http {step.url}", result.ok, result.detail)
+        case PortRefusedVerify():
+            is_open = port_open(step.port, step.host)
+            detail = f"{step.host}:{step.port} " + ("still accepts connections" if is_open else "refuses connections")
+            return outcome(f"port {step.port} refused", not is_open, detail)
+        case WavVerify():
+            result = probe_wav(step)
+            return outcome(f"wav {step.url}", result.ok, result.detail)
+        case PgrepVerify():
+            pids = pgrep(step.pattern)
+            detail = f"pid {', '.join(map(str, pids[:5]))}" if pids else "no process matches"
+            return outcome(f"pgrep -f {step.pattern!r}", bool(pids), detail)
+        case VramVerify():
+            return vram_band(f"VRAM of GPU {step.index}", step.index, step.min_gb, step.max_gb, step.processes)

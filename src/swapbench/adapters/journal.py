@@ -1,0 +1,165 @@
+"""The write-ahead journal: JSON lines, each fsynced before the host is touched.
+
+Before every mutation an `intent` record (with how to undo it) is on disk; after it, a `done` record.
+`end` closes the journal. A journal without `end` means a run did not finish: `swapbench run` refuses to
+start and `swapbench rollback` takes over. Reading is tolerant of a torn last line (a crash mid-write:
+its action never started, since the intent comes first) and strict about damage anywhere else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from swapbench.errors import JournalError
+
+ACTIVE_NAME = "journal.active.jsonl"
+
+
+def active_journal_path(output_dir: Path) -> Path:
+    return output_dir / ACTIVE_NAME
+
+
+@dataclass
+class JournalState:
+    """What a journal says happened."""
+
+    path: Path
+    records: list[dict[str, Any]] = field(default_factory=list)
+    torn_tail: bool = False
+
+    @property
+    def begin(self) -> dict[str, Any] | None:
+        return next((r for r in self.records if r.get("type") == "begin"), None)
+
+    @property
+    def closed(self) -> bool:
+        return any(r.get("type") == "end" for r in self.records)
+
+    @property
+    def run_id(self) -> str | None:
+        return self.begin.get("run_id") if self.begin else None
+
+    def intents(self, step: str) -> list[dict[str, Any]]:
+        return [r for r in self.records if r.get("type") == "intent" and r.get("step") == step]
+
+    def done(self, step: str, target: str) -> dict[str, Any] | None:
+        return next(
+            (
+                r
+                for r in self.records
+                if r.get("type") == "done" and r.get("step") == step and r.get("target") == target
+            ),
+            None,
+        )
+
+    def summary(self) -> list[str]:
+        lines = []
+        for r in self.records:
+            kind = r.get("type")
+            what = " ".join(str(r[k]) for k in ("step", "target", "status") if k in r)
+            lines.append(f"{r.get('t', '?')}  {kind:<6} {what}".rstrip())
+        return lines
+
+
+def read_journal(path: Path) -> JournalState:
+    """Parse a journal; a torn last line is dropped, a damaged line elsewhere is a JournalError."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return JournalState(path)
+    except OSError as exc:
+        raise JournalError(f"cannot read journal {path}: {exc.strerror}", hint="check its permissions") from exc
+    lines = raw.split(b"\n")
+    state = JournalState(path)
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        last = number == len(lines)  # no newline after it: the write was cut
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict) or "type" not in record:
+                raise ValueError("not a journal record")
+        except (ValueError, UnicodeDecodeError) as exc:
+            if last:
+                state.torn_tail = True
+                break
+            raise JournalError(
+                f"journal {path} is damaged at line {number}: {exc}",
+                hint="run `swapbench rollback PLAN` with the plan: it converges on observed state, journal or not",
+            ) from exc
+        state.records.append(record)
+    return state
+
+
+class Journal:
+    """Appends fsynced records. Create it before the first mutation; close it after verify."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._seq = 0
+
+    @classmethod
+    def begin(cls, path: Path, **fields: Any) -> Journal:
+        state = read_journal(path)
+        if state.records and not state.closed:
+            raise JournalError(
+                f"an unfinished run ({state.run_id or 'unknown'}) left its journal at {path}",
+                hint="run `swapbench rollback PLAN` to put production back, then run again",
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.unlink(missing_ok=True)
+        journal = cls(path)
+        journal.write("begin", **fields)
+        _fsync_dir(path.parent)
+        return journal
+
+    @classmethod
+    def resume(cls, path: Path) -> Journal:
+        """Append to an existing journal (rollback writes what it did into it)."""
+        journal = cls(path)
+        journal._seq = len(read_journal(path).records)
+        return journal
+
+    def write(self, kind: str, **fields: Any) -> None:
+        self._seq += 1
+        record = {"seq": self._seq, "t": datetime.now(UTC).isoformat(timespec="milliseconds"), "type": kind, **fields}
+        data = (json.dumps(record, default=str, separators=(",", ":")) + "\n").encode()
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def intent(self, step: str, target: str, undo: str, **info: Any) -> None:
+        self.write("intent", step=step, target=target, undo=undo, **info)
+
+    def done(self, step: str, target: str, **info: Any) -> None:
+        self.write("done", step=step, target=target, **info)
+
+    def failed(self, step: str, target: str, error: str) -> None:
+        self.write("failed", step=step, target=target, error=error)
+
+    def end(self, status: str, archive_to: Path | None = None) -> Path:
+        """Close the journal; move it into the run folder so the next run starts clean."""
+        self.write("end", status=status)
+        if archive_to is None:
+            return self.path
+        archive_to.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(self.path, archive_to)
+        _fsync_dir(self.path.parent)
+        self.path = archive_to
+        return archive_to
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,145 @@
+"""Run commands as argv lists with a deadline, each in its own process group (TERM, grace, KILL)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+KILL_GRACE_S = 3.0
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+    duration_s: float
+    timed_out: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and not self.timed_out
+
+    def describe(self) -> str:
+        """One line for an error message: the command, how it ended, the end of its stderr."""
+        how = f"timed out after {self.duration_s:.1f} s" if self.timed_out else f"exited {self.returncode}"
+        tail = (self.stderr.strip() or self.stdout.strip()).splitlines()[-3:]
+        return f"`{' '.join(self.argv)}` {how}" + (f": {' | '.join(tail)}" if tail else "")
+
+
+def kill_group(pgid: int, grace_s: float = KILL_GRACE_S) -> None:
+    """TERM a process group, give it `grace_s`, then KILL whatever is left."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        if not _group_alive(pgid):
+            return
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # zombies still count for killpg; look at the members' states
+    members = [p for p in psutil.process_iter(["pid"]) if _pgid(p.pid) == pgid]
+    return any(_status(p) != psutil.STATUS_ZOMBIE for p in members)
+
+
+def _pgid(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except (ProcessLookupError, PermissionError):
+        return None
+
+
+def _status(proc: psutil.Process) -> str:
+    try:
+        return str(proc.status())
+    except psutil.Error:
+        return psutil.STATUS_ZOMBIE
+
+
+def run_argv(
+    argv: Sequence[str],
+    timeout_s: float,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> CommandResult:
+    """Run argv (never through a shell) in a new process group; on timeout the whole group is killed."""
+    start = time.monotonic()
+    try:
+        proc = subprocess.Popen(
+            list(argv),
+            cwd=cwd,
+            env=dict(env) if env is not None else None,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        return CommandResult(tuple(argv), 127, "", f"cannot run: {exc.strerror or exc}", time.monotonic() - start)
+    try:
+        out, err = proc.communicate(timeout=max(timeout_s, 0.01))
+        timed_out = False
+    except subprocess.TimeoutExpired:
+        kill_group(proc.pid)
+        out, err = proc.communicate()
+        timed_out = True
+    return CommandResult(tuple(argv), proc.returncode, out, err, time.monotonic() - start, timed_out)
+
+
+def pgrep(pattern: str) -> list[int]:
+    """PIDs whose full command line matches the regex, like `pgrep -f` (this process excluded)."""
+    regex = re.compile(pattern)
+    me = os.getpid()
+    found = []
+    for proc in psutil.process_iter(["pid", "cmdline", "status"]):
+        if proc.info["pid"] == me or proc.info["status"] == psutil.STATUS_ZOMBIE:
+            continue
+        cmdline = " ".join(proc.info["cmdline"] or [])
+        if cmdline and regex.search(cmdline):
+            found.append(int(proc.info["pid"]))
+    return sorted(found)
+
+
+def port_owner(port: int) -> tuple[int, str] | None:
+    """(pid, command line) of the process listening on a TCP port, or None when nothing listens."""
+    for conn in psutil.net_connections(kind="tcp"):
+        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
+            if conn.pid is None:
+                return (0, "(a process swapbench may not inspect)")
+            try:
+                cmd = " ".join(psutil.Process(conn.pid).cmdline())
+            except psutil.Error:
+                cmd = "(gone)"
+            return (conn.pid, cmd)
+    return None
+
+
+def port_open(port: int, host: str = "127.0.0.1", timeout_s: float = 0.5) -> bool:
+    """Does anything accept a TCP connection on host:port?"""
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False

@@ -1,0 +1,151 @@
+"""Production services: the exact argv to stop and start each kind, and what "up" and "ready" mean.
+
+systemd and docker cannot run on every machine swapbench is tested on; their argv is built here and the
+tests check it exactly. `command` and `process` services run for real in the sandbox host.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from swapbench.adapters.probes import probe_http
+from swapbench.adapters.proc import CommandResult, pgrep, run_argv
+from swapbench.errors import StepFailed
+from swapbench.plan.models import CommandService, DockerService, ProcessService, Service, SystemdService
+
+POLL_S = 0.1
+Runner = Callable[..., CommandResult]
+
+
+def _systemctl(service: SystemdService, verb: str) -> list[str]:
+    return (["sudo", "-n"] if service.sudo else []) + ["systemctl", verb, service.unit]
+
+
+def stop_argv(service: Service) -> list[str] | None:
+    """The command that stops the service; None for an observed-only process."""
+    match service:
+        case SystemdService():
+            return _systemctl(service, "stop")
+        case DockerService():
+            return ["docker", "stop", service.container]
+        case CommandService():
+            return list(service.stop)
+        case ProcessService():
+            return None
+
+
+def start_argv(service: Service) -> list[str] | None:
+    match service:
+        case SystemdService():
+            return _systemctl(service, "start")
+        case DockerService():
+            return ["docker", "start", service.container]
+        case CommandService():
+            return list(service.start)
+        case ProcessService():
+            return None
+
+
+def privileged_argv(services: Sequence[Service]) -> list[list[str]]:
+    """Every command the plan runs through sudo (Phase 0 checks `sudo -n -l` for each)."""
+    found = []
+    for svc in services:
+        for argv in (stop_argv(svc), start_argv(svc)):
+            if argv and argv[:2] == ["sudo", "-n"]:
+                found.append(argv[2:])
+    return found
+
+
+class ServiceOps:
+    """Stop, start and observe one service; every wait has a deadline."""
+
+    def __init__(self, service: Service, resolve: Callable[[Path], Path], runner: Runner = run_argv) -> None:
+        self.service = service
+        self.resolve = resolve
+        self.runner = runner
+
+    @property
+    def name(self) -> str:
+        return self.service.name
+
+    def _run(self, argv: list[str], timeout_s: float, what: str) -> CommandResult:
+        cwd = self.resolve(self.service.cwd) if isinstance(self.service, CommandService) and self.service.cwd else None
+        result = self.runner(argv, timeout_s, cwd=cwd)
+        if not result.ok:
+            raise StepFailed(
+                f"{what} {self.name}: {result.describe()}",
+                hint=f"run it by hand to see why: {' '.join(argv)}",
+            )
+        return result
+
+    def is_up(self) -> bool:
+        """Observed state: is the service running (and healthy, when it has a health check)?"""
+        svc = self.service
+        match svc:
+            case SystemdService():
+                running = self.runner(["systemctl", "is-active", "--quiet", svc.unit], 10.0).ok
+            case DockerService():
+                result = self.runner(["docker", "inspect", "-f", "{{.State.Running}}", svc.container], 10.0)
+                running = result.ok and result.stdout.strip() == "true"
+            case CommandService():
+                running = bool(pgrep(svc.pattern)) if svc.pattern else True
+            case ProcessService():
+                running = bool(pgrep(svc.pattern))
+        return running and (svc.health is None or probe_http(svc.health).ok)
+
+    def _is_down(self) -> bool:
+        svc = self.service
+        if isinstance(svc, CommandService):
+            gone = not pgrep(svc.pattern) if svc.pattern else True
+            return gone and (svc.health is None or not probe_http(svc.health).ok)
+        return not self.is_up()
+
+    def _restarts(self) -> int | None:
+        if not isinstance(self.service, SystemdService):
+            return None
+        result = self.runner(["systemctl", "show", "-p", "NRestarts", "--value", self.service.unit], 10.0)
+        return int(result.stdout.strip()) if result.ok and result.stdout.strip().isdigit() else None
+
+    def stop(self, timeout_s: float) -> None:
+        argv = stop_argv(self.service)
+        if argv is None:
+            raise StepFailed(f"{self.name} is observed only; swapbench never stops it", hint="fix run.stop_order")
+        deadline = time.monotonic() + timeout_s
+        self._run(argv, min(timeout_s, self.service.stop_timeout_s), "stopping")
+        while not self._is_down():
+            if time.monotonic() > deadline:
+                raise StepFailed(f"{self.name} still answers after its stop command", hint="stop it by hand")
+            time.sleep(POLL_S)
+
+    def start(self, timeout_s: float) -> None:
+        argv = start_argv(self.service)
+        if argv is None:
+            raise StepFailed(
+                f"{self.name} is an observed process and is not running; swapbench cannot start it",
+                hint=f"start it by hand (pattern {getattr(self.service, 'pattern', '')!r})",
+            )
+        self._run(argv, timeout_s, "starting")
+
+    def wait_ready(self, timeout_s: float) -> float:
+        """Up (and healthy) continuously for settle_s, with NRestarts unchanged for systemd. Seconds taken."""
+        start = time.monotonic()
+        deadline = start + min(timeout_s, self.service.ready_timeout_s)
+        restarts = self._restarts()
+        ok_since: float | None = None
+        while True:
+            now = time.monotonic()
+            up = self.is_up()
+            ok_since = (ok_since or now) if up else None
+            if ok_since is not None and now - ok_since >= self.service.settle_s:
+                if self._restarts() == restarts:
+                    return now - start
+                restarts, ok_since = self._restarts(), None  # it restarted meanwhile: settle again
+            if now > deadline:
+                raise StepFailed(
+                    f"{self.name} is not ready after {now - start:.0f} s",
+                    hint="look at the service's logs; its start command was "
+                    + " ".join(start_argv(self.service) or []),
+                )
+            time.sleep(POLL_S)

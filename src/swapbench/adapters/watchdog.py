@@ -1,0 +1,98 @@
+"""The out-of-process watchdog: if swapbench dies (SIGKILL, OOM) with its journal open, it runs rollback.
+
+Armed before the first mutation as a detached process in its own session (Ctrl-C in the terminal does not
+reach it); disarmed after verify, when the journal is closed. Where systemd runs, a transient timer is
+armed as well, as a backstop that survives even the watchdog.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import psutil
+
+from swapbench.adapters.journal import read_journal
+from swapbench.adapters.proc import run_argv
+from swapbench.errors import JournalError
+
+POLL_S = 0.2
+
+
+def watchdog_argv(plan: Path, journal: Path, pid: int, create_time: float) -> list[str]:
+    return [
+        sys.executable, "-m", "swapbench", "watchdog", "--plan", str(plan), "--journal", str(journal),
+        "--pid", str(pid), "--create-time", repr(create_time),
+    ]  # fmt: skip
+
+
+def systemd_backstop_argv(run_id: str, plan: Path, delay_s: float) -> list[str]:
+    """A transient systemd timer that runs rollback after `delay_s` unless it is stopped first."""
+    return [
+        "systemd-run", f"--unit=swapbench-rollback-{run_id}", f"--on-active={int(delay_s)}s",
+        "--description=swapbench rollback backstop",
+        sys.executable, "-m", "swapbench", "rollback", "--plan", str(plan), "--if-unfinished",
+    ]  # fmt: skip
+
+
+def systemd_disarm_argv(run_id: str) -> list[str]:
+    return ["systemctl", "stop", f"swapbench-rollback-{run_id}.timer"]
+
+
+def has_systemd() -> bool:
+    return Path("/run/systemd/system").is_dir() and shutil.which("systemd-run") is not None
+
+
+class Watchdog:
+    """Arm on construction; `disarm()` after verify."""
+
+    def __init__(self, plan: Path, journal: Path, run_id: str, log_path: Path, backstop_s: float) -> None:
+        self.run_id = run_id
+        me = psutil.Process()
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                watchdog_argv(plan.resolve(), journal.resolve(), me.pid, me.create_time()),
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+        self.systemd = has_systemd()
+        if self.systemd:
+            run_argv(systemd_backstop_argv(run_id, plan.resolve(), backstop_s), 15.0)
+
+    def disarm(self) -> None:
+        if self.systemd:
+            run_argv(systemd_disarm_argv(self.run_id), 15.0)
+        with contextlib.suppress(ProcessLookupError):
+            self.process.send_signal(signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(5.0)
+
+
+def _alive(pid: int, create_time: float) -> bool:
+    try:
+        proc = psutil.Process(pid)
+        return abs(proc.create_time() - create_time) < 0.01 and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def watch(pid: int, create_time: float, journal: Path, rollback: Callable[[], int]) -> int:
+    """Loop until the journal is closed (disarmed: 0) or the watched process dies with it open (rollback)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    while True:
+        try:
+            state = read_journal(journal)
+        except JournalError:
+            state = None  # damaged: rollback converges on the plan anyway
+        if state is not None and (state.closed or not journal.exists()):
+            return 0
+        if not _alive(pid, create_time):
+            print(f"[watchdog] swapbench (pid {pid}) died with its journal open: rolling back", flush=True)
+            return rollback()
+        time.sleep(POLL_S)

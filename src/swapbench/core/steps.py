@@ -1,0 +1,97 @@
+"""Outcomes of the swap's steps: contract checks, verify steps, the phase timeline and the swap report."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Status(StrEnum):
+    PASS = "pass"  # noqa: S105 -- a status, not a password
+    FAIL = "fail"
+    SKIP = "skip"  # could not be evaluated here (e.g. no GPU): shown, never counted as a pass
+
+
+class Outcome(Record):
+    """One check or verify step."""
+
+    name: str
+    status: Status
+    detail: str
+
+    @property
+    def failed(self) -> bool:
+        return self.status is Status.FAIL
+
+
+def failures(outcomes: list[Outcome]) -> list[Outcome]:
+    return [o for o in outcomes if o.failed]
+
+
+class PhaseSpan(Record):
+    """One phase of the swap on the monotonic clock, seconds from the start of the run."""
+
+    phase: str
+    target: str | None = None
+    start_s: float
+    end_s: float
+    ok: bool = True
+    detail: str | None = None
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.start_s
+
+
+class DowntimeSplit(Record):
+    """Production downtime (first stop -> last verify) split into what filled it."""
+
+    total_s: float
+    load_s: float = Field(description="launch + ready of the candidates")
+    bench_s: float = Field(description="smoke + bench")
+    restore_s: float = Field(description="teardown, drain, restore, verify")
+    overhead_s: float = Field(description="everything else: stop, drain, swapbench itself")
+
+
+def downtime_split(spans: list[PhaseSpan]) -> DowntimeSplit | None:
+    stops = [s for s in spans if s.phase == "stop"]
+    verifies = [s for s in spans if s.phase == "verify"]
+    if not stops or not verifies:
+        return None
+    start, end = min(s.start_s for s in stops), max(s.end_s for s in verifies)
+    inside = [s for s in spans if s.start_s >= start and s.end_s <= end]
+
+    def total(*phases: str) -> float:
+        return sum(s.duration_s for s in inside if s.phase in phases)
+
+    load, bench = total("launch", "ready"), total("smoke", "bench")
+    restore = total("teardown", "drain-candidate", "restore", "verify")
+    whole = end - start
+    return DowntimeSplit(
+        total_s=whole, load_s=load, bench_s=bench, restore_s=restore, overhead_s=max(whole - load - bench - restore, 0)
+    )
+
+
+class SwapStatus(StrEnum):
+    COMPLETE = "complete"  # swap done, production restored and verified
+    ABORTED = "aborted"  # a step failed or a stop was requested; production restored and verified
+    RESTORE_FAILED = "restore-failed"  # production is not verified: a person must act
+
+
+class SwapReport(Record):
+    """What `swapbench run` did, for the terminal and the run folder."""
+
+    run_id: str
+    status: SwapStatus
+    error: str | None = None
+    checks: list[Outcome]
+    verify: list[Outcome]
+    restore_failures: list[str] = Field(default_factory=list)
+    spans: list[PhaseSpan]
+    downtime: DowntimeSplit | None
+    results_files: list[str] = Field(default_factory=list)
