@@ -151,7 +151,7 @@ def bench(
     output_dir: Path | None = None,
     run_id: str | None = None,
     on_sample: OnSample | None = None,
-    expect: Callable[[str, int], None] | None = None,
+    expect: Callable[[str, str, int], None] | None = None,
     deadline_ns: int | None = None,
     should_stop: Callable[[], bool] | None = None,
     extend: bool = False,
@@ -170,7 +170,7 @@ def bench(
     )  # fmt: skip
     for w in workloads:
         if expect:
-            expect(w.info.name, settings.warmup + settings.samples)
+            expect(target.label, w.info.name, settings.warmup + settings.samples + settings.extension)
     started = datetime.now(UTC).isoformat()
     with ChatEndpoint(url, api_key=_api_key(loaded, target), timeout_s=plan.run.request_timeout_s) as ep:
         wait_until_serving(ep, wait_ready_s)

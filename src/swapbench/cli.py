@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
@@ -31,7 +32,8 @@ cli = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
+# Wide enough for the tables when the output is a file or a CI log; a terminal keeps its own width.
+out = Console(width=None if sys.stdout.isatty() else 150)
 err = Console(stderr=True)
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -101,15 +103,17 @@ def summary(results: Annotated[list[Path], typer.Argument(help="Results files wr
 @cli.command("demo")
 @reported
 def demo_command(
-    samples: Annotated[int, typer.Option("-n", "--samples", help="Measured requests per workload.")] = 20,
-    output_dir: Annotated[Path, typer.Option(help="Where results go.")] = Path("swapbench-results"),
+    samples: Annotated[int, typer.Option("-n", "--samples", help="Measured requests per workload (then x2).")] = 10,
+    output_dir: Annotated[Path, typer.Option(help="Where the sandbox and its results go.")] = Path("swapbench-results"),
 ) -> None:
-    """Start the two rig models on loopback, bench both on the bundled image, print the comparison."""
-    outcomes = demo.run_demo(samples=samples, output_dir=output_dir, console=out)
-    print_summary(out, [o.results for o in outcomes], title="swapbench demo: baseline vs candidate")
-    out.print(ratio_table(outcomes[0].results, outcomes[1].results))
-    for o in outcomes:
-        out.print(f"results: {o.path}")
+    """The whole safe swap on a sandbox host of real processes: SmolLM2 in production, Gemma 3 270M as candidate."""
+    outcome = demo.run_demo(samples=samples, output_dir=output_dir, console=out)
+    results = app.summarize([Path(p) for p in outcome.report.results_files])
+    print_summary(out, results, title="swapbench demo: production (live, before the stop) vs candidate")
+    if len(results) == 2:
+        out.print(ratio_table(results[0], results[1]))
+    print_swap_report(out, outcome.report, str(outcome.run_dir))
+    runner.raise_for(outcome)
 
 
 PlanArg = Annotated[Path, typer.Argument(help="The plan file (TOML).")]

@@ -30,7 +30,7 @@ class RealHost:
     run_id: str
     run_dir: Path
     on_sample: OnSample | None = None
-    expect: Callable[[str, int], None] | None = None
+    expect: Callable[[str, str, int], None] | None = None
     services: dict[str, ServiceOps] = field(init=False)
     candidates: dict[str, CandidateOps] = field(init=False)
     results_files: list[Path] = field(default_factory=list)

@@ -230,7 +230,7 @@ def run(
     loaded: LoadedPlan,
     on_phase: PhaseEvent,
     on_sample: OnSample | None = None,
-    expect: Callable[[str, int], None] | None = None,
+    expect: Callable[[str, str, int], None] | None = None,
 ) -> RunOutcome:
     """Phase 0, then the swap; production is restored and verified on every path. Raises after reporting
     when the run did not complete (SwapFailed) or production is not verified (RestoreFailed)."""

@@ -161,14 +161,14 @@ def run_verify_step(step: VerifyStep) -> Outcome:
     match step:
         case HttpVerify():
             result = probe_http(step)
-            return outcome(f"http {step.url}", result.ok, result.detail)
+            return outcome(f"GET {step.url}", result.ok, result.detail.removeprefix(f"GET {step.url}: "))
         case PortRefusedVerify():
             is_open = port_open(step.port, step.host)
             detail = f"{step.host}:{step.port} " + ("still accepts connections" if is_open else "refuses connections")
             return outcome(f"port {step.port} refused", not is_open, detail)
         case WavVerify():
             result = probe_wav(step)
-            return outcome(f"wav {step.url}", result.ok, result.detail)
+            return outcome(f"WAV smoke POST {step.url}", result.ok, result.detail.removeprefix(f"POST {step.url}: "))
         case PgrepVerify():
             pids = pgrep(step.pattern)
             detail = f"pid {', '.join(map(str, pids[:5]))}" if pids else "no process matches"

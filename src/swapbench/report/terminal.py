@@ -79,21 +79,15 @@ def print_summary(console: Console, results: Sequence[Results], title: str = "sw
 
 
 class BenchProgress:
-    """Live progress: one bar per workload, warm-up included; latency of the last sample shown."""
+    """Live progress: one bar per target and workload, warm-up included; the last sample's latency shown."""
 
     def __init__(self, console: Console, label: str) -> None:
         self.label = label
         self._progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.fields[last]}"),
-            console=console,
-            transient=False,
-        )
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TextColumn("{task.fields[last]}"), console=console, transient=False,
+        )  # fmt: skip
         self._tasks: dict[str, TaskID] = {}
-        self._totals: dict[str, int] = {}
 
     def __enter__(self) -> BenchProgress:
         self._progress.start()
@@ -102,13 +96,14 @@ class BenchProgress:
     def __exit__(self, *exc: object) -> None:
         self._progress.stop()
 
-    def expect(self, workload: str, total: int) -> None:
-        self._totals[workload] = total
+    def expect(self, target: str, workload: str, total: int) -> None:
+        """A new bar for this target's workload (a later target gets its own bar)."""
+        self._tasks[workload] = self._progress.add_task(f"{target} · {workload}", total=total, last="")
 
     def __call__(self, run: WorkloadRun, sample: Sample, is_warmup: bool) -> None:
         name = run.workload.info.name
         if name not in self._tasks:
-            self._tasks[name] = self._progress.add_task(f"{self.label} · {name}", total=self._totals.get(name), last="")
+            self.expect(self.label, name, 0)
         ex = sample.exchange
         last = f"[red]{ex.error[:60]}[/]" if ex.error else f"{ex.latency_ms:.1f} ms" + (" (warm-up)" * is_warmup)
         self._progress.update(self._tasks[name], advance=1, last=last)
