@@ -108,7 +108,15 @@ def test_plan_schema_is_json() -> None:
 def test_demo_runs_the_whole_swap(tmp_path: Path) -> None:
     run = swapbench("demo", "-n", "2", "--output-dir", str(tmp_path))
     assert run.returncode == 0, run.stdout + run.stderr
-    for phase in ("baseline-bench", "stop tts", "stop llama-prod", "launch gemma3-270m", "smoke", "restore tts", "verify"):
+    for phase in (
+        "baseline-bench",
+        "stop tts",
+        "stop llama-prod",
+        "launch gemma3-270m",
+        "smoke",
+        "restore tts",
+        "verify",
+    ):
         assert phase in run.stdout
     assert "complete" in run.stdout and "production downtime" in run.stdout
     files = sorted(p.name for p in tmp_path.rglob("results-*.json"))

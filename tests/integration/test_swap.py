@@ -1,0 +1,188 @@
+"""`swapbench check` / `run` / `rollback` on a sandbox host of real processes: real llama-servers, a real
+TTS answering WAV, real signals, real files. One sandbox serves the whole module: every run must leave its
+production up, so each test also proves the previous one restored it."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from swapbench import runner
+from swapbench.adapters.journal import read_journal
+from swapbench.adapters.proc import pgrep, port_open
+from swapbench.adapters.services import ServiceOps
+from swapbench.core.steps import Status, SwapStatus
+from swapbench.errors import PreflightFailed
+from swapbench.plan.load import LoadedPlan, load_plan
+from swapbench.rig import Rig
+from swapbench.sandbox import Sandbox, build_sandbox
+
+pytestmark = pytest.mark.rig
+
+
+@pytest.fixture(scope="module")
+def box(rig: Rig, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    sandbox = build_sandbox(tmp_path_factory.mktemp("sandbox"), rig, samples=1, extended=2)
+    yield sandbox
+    sandbox.teardown()
+
+
+def loaded_of(box: Sandbox) -> LoadedPlan:
+    return load_plan(box.plan_path)
+
+
+def assert_production_up(box: Sandbox) -> None:
+    loaded = loaded_of(box)
+    for svc in loaded.plan.services:
+        assert ServiceOps(svc, loaded.resolve).is_up(), f"{svc.name} is down"
+    assert not port_open(box.ports["candidate"]), "candidate port still open"
+    assert not pgrep(f"--port {box.ports['candidate']}"), "a candidate process is left"
+    assert not runner.journal_path(loaded).exists(), "journal left open"
+
+
+def swapbench(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "swapbench", *args], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "COLUMNS": "200", **(env or {})}, check=False)  # fmt: skip
+
+
+def test_check_passes_on_the_sandbox(box: Sandbox) -> None:
+    found = runner.check(loaded_of(box))
+    assert not [o for o in found if o.status is Status.FAIL], found
+    names = " ".join(o.name for o in found)
+    assert "port" in names and "TTSStoppedFrame" in names and "service tts up now" in names
+
+
+def test_end_to_end_swap(box: Sandbox) -> None:
+    loaded = loaded_of(box)
+    assert_production_up(box)
+    outcome = runner.run(loaded, on_phase=lambda phase, target: None)
+    report = outcome.report
+    assert report.status is SwapStatus.COMPLETE, report.error
+    assert [o.name for o in report.verify if o.status is Status.FAIL] == []
+    assert any(o.status is Status.SKIP and "VRAM" in o.name for o in report.verify)  # no GPU here: shown, not passed
+    assert_production_up(box)
+    files = sorted(Path(p).name for p in report.results_files)
+    assert files == ["results-gemma3-270m.json", "results-smollm2-135m.json"]
+    cand = json.loads(Path(report.results_files[1]).read_text())
+    assert all(w["extension"].startswith("extended") for w in cand["workloads"])
+    assert all(len(w["samples"]) == 2 for w in cand["workloads"])  # 1 -> 2: the extension ran
+    journal = read_journal(outcome.run_dir / "journal.jsonl")
+    assert journal.closed and journal.records[-1]["status"] == "complete"
+    steps = [(r["type"], r.get("step"), r.get("target")) for r in journal.records]
+    assert steps.index(("intent", "stop", "tts")) < steps.index(("done", "stop", "tts"))
+    assert steps.index(("done", "restore", "llama-prod")) < steps.index(("intent", "restore", "tts"))
+    assert report.downtime is not None and report.downtime.total_s > 0
+    assert (outcome.run_dir / "swap.json").exists() and (outcome.run_dir / "plan.toml").exists()
+
+
+def test_dry_run_lists_everything_in_order(box: Sandbox) -> None:
+    steps = runner.dry_run(loaded_of(box))
+    phases = [phase for phase, _ in steps]
+    order = ["check", "bench", "stop", "drain", "launch", "ready", "smoke", "bench", "teardown", "drain", "restore",
+             "verify", "report"]  # fmt: skip
+    collapsed = [p for i, p in enumerate(phases) if i == 0 or phases[i - 1] != p]
+    assert collapsed == order
+    stops = [what.split(":")[0] for phase, what in steps if phase == "stop"]
+    restores = [what.split(":")[0] for phase, what in steps if phase == "restore"]
+    assert stops == ["tts", "llama-prod"] and restores == ["llama-prod", "tts"]
+    launch = next(what for phase, what in steps if phase == "launch")
+    assert "--jinja" in launch and "--host 127.0.0.1" in launch and f"--port {box.ports['candidate']}" in launch
+    run = swapbench("run", "--dry-run", str(box.plan_path))
+    assert run.returncode == 0 and "would do, in order" in run.stdout
+    assert_production_up(box)  # nothing ran
+
+
+def test_failed_contract_touches_nothing(box: Sandbox) -> None:
+    with socket.socket() as blocker:
+        blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # the last candidate's TIME_WAIT
+        blocker.bind(("127.0.0.1", box.ports["candidate"]))
+        blocker.listen()
+        with pytest.raises(PreflightFailed) as info:
+            runner.run(loaded_of(box), on_phase=lambda phase, target: None)
+    assert f"port {box.ports['candidate']} is in use" in info.value.message
+    assert_production_up(box)
+
+
+def test_unfinished_journal_blocks_run_until_rollback(box: Sandbox) -> None:
+    loaded = loaded_of(box)
+    path = runner.journal_path(loaded)
+    path.write_text('{"seq":1,"type":"begin","run_id":"crashed-run"}\n{"seq":2,"type":"intent","step":"stop"')
+    with pytest.raises(PreflightFailed, match="crashed-run did not finish"):
+        runner.run(loaded, on_phase=lambda phase, target: None)
+    status = swapbench("status", str(box.plan_path))
+    assert "UNFINISHED run crashed-run" in status.stdout
+    rolled = swapbench("rollback", str(box.plan_path))
+    assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+    assert_production_up(box)
+    assert swapbench("rollback", str(box.plan_path), "--if-unfinished").stdout.startswith("no unfinished run")
+
+
+# --- the fault matrix ------------------------------------------------------------------------------------------
+
+BOUNDARIES = ["baseline bench", "stop tts", "stop llama-prod", "drain", "launch", "ready", "smoke", "bench",
+              "teardown"]  # fmt: skip
+FAULTS = ["exception", "sigint", "sigterm", "sigkill", "candidate-crash", "timecap"]
+MATRIX = [(b, f) for b in BOUNDARIES for f in FAULTS]
+
+
+def wait_for_rollback(box: Sandbox, timeout_s: float = 120.0) -> None:
+    journal = runner.journal_path(loaded_of(box))
+    deadline = time.monotonic() + timeout_s
+    while journal.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize(("boundary", "fault"), MATRIX, ids=[f"{b}-{f}".replace(" ", "_") for b, f in MATRIX])
+def test_fault_matrix(box: Sandbox, boundary: str, fault: str) -> None:
+    run = swapbench("run", str(box.plan_path), env={"SWAPBENCH_TESTING": "1", "SWAPBENCH_FAULT": f"{boundary}:{fault}"})
+    if fault == "sigkill":
+        assert run.returncode == -9
+        wait_for_rollback(box)  # the watchdog's rollback
+    else:
+        assert run.returncode in (0, 7), run.stdout[-2000:] + run.stderr
+        assert "PRODUCTION IS NOT VERIFIED" not in run.stderr
+    assert_production_up(box)
+
+
+def test_candidate_never_ready(box: Sandbox, tmp_path: Path) -> None:
+    plan = tmp_path / "plan.toml"
+    text = box.plan_path.read_text().replace('"1"]\nready_timeout_s = 60.0', '"1"]\nready_timeout_s = 0.05')
+    assert "ready_timeout_s = 0.05" in text
+    plan.write_text(text)
+    run = swapbench("run", str(plan))
+    assert run.returncode == 7 and "not ready" in run.stderr + run.stdout
+    assert_production_up(box)
+
+
+@pytest.mark.parametrize("service", ["tts", "llama-prod"])
+def test_service_fails_its_first_restart(box: Sandbox, service: str) -> None:
+    box.fail_next_start(service)
+    run = swapbench("run", str(box.plan_path))
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr
+    latest = max(box.folder.glob("results/*/swap.json"), key=os.path.getmtime)
+    swap = json.loads(latest.read_text())
+    assert swap["status"] == SwapStatus.COMPLETE.value
+    journal = read_journal(latest.parent / "journal.jsonl")
+    assert any(r["type"] == "failed" and r["target"] == service for r in journal.records)
+    assert_production_up(box)
+
+
+def test_real_time_cap(box: Sandbox, tmp_path: Path) -> None:
+    """A cap so short that it runs out during the bench: the bench stops, production comes back."""
+    text = box.plan_path.read_text().replace(
+        "time_cap_s = 600.0", "time_cap_s = 9.0\nrestore_reserve_s = 1.0\nbench_baseline = false"
+    )
+    text = text.replace("samples = 1\n", "samples = 500\n").replace("extended_samples = 2", "extended_samples = 500")
+    plan = tmp_path / "plan.toml"
+    plan.write_text(text)
+    run = swapbench("run", str(plan))
+    assert run.returncode == 7 and "time cap" in run.stderr + run.stdout
+    assert_production_up(box)

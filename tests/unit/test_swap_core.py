@@ -1,0 +1,201 @@
+"""The swap orchestration against an in-memory host: restore always runs, compensations continue after
+failures, a failed first restart is retried, the time cap and stop requests are honoured between steps."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from swapbench.core.steps import Outcome, PhaseSpan, Status, SwapStatus, downtime_split
+from swapbench.core.swap import SwapPlan, rollback, run_swap
+
+PLAN = SwapPlan(run_id="r", stop_order=["tts", "llm"], restore_order=["llm", "tts"], candidates=["e4b"],
+                baseline="e2b", time_cap_s=100.0, restore_reserve_s=20.0, drain_timeout_s=5.0)  # fmt: skip
+
+
+class FakeHost:
+    """Services and candidates as sets; `fail` maps an operation name to how many times it fails."""
+
+    def __init__(self, fail: dict[str, int] | None = None) -> None:
+        self.up = {"tts", "llm"}
+        self.live: set[str] = set()
+        self.calls: list[str] = []
+        self.fail = dict(fail or {})
+
+    def _maybe_fail(self, op: str) -> None:
+        self.calls.append(op)
+        if self.fail.get(op, 0) > 0:
+            self.fail[op] -= 1
+            raise RuntimeError(f"{op} broke")
+
+    def bench(self, label: str, deadline: float, should_stop: Callable[[], bool]) -> None:
+        self._maybe_fail(f"bench {label}")
+
+    def stop_service(self, name: str, timeout_s: float) -> None:
+        self._maybe_fail(f"stop {name}")
+        self.up.discard(name)
+
+    def start_service(self, name: str, timeout_s: float) -> None:
+        self._maybe_fail(f"start {name}")
+        self.up.add(name)
+
+    def drain(self, label: str | None, timeout_s: float) -> None:
+        self._maybe_fail(f"drain {label}")
+
+    def launch(self, label: str, timeout_s: float) -> dict[str, Any]:
+        self._maybe_fail(f"launch {label}")
+        self.live.add(label)
+        return {"pgid": 42}
+
+    def wait_ready(self, label: str, timeout_s: float) -> None:
+        self._maybe_fail(f"ready {label}")
+
+    def smoke(self, label: str) -> None:
+        self._maybe_fail(f"smoke {label}")
+
+    def teardown(self, label: str, timeout_s: float) -> None:
+        self._maybe_fail(f"teardown {label}")
+        self.live.discard(label)
+
+    def verify(self) -> list[Outcome]:
+        ok = self.up == {"tts", "llm"} and not self.live
+        return [Outcome(name="production", status=Status.PASS if ok else Status.FAIL, detail=str(self.up))]
+
+
+class FakeJournal:
+    def __init__(self) -> None:
+        self.records: list[tuple[str, str, str]] = []
+
+    def intent(self, step: str, target: str, undo: str, **info: Any) -> None:
+        self.records.append(("intent", step, target))
+
+    def done(self, step: str, target: str, **info: Any) -> None:
+        self.records.append(("done", step, target))
+
+    def failed(self, step: str, target: str, error: str) -> None:
+        self.records.append(("failed", step, target))
+
+
+class Flag:
+    def __init__(self) -> None:
+        self.requested: str | None = None
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        yield
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        self.now += 0.5
+        return self.now
+
+
+def swap(host: FakeHost, hook: Callable[[str], None] = lambda at: None, flag: Flag | None = None,
+         clock: Clock | None = None) -> tuple[Any, FakeJournal]:  # fmt: skip
+    journal = FakeJournal()
+    report = run_swap(PLAN, host, journal, clock or Clock(), flag or Flag(), [], hook=hook)
+    return report, journal
+
+
+def test_happy_path_order() -> None:
+    host = FakeHost()
+    report, journal = swap(host)
+    assert report.status is SwapStatus.COMPLETE
+    assert host.calls == ["bench e2b", "stop tts", "stop llm", "drain None", "launch e4b", "ready e4b", "smoke e4b",
+                          "bench e4b", "teardown e4b", "drain e4b", "start llm", "start tts"]  # fmt: skip
+    assert journal.records[0] == ("intent", "stop", "tts")
+    assert report.downtime is not None and report.downtime.total_s > 0
+
+
+STEPS = ["bench e2b", "stop tts", "stop llm", "drain None", "launch e4b", "ready e4b", "smoke e4b", "bench e4b",
+         "teardown e4b", "drain e4b"]  # fmt: skip
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_any_failing_step_restores_production(step: str) -> None:
+    host = FakeHost(fail={step: 1})
+    report, _ = swap(host)
+    assert report.status is SwapStatus.ABORTED
+    assert host.up == {"tts", "llm"} and not host.live
+    assert report.verify[0].status is Status.PASS
+    assert step.split()[0] in (report.error or "") or "broke" in (report.error or "")
+
+
+def test_failed_first_restart_is_retried() -> None:
+    host = FakeHost(fail={"start tts": 1})
+    report, journal = swap(host)
+    assert report.status is SwapStatus.COMPLETE
+    assert host.calls.count("start tts") == 2
+    assert ("failed", "restore", "tts") in journal.records
+
+
+def test_every_compensation_runs_and_failures_are_reported() -> None:
+    host = FakeHost(fail={"ready e4b": 1, "teardown e4b": 5, "start llm": 5})
+    report, _ = swap(host)
+    assert report.status is SwapStatus.RESTORE_FAILED
+    assert "start tts" in host.calls  # tts still restored after llm and teardown failed
+    assert any("llm" in p for p in report.restore_failures)
+    assert any("e4b" in p for p in report.restore_failures)
+
+
+def test_stop_request_is_honoured_between_steps() -> None:
+    flag = Flag()
+
+    def hook(at: str) -> None:
+        if at == "launch e4b":
+            flag.requested = "SIGTERM"
+
+    host = FakeHost()
+    report, _ = swap(host, hook=hook, flag=flag)
+    assert report.status is SwapStatus.ABORTED and "SIGTERM" in (report.error or "")
+    assert "launch e4b" not in host.calls and host.up == {"tts", "llm"}
+
+
+def test_time_cap_keeps_the_reserve_for_restore() -> None:
+    clock = Clock()
+
+    def hook(at: str) -> None:
+        if at == "smoke e4b":
+            clock.now = 81.0  # the reserve starts 80 s after the start (cap 100 - reserve 20)
+
+    host = FakeHost()
+    report, _ = swap(host, hook=hook, clock=clock)
+    assert report.status is SwapStatus.ABORTED and "time cap" in (report.error or "")
+    assert "smoke e4b" not in host.calls and host.up == {"tts", "llm"} and not host.live
+
+
+def test_exception_in_swapbench_itself_restores() -> None:
+    def hook(at: str) -> None:
+        if at == "bench e4b":
+            raise ZeroDivisionError("bug")
+
+    host = FakeHost()
+    report, _ = swap(host, hook=hook)
+    assert report.status is SwapStatus.ABORTED and "ZeroDivisionError" in (report.error or "")
+    assert host.up == {"tts", "llm"} and not host.live
+
+
+def test_rollback_converges_and_is_idempotent() -> None:
+    host = FakeHost()
+    host.up = {"llm"}
+    host.live = {"e4b"}
+    for _ in range(2):
+        report = rollback(PLAN, host, FakeJournal(), Clock(), Flag(), ["e4b"])
+        assert report.status is SwapStatus.COMPLETE and host.up == {"tts", "llm"} and not host.live
+
+
+def test_downtime_split() -> None:
+    spans = [PhaseSpan(phase=p, start_s=s, end_s=e) for p, s, e in [
+        ("baseline-bench", 0, 5), ("stop", 5, 6), ("drain", 6, 6.5), ("launch", 6.5, 7), ("ready", 7, 9),
+        ("smoke", 9, 10), ("bench", 10, 20), ("teardown", 20, 21), ("restore", 21, 25), ("verify", 25, 26)]]  # fmt: skip
+    split = downtime_split(spans)
+    assert split is not None
+    assert (split.total_s, split.load_s, split.bench_s, split.restore_s) == (21, 2.5, 11, 6)
+    assert split.overhead_s == pytest.approx(1.5)
