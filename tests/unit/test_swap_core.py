@@ -125,7 +125,7 @@ def test_any_failing_step_restores_production(step: str) -> None:
     assert report.status is SwapStatus.ABORTED
     assert host.up == {"tts", "llm"} and not host.live
     assert report.verify[0].status is Status.PASS
-    assert step.split()[0] in (report.error or "") or "broke" in (report.error or "")
+    assert step.split(maxsplit=1)[0] in (report.error or "") or "broke" in (report.error or "")
 
 
 def test_failed_first_restart_is_retried() -> None:
@@ -192,9 +192,11 @@ def test_rollback_converges_and_is_idempotent() -> None:
 
 
 def test_downtime_split() -> None:
-    spans = [PhaseSpan(phase=p, start_s=s, end_s=e) for p, s, e in [
+    timeline = [
         ("baseline-bench", 0, 5), ("stop", 5, 6), ("drain", 6, 6.5), ("launch", 6.5, 7), ("ready", 7, 9),
-        ("smoke", 9, 10), ("bench", 10, 20), ("teardown", 20, 21), ("restore", 21, 25), ("verify", 25, 26)]]  # fmt: skip
+        ("smoke", 9, 10), ("bench", 10, 20), ("teardown", 20, 21), ("restore", 21, 25), ("verify", 25, 26),
+    ]  # fmt: skip
+    spans = [PhaseSpan(phase=p, start_s=s, end_s=e) for p, s, e in timeline]
     split = downtime_split(spans)
     assert split is not None
     assert (split.total_s, split.load_s, split.bench_s, split.restore_s) == (21, 2.5, 11, 6)
