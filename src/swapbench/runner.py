@@ -21,7 +21,7 @@ from swapbench.adapters.services import ServiceOps, privileged_argv, start_argv,
 from swapbench.adapters.signals import SignalFlag
 from swapbench.adapters.watchdog import Watchdog
 from swapbench.core.bench import OnSample
-from swapbench.core.steps import Outcome, SwapReport, SwapStatus, failures
+from swapbench.core.steps import Outcome, Status, SwapReport, SwapStatus, failures
 from swapbench.core.swap import Hook, PhaseEvent, SwapPlan, rollback, run_swap
 from swapbench.errors import JournalError, PreflightFailed, RestoreFailed, SwapbenchError, SwapFailed
 from swapbench.hostops import RealHost
@@ -124,7 +124,21 @@ def check(loaded: LoadedPlan) -> list[Outcome]:
         found.append(chk.outcome(f"service {svc.name} up now", up, "running and healthy" if up else "NOT up"))
     privileged = privileged_argv(plan.services)
     for declared in plan.checks:
+        if privileged and declared.kind == "sudo":
+            continue  # already checked above, command by command
         found += chk.run_declared_check(declared, loaded.resolve, privileged)
+    return found + _not_enforced(plan)
+
+
+def _not_enforced(plan: Plan) -> list[Outcome]:
+    """Sections this version records but does not act on: shown as SKIP, never as a pass."""
+    found = []
+    if plan.gates is not None and plan.gates.candidate_vram_gb is not None:
+        detail = "recorded; VRAM bands are not enforced by this version (no gate will abort)"
+        found.append(Outcome(name="gates.candidate_vram_gb", status=Status.SKIP, detail=detail))
+    if plan.decision is not None:
+        detail = "recorded; the adopt/reject decision is not made by this version"
+        found.append(Outcome(name="decision", status=Status.SKIP, detail=detail))
     return found
 
 
@@ -150,18 +164,19 @@ def dry_run(loaded: LoadedPlan) -> list[tuple[str, str]]:
     """Every check and command of a run, in order, without running any: (phase, what)."""
     plan, resolve = loaded.plan, loaded.resolve
     steps: list[tuple[str, str]] = [("check", "no unfinished journal at " + str(journal_path(loaded)))]
-    steps += [("check", f"sudo -n true; sudo -n -l {' '.join(a)}") for a in privileged_argv(plan.services)]
+    privileged = privileged_argv(plan.services)
+    steps += [("check", "sudo -n true")] if privileged else []
+    steps += [("check", f"sudo -n -l {' '.join(a)}") for a in privileged]
     steps += [("check", f"service {s.name} is up now ({s.manager})") for s in plan.services]
-    steps += [("check", _describe_check(c)) for c in plan.checks]
+    steps += [("check", _describe_check(c)) for c in plan.checks if not (privileged and c.kind == "sudo")]
     sp = swap_plan(loaded, "RUN_ID")
     if sp.baseline and plan.baseline:
         steps.append(("bench", f"baseline {plan.baseline.label} live at {plan.baseline.url}, before any stop"))
     for name in plan.run.stop_order:
         steps.append(("stop", f"{name}: {' '.join(stop_argv(plan.service(name)) or [])}"))
     if plan.run.stop_order:
-        steps.append(
-            ("drain", f"until the stopped services' memory is gone (deadline {plan.run.drain_timeout_s:.0f} s)")
-        )
+        gone = "the stopped services are confirmed down (health refused, process gone); "
+        steps.append(("drain", gone + "their GPU memory release is not measured by this version"))
     for t in plan.candidates:
         if t.launch is None:
             continue
@@ -172,10 +187,9 @@ def dry_run(loaded: LoadedPlan) -> list[tuple[str, str]]:
         )
         steps.append(("smoke", f"{t.label}: one request per workload; nav by strategy 1 or 2, no thinking marker"))
         n, n2 = plan.run.samples, plan.run.extended_samples
-        more = f" -> {n2} unless a thinking marker trips or VRAM leaves its band" if n2 and n2 > n else ""
-        steps.append(
-            ("bench", f"{t.label}: {plan.run.warmup} warm-up + {n}{more} samples x {len(plan.workloads)} workloads")
-        )
+        more = f", extended to {n2} unless a thinking marker trips or VRAM leaves its band" if n2 and n2 > n else ""
+        what = f"{t.label}: {plan.run.warmup} warm-up + {n} samples per workload ({len(plan.workloads)} workloads)"
+        steps.append(("bench", what + more))
         down = teardown_argv(t)
         steps.append(
             ("teardown", f"{t.label}: " + (" ".join(down) if down else "TERM its process group, KILL after 5 s"))
@@ -190,7 +204,17 @@ def dry_run(loaded: LoadedPlan) -> list[tuple[str, str]]:
         ("verify", f"candidate {t.label} gone, port {t.launch.port} refused") for t in plan.candidates if t.launch
     ]
     steps += [("verify", _describe_check(v)) for v in plan.verify]
+    if plan.gates is not None and plan.gates.candidate_vram_gb is not None:
+        band = plan.gates.candidate_vram_gb
+        steps.append(("gates", f"candidate VRAM healthy {band.healthy}, warn {band.warn}, abort above "
+                               f"{band.abort_above} GB: recorded, NOT enforced by this version"))  # fmt: skip
     steps.append(("report", f"results, swap report and journal under {output_dir(loaded)}/RUN_ID/"))
+    if plan.decision is not None:
+        d = plan.decision
+        steps.append(("decision", f"adopt if schema adherence >= {d.min_schema_adherence:.0%}"
+                                  + (" AND describe judged better" if d.describe_must_improve else "")
+                                  + (" AND VRAM in band" if d.vram_in_band else "")
+                                  + ": recorded, NOT evaluated by this version"))  # fmt: skip
     return steps
 
 

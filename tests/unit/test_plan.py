@@ -204,7 +204,8 @@ BAD = [
     ("[[verify]]\nkind='port_refused'\nport=70000\n", "verify[0].port: Input should be less than or equal to 65535"),
     ("[[verify]]\nkind='vram'\nmin_gb=13.0\n", "verify[0].max_gb: Field required"),
     ("[[verify]]\nkind='http'\nurl='http://127.0.0.1:1/'\nstatus='ok'\n", "verify[0].status: Input should be a valid"),
-    (IMG + "[gates]\ncandidate_vram_gb={healthy=[5.5, 7.5]}\n", "plan.toml: gates: VRAM gates arrive"),
+    (IMG + "[gates]\ncandidate_vram_gb={healthy=[5.5]}\n", "gates.candidate_vram_gb.healthy[1]: Field required"),
+    (IMG + "[gates]\nvram={healthy=[5.5, 7.5]}\n", "plan.toml: gates.vram: unknown key"),
     (
         "[decision]\nmin_schema_adherence=1.5\n",
         "decision.min_schema_adherence: Input should be less than or equal to 1",
