@@ -300,6 +300,17 @@ def raise_for(outcome: RunOutcome) -> None:
 # --- rollback and status ------------------------------------------------------------------------------------
 
 
+def _rollback_journal(path: Path, state: JournalState | None, run_id: str) -> Journal:
+    """Append to an unfinished journal; set a damaged one aside (kept for a person) and start a new one."""
+    if state is None:
+        damaged = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+        os.replace(path, damaged)
+        return Journal.begin(path, run_id=run_id, rollback=True, damaged_journal=str(damaged))
+    if state.records and not state.closed:
+        return Journal.resume(path)
+    return Journal.begin(path, run_id=run_id, rollback=True)
+
+
 def do_rollback(loaded: LoadedPlan, if_unfinished: bool = False) -> SwapReport | None:
     """Converge on production from whatever state the host is in; close an unfinished journal."""
     path = journal_path(loaded)
@@ -316,10 +327,13 @@ def do_rollback(loaded: LoadedPlan, if_unfinished: bool = False) -> SwapReport |
     for label, ops in host.candidates.items():
         done = state.done("launch", label) if state else None
         ops.pgid = done.get("pgid") if done else None
-    journal = Journal.resume(path) if path.exists() else Journal.begin(path, run_id=run_id, rollback=True)
+    journal = _rollback_journal(path, state, run_id)
     with SignalFlag() as flag:
         report = rollback(swap_plan(loaded, run_id), host, journal, time.monotonic, flag, list(host.candidates))
-    journal.end(f"rollback-{report.status.value}", archive_to=run_dir / "journal.jsonl")
+    archive = run_dir / "journal.jsonl"
+    if archive.exists():  # the run closed its own journal: keep it, and this one beside it
+        archive = run_dir / f"journal.rollback-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
+    journal.end(f"rollback-{report.status.value}", archive_to=archive)
     (run_dir / "rollback.json").write_text(report.model_dump_json(indent=2) + "\n")
     return report
 

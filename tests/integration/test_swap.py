@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from swapbench import runner
-from swapbench.adapters.journal import read_journal
+from swapbench.adapters.journal import JournalState, read_journal
 from swapbench.adapters.proc import pgrep, port_open
 from swapbench.adapters.services import ServiceOps
 from swapbench.core.steps import Status, SwapStatus
@@ -114,6 +114,7 @@ def test_failed_contract_touches_nothing(box: Sandbox) -> None:
 def test_unfinished_journal_blocks_run_until_rollback(box: Sandbox) -> None:
     loaded = loaded_of(box)
     path = runner.journal_path(loaded)
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text('{"seq":1,"type":"begin","run_id":"crashed-run"}\n{"seq":2,"type":"intent","step":"stop"')
     with pytest.raises(PreflightFailed, match="crashed-run did not finish"):
         runner.run(loaded, on_phase=lambda phase, target: None)
@@ -185,4 +186,60 @@ def test_real_time_cap(box: Sandbox, tmp_path: Path) -> None:
     plan.write_text(text)
     run = swapbench("run", str(plan))
     assert run.returncode == 7 and "time cap" in run.stderr + run.stdout
+    assert_production_up(box)
+
+
+# --- the journal, cut anywhere -----------------------------------------------------------------------------------
+
+
+def a_real_journal(box: Sandbox) -> bytes:
+    journals = sorted(box.folder.glob("results/*/journal.jsonl"), key=os.path.getmtime)
+    if not journals:
+        runner.run(loaded_of(box), on_phase=lambda phase, target: None)
+        journals = sorted(box.folder.glob("results/*/journal.jsonl"), key=os.path.getmtime)
+    return journals[-1].read_bytes()
+
+
+def test_journal_cut_at_every_byte_offset_reads_or_refuses(box: Sandbox, tmp_path: Path) -> None:
+    data = a_real_journal(box)
+    full = read_journal_bytes(tmp_path, data).records
+    for cut in range(len(data) + 1):
+        # a cut only ever tears the last line, which is dropped: never refused, never an invented record
+        state = read_journal_bytes(tmp_path, data[:cut])
+        assert state.records == full[: len(state.records)]
+        assert not state.closed or cut >= data.rindex(b'"type":"end"')
+        assert len(state.records) >= data[:cut].count(b"\n") - 0
+
+
+def read_journal_bytes(tmp_path: Path, data: bytes) -> JournalState:
+    path = tmp_path / "cut.jsonl"
+    path.write_bytes(data)
+    return read_journal(path)
+
+
+def test_rollback_converges_from_any_cut_journal(box: Sandbox) -> None:
+    """At every record boundary and in the middle of every record: rollback from that journal leaves production
+    up. Before some of them production is really stopped, so rollback has to bring it back."""
+    loaded = loaded_of(box)
+    data = a_real_journal(box)
+    ends = [i + 1 for i, b in enumerate(data) if b == ord("\n")]
+    cuts = sorted({0, *ends, *[e - 7 for e in ends if e > 7]})
+    for n, cut in enumerate(cuts):
+        if n % 8 == 3:  # the real thing: production down when rollback starts
+            for name in ("tts", "llama-prod"):
+                ServiceOps(loaded.plan.service(name), loaded.resolve).stop(30.0)
+        runner.journal_path(loaded).write_bytes(data[:cut].replace(b'"type":"end"', b'"type":"xend"'))
+        report = runner.do_rollback(loaded)
+        assert report is not None and report.status is SwapStatus.COMPLETE, (cut, report)
+        assert_production_up(box)
+
+
+def test_damaged_journal_is_refused_with_a_way_out(box: Sandbox) -> None:
+    loaded = loaded_of(box)
+    runner.journal_path(loaded).parent.mkdir(parents=True, exist_ok=True)
+    runner.journal_path(loaded).write_text('{"seq":1,"type":"begin","run_id":"x"}\nGARBAGE\n{"seq":3,"type":"done"}\n')
+    with pytest.raises(PreflightFailed, match="damaged at line 2"):
+        runner.run(loaded, on_phase=lambda phase, target: None)
+    report = runner.do_rollback(loaded)  # converges on the plan alone
+    assert report is not None and report.status is SwapStatus.COMPLETE
     assert_production_up(box)

@@ -179,6 +179,7 @@ BAD = [
     (CAND + DOCKER.replace("models_dir='/m'\n", ""), "a docker launch needs models_dir"),
     (CAND + NATIVE + "jinja=false\n", "jinja = false would ignore chat_template_kwargs"),
     (CAND + NATIVE + "flags=['--no-jinja']\n", "flags contain --no-jinja"),
+    (CAND + NATIVE + "flags=['--api-key', 'sk-123']\n", "flags contain --api-key: use --api-key-file PATH"),
     (CAND + NATIVE + "flags=['--host', '0.0.0.0']\n", "set host, port and publish with their own keys"),
     (
         CAND + NATIVE + "[[candidates]]\nlabel='d'\n" + NATIVE,

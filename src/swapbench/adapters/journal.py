@@ -120,9 +120,16 @@ class Journal:
 
     @classmethod
     def resume(cls, path: Path) -> Journal:
-        """Append to an existing journal (rollback writes what it did into it)."""
+        """Append to an existing journal (rollback writes what it did into it). A torn last line is cut off
+        first, so the records appended after it stay readable."""
+        state = read_journal(path)
+        if state.torn_tail:
+            raw = path.read_bytes()
+            with path.open("r+b") as f:
+                f.truncate(raw.rfind(b"\n") + 1)
+                os.fsync(f.fileno())
         journal = cls(path)
-        journal._seq = len(read_journal(path).records)
+        journal._seq = len(state.records)
         return journal
 
     def write(self, kind: str, **fields: Any) -> None:

@@ -37,7 +37,7 @@ def systemd_backstop_argv(run_id: str, plan: Path, delay_s: float) -> list[str]:
     return [
         "systemd-run", f"--unit=swapbench-rollback-{run_id}", f"--on-active={int(delay_s)}s",
         "--description=swapbench rollback backstop",
-        sys.executable, "-m", "swapbench", "rollback", "--plan", str(plan), "--if-unfinished",
+        sys.executable, "-m", "swapbench", "rollback", str(plan), "--if-unfinished",
     ]  # fmt: skip
 
 

@@ -148,6 +148,11 @@ class Launch(StrictModel):
             )
         if any(f in ("--no-jinja",) for f in self.flags) and not self.allow_no_jinja:
             raise ValueError("flags contain --no-jinja; set allow_no_jinja = true to do it anyway")
+        if "--api-key" in self.flags:
+            raise ValueError(
+                "flags contain --api-key: use --api-key-file PATH, so the key never lands in the plan, "
+                "the journal, the dry run or a log"
+            )
         if any(f in ("--host", "-p", "--publish", "--port") for f in self.flags):
             raise ValueError("set host, port and publish with their own keys, not in flags")
         if not self.allow_public_bind:

@@ -1,0 +1,52 @@
+"""systemd and docker cannot run on this machine: the exact argv swapbench would run is checked instead."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from swapbench.adapters.candidate import docker_run_argv, teardown_argv
+from swapbench.adapters.services import privileged_argv, start_argv, stop_argv
+from swapbench.adapters.watchdog import systemd_backstop_argv, systemd_disarm_argv
+from swapbench.plan.models import DockerService, SystemdService, Target
+
+
+def resolve(p: Path) -> Path:
+    return Path(str(p).replace("~", "/home/panda"))
+
+
+def test_systemd_service_argv() -> None:
+    svc = SystemdService(name="e2b", manager="systemd", unit="panda-llamacpp")
+    assert stop_argv(svc) == ["sudo", "-n", "systemctl", "stop", "panda-llamacpp"]
+    assert start_argv(svc) == ["sudo", "-n", "systemctl", "start", "panda-llamacpp"]
+    assert privileged_argv([svc]) == [["systemctl", "stop", "panda-llamacpp"], ["systemctl", "start", "panda-llamacpp"]]
+    no_sudo = SystemdService(name="e2b", manager="systemd", unit="u", sudo=False)
+    assert stop_argv(no_sudo) == ["systemctl", "stop", "u"] and privileged_argv([no_sudo]) == []
+
+
+def test_docker_service_argv() -> None:
+    svc = DockerService(name="tts", manager="docker", container="chatterbox")
+    assert (stop_argv(svc), start_argv(svc)) == (["docker", "stop", "chatterbox"], ["docker", "start", "chatterbox"])
+
+
+def test_docker_candidate_argv() -> None:
+    target = Target.model_validate({"label": "e4b", "launch": {
+        "kind": "docker", "name": "panda-llamacpp-e4b", "image": "ghcr.io/ggml-org/llama.cpp:server-cuda",
+        "port": 11437, "models_dir": "~/models", "model": "~/models/e4b/m.gguf", "mmproj": "~/models/e4b/p.gguf",
+        "flags": ["-ngl", "99"]}})  # fmt: skip
+    assert docker_run_argv(target, "RUN1", resolve) == [
+        "docker", "run", "-d", "--name", "panda-llamacpp-e4b", "--label", "swapbench.run=RUN1",
+        "--label", "swapbench.candidate=e4b", "--restart", "no", "--gpus", "all", "-p", "127.0.0.1:11437:8080",
+        "-v", "/home/panda/models:/models:ro", "ghcr.io/ggml-org/llama.cpp:server-cuda",
+        "-m", "/models/e4b/m.gguf", "--mmproj", "/models/e4b/p.gguf", "--host", "0.0.0.0", "--port", "8080",
+        "--jinja", "-ngl", "99",
+    ]  # fmt: skip
+    assert teardown_argv(target) == ["docker", "rm", "-f", "panda-llamacpp-e4b"]
+
+
+def test_systemd_backstop_argv() -> None:
+    argv = systemd_backstop_argv("RUN1", Path("/p/plan.toml"), 1620.4)
+    assert argv[:4] == ["systemd-run", "--unit=swapbench-rollback-RUN1", "--on-active=1620s",
+                        "--description=swapbench rollback backstop"]  # fmt: skip
+    assert argv[4:] == [sys.executable, "-m", "swapbench", "rollback", "/p/plan.toml", "--if-unfinished"]
+    assert systemd_disarm_argv("RUN1") == ["systemctl", "stop", "swapbench-rollback-RUN1.timer"]
