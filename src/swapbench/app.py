@@ -155,6 +155,7 @@ def bench(
     deadline_ns: int | None = None,
     should_stop: Callable[[], bool] | None = None,
     extend: bool = False,
+    vram_in_band: Callable[[], bool | None] | None = None,
 ) -> BenchOutcome:
     """Benchmark one running server without touching it; save results even when it stops early.
     `extend` applies the N -> N2 extension of `swapbench run` (decision 8)."""
@@ -166,7 +167,8 @@ def bench(
     extension = (plan.run.extended_samples or plan.run.samples) - plan.run.samples if extend else 0
     settings = BenchSettings(
         warmup=plan.run.warmup, samples=plan.run.samples, stream=plan.run.stream, deadline_ns=deadline_ns,
-        should_stop=should_stop, extension=extension, extend_if=extension_verdict,
+        should_stop=should_stop, extension=extension,
+        extend_if=lambda samples: extension_verdict(samples, vram_in_band() if vram_in_band else None),
     )  # fmt: skip
     for w in workloads:
         if expect:

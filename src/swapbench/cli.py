@@ -105,9 +105,13 @@ def summary(results: Annotated[list[Path], typer.Argument(help="Results files wr
 def demo_command(
     samples: Annotated[int, typer.Option("-n", "--samples", help="Measured requests per workload (then x2).")] = 10,
     output_dir: Annotated[Path, typer.Option(help="Where the sandbox and its results go.")] = Path("swapbench-results"),
+    gpu: Annotated[
+        bool, typer.Option(help="Models on the GPU (-ngl 99), a second GPU-holding process, a VRAM gate.")
+    ] = False,
+    abort_gb: Annotated[float, typer.Option(help="With --gpu: the candidate's VRAM abort line, GB.")] = 4.0,
 ) -> None:
     """The whole safe swap on a sandbox host of real processes: SmolLM2 in production, Gemma 3 270M as candidate."""
-    outcome = demo.run_demo(samples=samples, output_dir=output_dir, console=out)
+    outcome = demo.run_demo(samples=samples, output_dir=output_dir, console=out, gpu=gpu, abort_gb=abort_gb)
     results = app.summarize([Path(p) for p in outcome.report.results_files])
     print_summary(out, results, title="swapbench demo: production (live, before the stop) vs candidate")
     if len(results) == 2:

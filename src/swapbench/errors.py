@@ -8,7 +8,8 @@
     ├── PreflightFailed             exit 6   a Phase 0 contract failed: nothing was touched
     ├── SwapFailed                  exit 7   a step of the swap failed; production was restored and verified
     │   ├── SmokeFailed                      the candidate's first answers broke the contract (decision 9)
-    │   └── TimeCapReached                   the session's time cap ran out
+    │   ├── TimeCapReached                   the session's time cap ran out
+    │   └── GateAborted                      a VRAM reading crossed a gate's abort line
     ├── RestoreFailed               exit 8   production could NOT be fully restored or verified: act now
     ├── JournalError                exit 9   an unfinished or unreadable journal blocks the run
     ├── StepFailed                  exit 10  one host operation failed (stop, start, launch...); wrapped above
@@ -79,6 +80,10 @@ class SmokeFailed(SwapFailed):
 
 class TimeCapReached(SwapFailed):
     """The session's time cap ran out."""
+
+
+class GateAborted(SwapFailed):
+    """A VRAM reading crossed the abort line of a gate."""
 
 
 class RestoreFailed(SwapbenchError):

@@ -9,15 +9,19 @@ from pathlib import Path
 from typing import Any
 
 from swapbench import app
-from swapbench.adapters import gpu
 from swapbench.adapters.candidate import CandidateOps
 from swapbench.adapters.checks import outcome, run_verify_step
+from swapbench.adapters.gpu import read_device
 from swapbench.adapters.openai_client import ChatEndpoint
 from swapbench.adapters.services import ServiceOps
+from swapbench.adapters.vram_sampler import VramSampler
 from swapbench.core.bench import OnSample, interpret
 from swapbench.core.steps import Outcome
+from swapbench.core.vram import in_band
 from swapbench.errors import SmokeFailed, StepFailed
+from swapbench.gpu_ledger import GpuLedger, _cached
 from swapbench.plan.load import LoadedPlan
+from swapbench.report.results_file import read_results, render_json, write_text
 
 POLL_S = 0.05
 
@@ -35,9 +39,12 @@ class RealHost:
     candidates: dict[str, CandidateOps] = field(init=False)
     results_files: list[Path] = field(default_factory=list)
     drain_seconds: dict[str, float] = field(default_factory=dict)
+    gpu: GpuLedger = field(init=False)
+    sampler: VramSampler | None = None
 
     def __post_init__(self) -> None:
         plan, resolve = self.loaded.plan, self.loaded.resolve
+        self.gpu = GpuLedger(plan.run.gpu_index, plan.gates.candidate_vram_gb if plan.gates else None)
         self.services = {s.name: ServiceOps(s, resolve) for s in plan.services}
         self.candidates = {
             t.label: CandidateOps(t, self.run_id, resolve, self.run_dir / f"llama-server-{t.label}.log")
@@ -48,7 +55,10 @@ class RealHost:
     # --- services ---------------------------------------------------------------------------------------------
 
     def stop_service(self, name: str, timeout_s: float) -> None:
+        if self.gpu.before_stop is None:  # the first stop: what production holds on the GPU, service by service
+            self.gpu.note_production({n: ops.pids() for n, ops in self.services.items()})
         self.services[name].stop(timeout_s)
+        self.gpu.stopped.append(name)
 
     def start_service(self, name: str, timeout_s: float) -> None:
         """Converge: start it only if it is not up, then wait until it is ready."""
@@ -61,26 +71,50 @@ class RealHost:
 
     def launch(self, label: str, timeout_s: float) -> dict[str, Any]:
         ops = self.candidates[label]
+        pre_launch = read_device(self.gpu.index)
         ops.launch()
+        period = self.loaded.plan.run.vram_sample_ms / 1000
+        self.sampler = VramSampler(self.gpu.index, period, _cached(ops.pids), self.gpu.band, pre_launch).start()
+        self.gpu.pre_launch[label] = pre_launch
         return {"pgid": ops.pgid, "port": ops.launch_spec.port, "container": ops.launch_spec.name}
 
+    def _phase(self, phase: str) -> None:
+        if self.sampler is not None:
+            self.sampler.phase = phase
+
+    def gate_abort(self) -> str | None:
+        return self.sampler.abort_reason if self.sampler is not None else None
+
     def wait_ready(self, label: str, timeout_s: float) -> None:
+        self._phase("ready")
         self.candidates[label].wait_ready(timeout_s)
 
     def teardown(self, label: str, timeout_s: float) -> None:
+        pids = self.candidates[label].pids()
+        self._finish_sampling(label)
+        self.gpu.candidate_pids[label] = set(pids)
         self.candidates[label].teardown(timeout_s)
 
+    def _finish_sampling(self, label: str) -> None:
+        if self.sampler is not None:
+            self.gpu.samples[label] = self.sampler.stop()
+            self.gpu.sampler_errors[label] = self.sampler.error
+            self.sampler = None
+
     def drain(self, label: str | None, timeout_s: float) -> None:
-        """Wait until freed memory is gone: the candidate's processes and port (and its NVML processes, when
-        there is a GPU). A deadline, never a fixed sleep."""
+        """Wait, with a deadline (never a fixed sleep), until freed memory is gone. Services: their processes
+        leave NVML's list. A candidate: its processes and port are gone, NVML no longer lists them, and the
+        device's used memory is back within drain_tolerance_mib of its pre-launch level."""
         start = time.monotonic()
         deadline = start + timeout_s
-        pids = set(self.candidates[label].pids()) if label else set()
+        tolerance = self.loaded.plan.run.drain_tolerance_mib
         while True:
-            reading = gpu.read_device()
-            on_gpu = {p.pid for p in reading.processes} & pids if reading.error is None else set()
-            gone = (self.candidates[label].is_gone() if label else True) and not on_gpu
-            if gone:
+            reading = read_device(self.gpu.index)
+            if label is None:
+                done = self.gpu.services_drained(reading)
+            else:
+                done = self.candidates[label].is_gone() and self.gpu.candidate_drained(label, reading, tolerance)
+            if done:
                 self.drain_seconds[label or "services"] = time.monotonic() - start
                 return
             if time.monotonic() > deadline:
@@ -92,6 +126,7 @@ class RealHost:
 
     def smoke(self, label: str) -> None:
         """One request per workload (decision 9): nav must parse by strategy 1 or 2, nothing may leak thinking."""
+        self._phase("smoke")
         target = app.pick_target(self.loaded, label)
         _, workloads = app.prepare_workloads(self.loaded, target)
         url = target.endpoint or ""
@@ -116,13 +151,34 @@ class RealHost:
                     )
 
     def bench(self, label: str, deadline: float, should_stop: Callable[[], bool]) -> None:
+        self._phase("bench")
         deadline_ns = time.perf_counter_ns() + int(max(deadline - time.monotonic(), 0) * 1e9)
-        outcome_ = app.bench(
-            self.loaded, label, output_dir=self.run_dir.parent, run_id=self.run_id, on_sample=self.on_sample,
-            expect=self.expect, deadline_ns=deadline_ns, should_stop=should_stop,
-            extend=label in self.candidates,
-        )  # fmt: skip
-        self.results_files.append(outcome_.path)
+        sampler = self.sampler if label in self.candidates else None
+        pre = self.gpu.pre_launch.get(label)
+
+        def vram_ok() -> bool | None:  # decision 8: the extension needs VRAM in its band
+            return in_band(sampler.samples, pre.used_mib if pre else None, self.gpu.band) if sampler else None
+
+        try:
+            outcome_ = app.bench(
+                self.loaded, label, output_dir=self.run_dir.parent, run_id=self.run_id, on_sample=self.on_sample,
+                expect=self.expect, deadline_ns=deadline_ns, should_stop=should_stop,
+                extend=label in self.candidates, vram_in_band=vram_ok,
+            )  # fmt: skip
+            self.results_files.append(outcome_.path)
+        finally:
+            if label in self.candidates:
+                self._finish_sampling(label)
+                self._attach_vram(label)
+
+    def _attach_vram(self, label: str) -> None:
+        """Write the VRAM timeline and footprint into the candidate's results file."""
+        path = self.run_dir / f"results-{label}.json"
+        if not path.exists():
+            return
+        results = read_results(path)
+        report = self.gpu.report(label)
+        write_text(path, render_json(results.model_copy(update={"vram": report})))
 
     # --- verify -----------------------------------------------------------------------------------------------
 

@@ -227,6 +227,14 @@ class RunOutcome:
     run_dir: Path
 
 
+def baseline_service(plan: Plan) -> str | None:
+    """The production service that serves the baseline: its health URL has the baseline's port."""
+    if plan.baseline is None or plan.baseline.url is None:
+        return None
+    port = plan.baseline.url.rsplit(":", 1)[-1].split("/")[0]
+    return next((s.name for s in plan.services if s.health and f":{port}/" in s.health.url + "/"), None)
+
+
 def _fault_hook(host: RealHost, clock_offset: list[float]) -> Hook:
     """Test-only fault injection at a step boundary, armed by SWAPBENCH_TESTING=1 and SWAPBENCH_FAULT."""
     spec = os.environ.get(FAULT_ENV, "") if os.environ.get("SWAPBENCH_TESTING") == "1" else ""
@@ -275,7 +283,8 @@ def run(
     with SignalFlag() as flag:
         report = run_swap(sp, host, journal, lambda: time.monotonic() + offset[0], flag, found,
                           hook=_fault_hook(host, offset), on_phase=on_phase)  # fmt: skip
-        report = report.model_copy(update={"results_files": [str(p) for p in host.results_files]})
+        gpu = host.gpu.summary(baseline_service(plan=loaded.plan), host.drain_seconds)
+        report = report.model_copy(update={"results_files": [str(p) for p in host.results_files], "gpu": gpu})
         journal.end(report.status.value, archive_to=run_dir / "journal.jsonl")
     watchdog.disarm()
     (run_dir / "swap.json").write_text(report.model_dump_json(indent=2) + "\n")

@@ -24,6 +24,7 @@ class FakeHost:
         self.live: set[str] = set()
         self.calls: list[str] = []
         self.fail = dict(fail or {})
+        self.abort: str | None = None
 
     def _maybe_fail(self, op: str) -> None:
         self.calls.append(op)
@@ -59,6 +60,9 @@ class FakeHost:
     def teardown(self, label: str, timeout_s: float) -> None:
         self._maybe_fail(f"teardown {label}")
         self.live.discard(label)
+
+    def gate_abort(self) -> str | None:
+        return self.abort
 
     def verify(self) -> list[Outcome]:
         ok = self.up == {"tts", "llm"} and not self.live

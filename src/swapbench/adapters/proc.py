@@ -122,6 +122,18 @@ def pgrep(pattern: str) -> list[int]:
     return sorted(found)
 
 
+def with_children(pids: list[int]) -> list[int]:
+    """These processes and all their descendants (a server's workers hold GPU memory too)."""
+    found = set()
+    for pid in pids:
+        try:
+            proc = psutil.Process(pid)
+            found |= {pid, *(c.pid for c in proc.children(recursive=True))}
+        except psutil.Error:
+            continue
+    return sorted(found)
+
+
 def port_owner(port: int) -> tuple[int, str] | None:
     """(pid, command line) of the process listening on a TCP port, or None when nothing listens."""
     for conn in psutil.net_connections(kind="tcp"):

@@ -6,16 +6,24 @@ tests check it exactly. `command` and `process` services run for real in the san
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from swapbench.adapters.probes import probe_http
-from swapbench.adapters.proc import CommandResult, pgrep, run_argv
+from swapbench.adapters.proc import CommandResult, pgrep, port_owner, run_argv, with_children
 from swapbench.errors import StepFailed
 from swapbench.plan.models import CommandService, DockerService, ProcessService, Service, SystemdService
 
 POLL_S = 0.1
+
+
+def _port_of(url: str) -> int | None:
+    match = re.match(r"^https?://[^/]*:(\d+)", url)
+    return int(match.group(1)) if match else None
+
+
 Runner = Callable[..., CommandResult]
 
 
@@ -94,6 +102,23 @@ class ServiceOps:
             case ProcessService():
                 running = bool(pgrep(svc.pattern))
         return running and (svc.health is None or probe_http(svc.health).ok)
+
+    def pids(self) -> list[int]:
+        """The service's processes with their children (for its GPU footprint); empty when none are found."""
+        svc = self.service
+        roots: list[int] = []
+        match svc:
+            case SystemdService():
+                out = self.runner(["systemctl", "show", "-p", "MainPID", "--value", svc.unit], 10.0).stdout.strip()
+                roots = [int(out)] if out.isdigit() and out != "0" else []
+            case DockerService():
+                out = self.runner(["docker", "inspect", "-f", "{{.State.Pid}}", svc.container], 10.0).stdout.strip()
+                roots = [int(out)] if out.isdigit() and out != "0" else []
+            case CommandService() | ProcessService():
+                roots = pgrep(svc.pattern) if svc.pattern else []
+        if not roots and svc.health is not None and (port := _port_of(svc.health.url)) and (owner := port_owner(port)):
+            roots = [owner[0]]
+        return with_children(roots)
 
     def _is_down(self) -> bool:
         svc = self.service

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from swapbench.core.vram import Footprint, VramSample
+
 SCHEMA_VERSION = 1
 
 
@@ -184,6 +186,14 @@ class Provenance(Record):
     ended_at: str
 
 
+class VramReport(Record):
+    """The candidate's VRAM over the run (from NVML), or why there is none."""
+
+    footprint: Footprint | None = None
+    samples: list[VramSample] = Field(default_factory=list)
+    unavailable_reason: str | None = None
+
+
 class Results(Record):
     """One results file: one target, one run."""
 
@@ -197,3 +207,4 @@ class Results(Record):
     server: ServerInfo
     image: ImageInfo | None
     workloads: list[WorkloadResult]
+    vram: VramReport | None = None

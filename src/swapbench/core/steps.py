@@ -6,6 +6,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from swapbench.core.vram import GpuSummary
+
 
 class Record(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -95,3 +97,4 @@ class SwapReport(Record):
     spans: list[PhaseSpan]
     downtime: DowntimeSplit | None
     results_files: list[str] = Field(default_factory=list)
+    gpu: GpuSummary | None = None

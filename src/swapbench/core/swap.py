@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from swapbench.core.steps import Outcome, PhaseSpan, SwapReport, SwapStatus, downtime_split, failures
-from swapbench.errors import Interrupted, SwapbenchError, SwapFailed, TimeCapReached
+from swapbench.errors import GateAborted, Interrupted, SwapbenchError, SwapFailed, TimeCapReached
 
 RESTORE_ATTEMPTS = 2  # a service that fails its first restart gets one more
 
@@ -30,6 +30,7 @@ class Host(Protocol):
     def smoke(self, label: str) -> None: ...
     def teardown(self, label: str, timeout_s: float) -> None: ...
     def verify(self) -> list[Outcome]: ...
+    def gate_abort(self) -> str | None: ...
 
 
 class JournalLike(Protocol):
@@ -92,6 +93,8 @@ class _Run:
     def guard(self, where: str) -> None:
         """Between steps: honour a stop request and the time cap."""
         self.hook(where)
+        if (reason := self.host.gate_abort()) is not None:
+            raise GateAborted(reason, hint="the candidate does not fit this host's VRAM band; production is restored")
         if self.flag.requested:
             raise Interrupted(f"{self.flag.requested} received before {where}", hint="production is being restored")
         if self.clock() >= self.deadline:
@@ -115,8 +118,8 @@ class _Run:
         self.spans.append(PhaseSpan(phase=phase, target=target, start_s=start, end_s=self.clock() - self.t0))
 
     def should_stop(self) -> bool:
-        """A stop was requested; the deadline reaches the bench separately, so it is reported as the time cap."""
-        return bool(self.flag.requested)
+        """A stop was requested or a gate fired; the deadline reaches the bench separately (as the time cap)."""
+        return bool(self.flag.requested) or self.host.gate_abort() is not None
 
 
 def _work(run: _Run) -> None:
@@ -157,6 +160,8 @@ def _one_candidate(run: _Run, label: str) -> None:
     run.guard(f"bench {label}")
     with run.span("bench", label):
         host.bench(label, run.deadline, run.should_stop)
+    if (reason := host.gate_abort()) is not None:
+        raise GateAborted(reason, hint="the candidate does not fit this host's VRAM band; production is restored")
     if run.flag.requested:
         raise Interrupted(f"{run.flag.requested} received during bench of {label}", hint="production is restored")
     if run.clock() >= run.deadline:

@@ -14,13 +14,15 @@ from swapbench.rig import find_rig
 from swapbench.sandbox import build_sandbox
 
 
-def run_demo(samples: int, output_dir: Path, console: Console) -> runner.RunOutcome:
+def run_demo(
+    samples: int, output_dir: Path, console: Console, gpu: bool = False, abort_gb: float = 4.0
+) -> runner.RunOutcome:
     """Build the sandbox (production: SmolLM2 llama-server, TTS, nav sidecar, phone daemon), swap in Gemma 3
     270M with `swapbench run`, and take the sandbox down again. Production is verified before and after."""
     rig = find_rig()
     folder = (output_dir / f"sandbox-{datetime.now(UTC):%Y%m%d-%H%M%S}").resolve()
     console.print(f"sandbox host in {folder}: starting production (llama-server, TTS, nav sidecar, phone daemon)")
-    box = build_sandbox(folder, rig, samples=samples, extended=samples * 2)
+    box = build_sandbox(folder, rig, samples=samples, extended=samples * 2, gpu=gpu, abort_gb=abort_gb)
     try:
         console.print(f"plan: {box.plan_path}")
         loaded = load_plan(box.plan_path)

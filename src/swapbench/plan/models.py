@@ -47,6 +47,11 @@ class RunSettings(StrictModel):
         None, gt=0, description="Share of time_cap_s kept for restore and verify (default: a fifth, >= 60 s)."
     )
     bench_baseline: bool = Field(True, description="`run`: measure the baseline live before stopping anything.")
+    gpu_index: int = Field(0, ge=0, description="The GPU the host's models share (NVML index).")
+    vram_sample_ms: float = Field(100.0, ge=10, description="VRAM sampling period during launch, ready, smoke, bench.")
+    drain_tolerance_mib: float = Field(
+        256.0, ge=0, description="Drain is done when device memory is back within this of its pre-launch level."
+    )
 
     @model_validator(mode="after")
     def _extension_not_smaller(self) -> RunSettings:

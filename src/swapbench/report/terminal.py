@@ -12,6 +12,7 @@ from rich.table import Table
 from swapbench.core.bench import WorkloadRun
 from swapbench.core.results import LatencyStats, Results, Sample
 from swapbench.core.steps import Outcome, SwapReport
+from swapbench.core.vram import GpuSummary
 
 
 def _ms(stats: LatencyStats | None, attr: str) -> str:
@@ -180,8 +181,29 @@ class PhasePrinter:
         self.console.print(f"[dim][{now - self.t0:6.1f} s | {down}][/] [bold]{phase}[/] {target or ''}")
 
 
+def _mib(value: float | None) -> str:
+    return "unknown" if value is None else f"{value / 1024:.2f} GiB"
+
+
+def print_gpu(console: Console, gpu: GpuSummary) -> None:
+    if gpu.unavailable_reason:
+        console.print(f"GPU: no readings ({gpu.unavailable_reason}); VRAM footprints, gates and drain not measured")
+        return
+    console.print(f"GPU {gpu.device} (driver {gpu.driver}): {_mib(gpu.used_before_stop_mib)} used before the stop; "
+                  + ", ".join(f"{n} {_mib(v)}" for n, v in gpu.service_mib.items()))  # fmt: skip
+    for label, fp in gpu.candidates.items():
+        console.print(
+            f"  {label}: resident {_mib(fp.resident_mib)}, peak {_mib(fp.peak_mib)} ({fp.source}), "
+            f"gate {fp.verdict.value}; "
+            f"projected steady-state peak {_mib(gpu.projected_peak_mib.get(label))}"
+        )
+    console.print("  drain: " + ", ".join(f"{k} {v:.2f} s" for k, v in gpu.drain_s.items()))
+
+
 def print_swap_report(console: Console, report: SwapReport, run_dir: str) -> None:
     console.print(outcomes_table(report.verify, "verify (after restore)"))
+    if report.gpu is not None:
+        print_gpu(console, report.gpu)
     if report.downtime is not None:
         d = report.downtime
         console.print(

@@ -37,7 +37,7 @@ class Sandbox:
 
     def teardown(self) -> None:
         """Stop every sandbox process (production included): the sandbox is gone afterwards."""
-        for name in ("llama-prod", "tts", "nav", "phone"):
+        for name in ("llama-prod", "tts", "nav", "phone", "gpu-holder"):
             run_argv([*SANDBOX, "stop", "--dir", str(self.folder), name], 30.0)
 
 
@@ -215,11 +215,33 @@ def _wait(what: str, ok: Any, timeout_s: float = 60.0) -> None:
         time.sleep(0.05)
 
 
-def build_sandbox(folder: Path, rig: Rig, samples: int = 20, extended: int = 40) -> Sandbox:
-    """Start the sandbox's production on free loopback ports and write its plan (plan.toml)."""
+def on_gpu(plan: dict[str, Any], rig: Rig, ports: dict[str, int], folder: Path, abort_gb: float) -> list[str]:
+    """Put both models on the GPU, add a second GPU-holding production process (observed, never stopped), a
+    VRAM gate for the candidate and the expected process count after restore. Returns the holder's argv."""
+    plan["services"][0]["start"] += ["-ngl", "99"]
+    plan["candidates"][0]["launch"]["flags"] += ["-ngl", "99"]
+    holder = server_argv(LlamaServerSpec(binary=rig.llama_server, model=rig.smollm2, port=ports["holder"],
+                                         log_path=folder / "unused.log")) + ["-ngl", "99"]  # fmt: skip
+    plan["services"].append({
+        "name": "gpu-holder", "manager": "process", "pattern": f"--port {ports['holder']} --no-webui",
+        "health": {"url": f"http://127.0.0.1:{ports['holder']}/health"},
+    })  # fmt: skip
+    plan["gates"] = {"candidate_vram_gb": {"healthy": [0.2, 3.0], "warn": [3.0, 4.0], "abort_above": abort_gb}}
+    for step in plan["verify"]:
+        if step["kind"] == "vram":
+            step["processes"] = 2  # production's model and the holder
+    return holder
+
+
+def build_sandbox(
+    folder: Path, rig: Rig, samples: int = 20, extended: int = 40, gpu: bool = False, abort_gb: float = 4.0
+) -> Sandbox:
+    """Start the sandbox's production on free loopback ports and write its plan (plan.toml). With `gpu`, the
+    models run on the GPU beside a second GPU-holding process, under a VRAM gate (abort above `abort_gb`)."""
     folder.mkdir(parents=True, exist_ok=True)
-    ports = {k: free_port() for k in ("llama", "tts", "nav", "candidate")}
+    ports = {k: free_port() for k in ("llama", "tts", "nav", "candidate", "holder")}
     plan = sandbox_plan(folder, rig, ports, samples, extended)
+    holder = on_gpu(plan, rig, ports, folder, abort_gb) if gpu else None
     # The TTS contract the user plan checks before touching anything (chatterbox_tts.py:159-161).
     filler = [f"# line {i}" for i in range(1, 159)]
     (folder / "chatterbox_tts.py").write_text(
@@ -240,4 +262,8 @@ def build_sandbox(folder: Path, rig: Rig, samples: int = 20, extended: int = 40)
         health = HealthCheck(url=f"http://127.0.0.1:{ports[name]}/health", **loaded)
         _wait(f"{name} on port {ports[name]}", lambda h=health: probe_http(h).ok)
     _wait("the phone daemon", lambda: bool(pgrep(f"{PHONE_PATTERN} {ports['nav']}")))
+    if holder is not None:
+        run_argv([*SANDBOX, "start", "--dir", d, "gpu-holder", "--", *holder], 30.0)
+        health = HealthCheck(url=f"http://127.0.0.1:{ports['holder']}/health")
+        _wait("the GPU holder", lambda: probe_http(health).ok)
     return box
