@@ -220,8 +220,8 @@ def on_gpu(plan: dict[str, Any], rig: Rig, ports: dict[str, int], folder: Path, 
     VRAM gate for the candidate and the expected process count after restore. Returns the holder's argv."""
     plan["services"][0]["start"] += ["-ngl", "99"]
     plan["candidates"][0]["launch"]["flags"] += ["-ngl", "99"]
-    holder = server_argv(LlamaServerSpec(binary=rig.llama_server, model=rig.smollm2, port=ports["holder"],
-                                         log_path=folder / "unused.log")) + ["-ngl", "99"]  # fmt: skip
+    spec = LlamaServerSpec(binary=rig.llama_server, model=rig.smollm2, port=ports["holder"], log_path=folder / "x.log")
+    holder = [*server_argv(spec), "-ngl", "99"]
     plan["services"].append({
         "name": "gpu-holder", "manager": "process", "pattern": f"--port {ports['holder']} --no-webui",
         "health": {"url": f"http://127.0.0.1:{ports['holder']}/health"},
