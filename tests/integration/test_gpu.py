@@ -1,0 +1,49 @@
+"""On a machine with an NVIDIA GPU (skipped elsewhere): the sandbox swap with both models on the GPU reports
+footprints, drain times and the projected peak; a gate tight enough to abort makes production come back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from swapbench import runner
+from swapbench.adapters.gpu import read_device
+from swapbench.core.steps import SwapStatus
+from swapbench.core.vram import Verdict
+from swapbench.plan.load import load_plan
+from swapbench.rig import Rig
+from swapbench.sandbox import build_sandbox
+
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(read_device().error is not None, reason="no NVIDIA GPU readable through NVML here"),
+]
+
+
+def test_gpu_swap_reports_footprints_and_drain(rig: Rig, tmp_path: Path) -> None:
+    box = build_sandbox(tmp_path / "box", rig, samples=3, extended=6, gpu=True, abort_gb=4.0)
+    try:
+        outcome = runner.run(load_plan(box.plan_path), on_phase=lambda phase, target: None)
+    finally:
+        box.teardown()
+    report = outcome.report
+    assert report.status is SwapStatus.COMPLETE, report.error
+    gpu = report.gpu
+    assert gpu is not None and gpu.unavailable_reason is None
+    fp = gpu.candidates["gemma3-270m"]
+    assert fp.resident_mib and fp.peak_mib and fp.peak_mib >= fp.resident_mib * 0.9
+    assert fp.verdict in (Verdict.HEALTHY, Verdict.WARN)
+    assert gpu.service_mib["llama-prod"] and gpu.projected_peak_mib["gemma3-270m"]
+    assert set(gpu.drain_s) == {"services", "gemma3-270m"}
+
+
+def test_abort_band_restores_production(rig: Rig, tmp_path: Path) -> None:
+    box = build_sandbox(tmp_path / "box", rig, samples=3, extended=6, gpu=True, abort_gb=0.05)
+    try:
+        outcome = runner.run(load_plan(box.plan_path), on_phase=lambda phase, target: None)
+    finally:
+        box.teardown()
+    assert outcome.report.status is SwapStatus.ABORTED
+    assert "abort line" in (outcome.report.error or "")
+    assert not [o for o in outcome.report.verify if o.status.value == "fail"]
