@@ -14,6 +14,7 @@ from pathlib import Path
 from swapbench import app
 from swapbench.adapters import checks as chk
 from swapbench.adapters.candidate import launch_argv, teardown_argv
+from swapbench.adapters.gpu import read_device
 from swapbench.adapters.image import load_image
 from swapbench.adapters.journal import Journal, JournalState, active_journal_path, read_journal
 from swapbench.adapters.proc import kill_group, run_argv
@@ -44,11 +45,15 @@ def swap_plan(loaded: LoadedPlan, run_id: str) -> SwapPlan:
     cap = plan.run.time_cap_s
     reserve = plan.run.restore_reserve_s or min(max(cap / 5, 60.0), cap / 2)
     return SwapPlan(
-        run_id=run_id, stop_order=plan.run.stop_order, restore_order=plan.effective_restore_order,
+        run_id=run_id,
+        stop_order=plan.run.stop_order,
+        restore_order=plan.effective_restore_order,
         candidates=[t.label for t in plan.candidates if t.launch is not None],
         baseline=plan.baseline.label if plan.baseline and plan.baseline.url and plan.run.bench_baseline else None,
-        time_cap_s=cap, restore_reserve_s=reserve, drain_timeout_s=plan.run.drain_timeout_s,
-    )  # fmt: skip
+        time_cap_s=cap,
+        restore_reserve_s=reserve,
+        drain_timeout_s=plan.run.drain_timeout_s,
+    )
 
 
 # --- Phase 0 ------------------------------------------------------------------------------------------------
@@ -61,9 +66,10 @@ def _journal_check(loaded: LoadedPlan) -> Outcome:
         return chk.outcome("no unfinished journal", False, exc.message)
     if state.records and not state.closed:
         return chk.outcome(
-            "no unfinished journal", False,
+            "no unfinished journal",
+            False,
             f"run {state.run_id} did not finish ({state.path}); run `swapbench rollback` first",
-        )  # fmt: skip
+        )
     return chk.outcome("no unfinished journal", True, "none")
 
 
@@ -134,8 +140,10 @@ def _not_enforced(plan: Plan) -> list[Outcome]:
     """Sections this version records but does not act on: shown as SKIP, never as a pass."""
     found = []
     if plan.gates is not None and plan.gates.candidate_vram_gb is not None:
-        detail = "recorded; VRAM bands are not enforced by this version (no gate will abort)"
-        found.append(Outcome(name="gates.candidate_vram_gb", status=Status.SKIP, detail=detail))
+        reading = read_device(plan.run.gpu_index)
+        if reading.error:
+            detail = f"no GPU reading ({reading.error}): the VRAM gate cannot fire on this host"
+            found.append(Outcome(name="gates.candidate_vram_gb", status=Status.SKIP, detail=detail))
     if plan.decision is not None:
         detail = "recorded; the adopt/reject decision is not made by this version"
         found.append(Outcome(name="decision", status=Status.SKIP, detail=detail))
@@ -175,8 +183,13 @@ def dry_run(loaded: LoadedPlan) -> list[tuple[str, str]]:
     for name in plan.run.stop_order:
         steps.append(("stop", f"{name}: {' '.join(stop_argv(plan.service(name)) or [])}"))
     if plan.run.stop_order:
-        gone = "the stopped services are confirmed down (health refused, process gone); "
-        steps.append(("drain", gone + "their GPU memory release is not measured by this version"))
+        steps.append(
+            (
+                "drain",
+                f"until the stopped services' processes leave NVML's list (deadline "
+                f"{plan.run.drain_timeout_s:.0f} s; with no GPU: their stop confirmed them down)",
+            )
+        )
     for t in plan.candidates:
         if t.launch is None:
             continue
@@ -194,7 +207,13 @@ def dry_run(loaded: LoadedPlan) -> list[tuple[str, str]]:
         steps.append(
             ("teardown", f"{t.label}: " + (" ".join(down) if down else "TERM its process group, KILL after 5 s"))
         )
-        steps.append(("drain", f"until {t.label}'s processes and port {t.launch.port} are gone"))
+        steps.append(
+            (
+                "drain",
+                f"until {t.label}'s processes and port {t.launch.port} are gone and device memory is "
+                f"back within {plan.run.drain_tolerance_mib:.0f} MiB of its pre-launch level",
+            )
+        )
     for name in plan.effective_restore_order:
         svc = plan.service(name)
         ready = f"health {svc.health.url}" if svc.health else "running"
@@ -206,15 +225,26 @@ def dry_run(loaded: LoadedPlan) -> list[tuple[str, str]]:
     steps += [("verify", _describe_check(v)) for v in plan.verify]
     if plan.gates is not None and plan.gates.candidate_vram_gb is not None:
         band = plan.gates.candidate_vram_gb
-        steps.append(("gates", f"candidate VRAM healthy {band.healthy}, warn {band.warn}, abort above "
-                               f"{band.abort_above} GB: recorded, NOT enforced by this version"))  # fmt: skip
+        steps.append(
+            (
+                "gates",
+                f"candidate VRAM sampled every {plan.run.vram_sample_ms:.0f} ms from launch to the end "
+                f"of the bench: healthy {band.healthy}, warn {band.warn}, above {band.abort_above} GB "
+                "-> abort: teardown, restore, verify",
+            )
+        )
     steps.append(("report", f"results, swap report and journal under {output_dir(loaded)}/RUN_ID/"))
     if plan.decision is not None:
         d = plan.decision
-        steps.append(("decision", f"adopt if schema adherence >= {d.min_schema_adherence:.0%}"
-                                  + (" AND describe judged better" if d.describe_must_improve else "")
-                                  + (" AND VRAM in band" if d.vram_in_band else "")
-                                  + ": recorded, NOT evaluated by this version"))  # fmt: skip
+        steps.append(
+            (
+                "decision",
+                f"adopt if schema adherence >= {d.min_schema_adherence:.0%}"
+                + (" AND describe judged better" if d.describe_must_improve else "")
+                + (" AND VRAM in band" if d.vram_in_band else "")
+                + ": recorded, NOT evaluated by this version",
+            )
+        )
     return steps
 
 
@@ -274,15 +304,24 @@ def run(
     run_dir = output_dir(loaded) / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(loaded.path, run_dir / "plan.toml")
-    journal = Journal.begin(journal_path(loaded), run_id=run_id, plan=str(loaded.path), plan_sha256=loaded.sha256,
-                            pid=os.getpid())  # fmt: skip
+    journal = Journal.begin(
+        journal_path(loaded), run_id=run_id, plan=str(loaded.path), plan_sha256=loaded.sha256, pid=os.getpid()
+    )
     sp = swap_plan(loaded, run_id)
     watchdog = Watchdog(loaded.path, journal.path, run_id, run_dir / "watchdog.log", sp.time_cap_s + 120)
     host = RealHost(loaded, run_id, run_dir, on_sample=on_sample, expect=expect)
     offset = [0.0]
     with SignalFlag() as flag:
-        report = run_swap(sp, host, journal, lambda: time.monotonic() + offset[0], flag, found,
-                          hook=_fault_hook(host, offset), on_phase=on_phase)  # fmt: skip
+        report = run_swap(
+            sp,
+            host,
+            journal,
+            lambda: time.monotonic() + offset[0],
+            flag,
+            found,
+            hook=_fault_hook(host, offset),
+            on_phase=on_phase,
+        )
         gpu = host.gpu.summary(baseline_service(plan=loaded.plan), host.drain_seconds)
         report = report.model_copy(update={"results_files": [str(p) for p in host.results_files], "gpu": gpu})
         journal.end(report.status.value, archive_to=run_dir / "journal.jsonl")
@@ -355,8 +394,11 @@ def status(loaded: LoadedPlan) -> list[str]:
     except JournalError as exc:
         return [f"journal {path} is damaged: {exc.message}", "run `swapbench rollback PLAN`"]
     if state.records and not state.closed:
-        return [f"UNFINISHED run {state.run_id} (journal {path}):", *state.summary(),
-                "production may be down: run `swapbench rollback PLAN`"]  # fmt: skip
+        return [
+            f"UNFINISHED run {state.run_id} (journal {path}):",
+            *state.summary(),
+            "production may be down: run `swapbench rollback PLAN`",
+        ]
     runs = sorted(output_dir(loaded).glob("*/swap.json"), key=lambda p: p.stat().st_mtime)
     if not runs:
         return ["no run yet"]
