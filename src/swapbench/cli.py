@@ -11,15 +11,18 @@ from typing import Annotated, ParamSpec, TypeVar
 import typer
 from rich.console import Console
 
-from swapbench import __version__, app, demo, runner
+from swapbench import __version__, app, demo, runner, verdict
 from swapbench.adapters.watchdog import watch
+from swapbench.core.decision import Judgment
 from swapbench.errors import SwapbenchError
 from swapbench.plan.load import load_plan, plan_json_schema
 from swapbench.report.terminal import (
     BenchProgress,
     PhasePrinter,
+    comparison_tables,
     dry_run_table,
     outcomes_table,
+    print_decision,
     print_summary,
     print_swap_report,
     ratio_table,
@@ -117,6 +120,7 @@ def demo_command(
     if len(results) == 2:
         out.print(ratio_table(results[0], results[1]))
     print_swap_report(out, outcome.report, str(outcome.run_dir))
+    print_decision(out, outcome.decision, outcome.report_md)
     runner.raise_for(outcome)
 
 
@@ -159,7 +163,43 @@ def run_command(
     if results:
         print_summary(out, results)
     print_swap_report(out, outcome.report, str(outcome.run_dir))
+    print_decision(out, outcome.decision, outcome.report_md)
     runner.raise_for(outcome)
+
+
+DECISION_EXIT = {"adopt": 0, "reject": 20, "pending": 21}
+
+
+@cli.command("compare")
+@reported
+def compare_command(
+    baseline: Annotated[Path, typer.Argument(help="Results file of the baseline.")],
+    candidate: Annotated[Path, typer.Argument(help="Results file of the candidate.")],
+    force: Annotated[bool, typer.Option(help="Compare even if image, prompts or max_tokens differ.")] = False,
+) -> None:
+    """A/B per workload: both values, the difference, its bootstrap 95% CI and a verdict per metric."""
+    out.print(comparison_tables(verdict.compare_files(baseline, candidate, force=force)))
+
+
+@cli.command()
+@reported
+def decide(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder written by `swapbench run`.")],
+    describe: Annotated[Judgment, typer.Option(help="Your verdict on the describe outputs (see report.md).")],
+    note: Annotated[str | None, typer.Option(help="Why, in a sentence; kept with the decision.")] = None,
+) -> None:
+    """Record the describe judgment; print ADOPT / REJECT / PENDING with every reason (exit 0 / 20 / 21)."""
+    decision, report = verdict.record_judgment(run_dir, describe, note)
+    print_decision(out, decision, report)
+    raise typer.Exit(DECISION_EXIT[decision.status.value] if decision else 0)
+
+
+@cli.command()
+@reported
+def report(run_dir: Annotated[Path, typer.Argument(help="A run folder written by `swapbench run`.")]) -> None:
+    """Write comparison.json and report.md from a run folder's results alone (no server, no GPU)."""
+    _, decision, path = verdict.write_report(verdict.RunFolder.open(run_dir))
+    print_decision(out, decision, path)
 
 
 @cli.command()

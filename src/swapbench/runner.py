@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from swapbench import app
+from swapbench import app, verdict
 from swapbench.adapters import checks as chk
 from swapbench.adapters.candidate import launch_argv, teardown_argv
 from swapbench.adapters.gpu import read_device
@@ -22,6 +22,7 @@ from swapbench.adapters.services import ServiceOps, privileged_argv, start_argv,
 from swapbench.adapters.signals import SignalFlag
 from swapbench.adapters.watchdog import Watchdog
 from swapbench.core.bench import OnSample
+from swapbench.core.decision import Outcome as DecisionOutcome
 from swapbench.core.steps import Outcome, Status, SwapReport, SwapStatus, failures
 from swapbench.core.swap import Hook, PhaseEvent, SwapPlan, rollback, run_swap
 from swapbench.errors import JournalError, PreflightFailed, RestoreFailed, SwapbenchError, SwapFailed
@@ -144,9 +145,6 @@ def _not_enforced(plan: Plan) -> list[Outcome]:
         if reading.error:
             detail = f"no GPU reading ({reading.error}): the VRAM gate cannot fire on this host"
             found.append(Outcome(name="gates.candidate_vram_gb", status=Status.SKIP, detail=detail))
-    if plan.decision is not None:
-        detail = "recorded; the adopt/reject decision is not made by this version"
-        found.append(Outcome(name="decision", status=Status.SKIP, detail=detail))
     return found
 
 
@@ -242,7 +240,7 @@ def dry_run(loaded: LoadedPlan) -> list[tuple[str, str]]:
                 f"adopt if schema adherence >= {d.min_schema_adherence:.0%}"
                 + (" AND describe judged better" if d.describe_must_improve else "")
                 + (" AND VRAM in band" if d.vram_in_band else "")
-                + ": recorded, NOT evaluated by this version",
+                + ": decided after the run; the describe judgment with `swapbench decide RUN_DIR`",
             )
         )
     return steps
@@ -255,6 +253,8 @@ def dry_run(loaded: LoadedPlan) -> list[tuple[str, str]]:
 class RunOutcome:
     report: SwapReport
     run_dir: Path
+    decision: DecisionOutcome | None = None
+    report_md: Path | None = None
 
 
 def baseline_service(plan: Plan) -> str | None:
@@ -327,7 +327,11 @@ def run(
         journal.end(report.status.value, archive_to=run_dir / "journal.jsonl")
     watchdog.disarm()
     (run_dir / "swap.json").write_text(report.model_dump_json(indent=2) + "\n")
-    return RunOutcome(report, run_dir)
+    try:  # production is back and verified; a report that cannot be written must not hide that
+        _, decision, report_md = verdict.write_report(verdict.RunFolder.open(run_dir))
+    except SwapbenchError:
+        decision, report_md = None, None
+    return RunOutcome(report, run_dir, decision, report_md)
 
 
 def raise_for(outcome: RunOutcome) -> None:

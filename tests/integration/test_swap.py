@@ -81,6 +81,14 @@ def test_end_to_end_swap(box: Sandbox) -> None:
     assert steps.index(("done", "restore", "llama-prod")) < steps.index(("intent", "restore", "tts"))
     assert report.downtime is not None and report.downtime.total_s > 0
     assert (outcome.run_dir / "swap.json").exists() and (outcome.run_dir / "plan.toml").exists()
+    # the comparison and the decision: PENDING until a person judges the describe outputs
+    assert (outcome.run_dir / "comparison.json").exists() and outcome.report_md is not None
+    assert outcome.decision is not None and outcome.decision.status.value == "pending"
+    worse = swapbench("decide", str(outcome.run_dir), "--describe", "worse", "--note", "blank answers")
+    assert worse.returncode == 20 and "REJECT" in worse.stdout
+    better = swapbench("decide", str(outcome.run_dir), "--describe", "better")
+    assert better.returncode == 0 and "ADOPT" in better.stdout
+    assert "## Decision: ADOPT" in (outcome.run_dir / "report.md").read_text()
 
 
 def test_dry_run_lists_everything_in_order(box: Sandbox) -> None:

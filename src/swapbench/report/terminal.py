@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from swapbench.core.bench import WorkloadRun
+from swapbench.core.compare import Comparison
+from swapbench.core.decision import Outcome as DecisionOutcome
 from swapbench.core.results import LatencyStats, Results, Sample
 from swapbench.core.steps import Outcome, SwapReport
 from swapbench.core.vram import GpuSummary
@@ -215,3 +219,29 @@ def print_swap_report(console: Console, report: SwapReport, run_dir: str) -> Non
         f"[{style}]run {report.run_id}: {report.status.value}[/]" + (f" — {report.error}" if report.error else "")
     )
     console.print(f"run folder: {run_dir}")
+
+
+def comparison_tables(comparison: Comparison) -> Group:
+    tables = []
+    for w in comparison.workloads:
+        table = Table(title=f"{w.workload}: {comparison.candidate} vs {comparison.baseline}", header_style="bold")
+        for name in ("metric", comparison.baseline, comparison.candidate, "difference", "95% CI", "verdict"):
+            table.add_column(name, justify="left" if name in ("metric", "verdict") else "right")
+        for r in w.rows:
+            fmt = _share if r.metric == "schema adherence" else _num
+            ci = f"{r.ci95[0]:.1f} to {r.ci95[1]:.1f}" if r.ci95 else "—"
+            table.add_row(r.metric, fmt(r.baseline), fmt(r.candidate), fmt(r.delta), ci, r.verdict)
+        tables.append(table)
+    if comparison.differences:
+        tables.append(Text(f"compared although the runs differ in: {', '.join(comparison.differences)}"))  # type: ignore[arg-type]
+    return Group(*tables)
+
+
+def print_decision(console: Console, decision: DecisionOutcome | None, report: Path | None) -> None:
+    if decision is not None:
+        style = {"adopt": "bold green", "reject": "bold red", "pending": "bold yellow"}[decision.status.value]
+        console.print(f"[{style}]decision: {decision.status.value.upper()}[/]")
+        for reason in decision.reasons:
+            console.print(f"  {reason}", highlight=False)
+    if report is not None:
+        console.print(f"report: {report}")

@@ -23,6 +23,8 @@ from io import BytesIO
 from pathlib import Path
 from typing import ClassVar
 
+import psutil
+
 from swapbench.adapters.proc import kill_group
 
 LOOPBACK = "127.0.0.1"
@@ -38,14 +40,22 @@ def start(name: str, folder: Path, argv: list[str]) -> int:
     with (folder / f"{name}.log").open("ab") as log:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)  # fmt: skip
-    (folder / f"{name}.pid").write_text(str(proc.pid))
+    # The start time goes with the PID: PIDs are reused (pid_max is often 32768), a stale pidfile must not
+    # make `stop` signal somebody else's process group.
+    (folder / f"{name}.pid").write_text(f"{proc.pid} {psutil.Process(proc.pid).create_time()!r}")
     return 0
 
 
 def stop(name: str, folder: Path) -> int:
     pidfile = folder / f"{name}.pid"
     if pidfile.exists():
-        kill_group(int(pidfile.read_text()), grace_s=5.0)
+        pid, created = pidfile.read_text().split()
+        try:
+            ours = abs(psutil.Process(int(pid)).create_time() - float(created)) < 0.01
+        except psutil.Error:
+            ours = False
+        if ours:
+            kill_group(int(pid), grace_s=5.0)
         pidfile.unlink(missing_ok=True)
     return 0
 

@@ -1,0 +1,90 @@
+"""Use cases after the measuring: compare two results, decide adopt/reject, and write a run folder's report."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from swapbench.core.compare import Comparison, compare
+from swapbench.core.decision import Judgment, decide
+from swapbench.core.decision import Outcome as DecisionOutcome
+from swapbench.core.results import Results
+from swapbench.core.steps import SwapReport
+from swapbench.errors import InputError, SwapbenchError
+from swapbench.plan.load import load_plan
+from swapbench.plan.models import Decision
+from swapbench.report.markdown import render_markdown
+from swapbench.report.results_file import read_results, write_text
+
+
+class ComparisonRefused(SwapbenchError):
+    """The two runs are not alike; comparing them would mislead."""
+
+    exit_code = 2
+
+
+def compare_files(baseline: Path, candidate: Path, force: bool = False) -> Comparison:
+    a, b = read_results(baseline), read_results(candidate)
+    try:
+        return compare(a, b, force=force)
+    except ValueError as exc:
+        raise ComparisonRefused(
+            f"{baseline.name} and {candidate.name} differ in: {exc}",
+            hint="measure both on the same image, prompts and max_tokens, or pass --force to compare anyway",
+        ) from exc
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """A run folder: its results (baseline first), its swap report, its plan's decision rule."""
+
+    path: Path
+    results: list[Results]
+    swap: SwapReport | None
+    rule: Decision
+
+    @classmethod
+    def open(cls, path: Path) -> RunFolder:
+        swap_file = path / "swap.json"
+        swap = SwapReport.model_validate_json(swap_file.read_text()) if swap_file.exists() else None
+        files = [Path(p) for p in swap.results_files] if swap else sorted(path.glob("results-*.json"))
+        if not files:
+            raise InputError(f"{path} holds no results", hint="give a run folder written by `swapbench run`")
+        plan_file = path / "plan.toml"
+        plan = load_plan(plan_file).plan if plan_file.exists() else None
+        rule = (plan.decision if plan else None) or Decision()
+        return cls(path, [read_results(f) for f in files], swap, rule)
+
+    @property
+    def judgment_file(self) -> Path:
+        return self.path / "decision.json"
+
+    def judgment(self) -> tuple[Judgment | None, str | None]:
+        if not self.judgment_file.exists():
+            return None, None
+        data = json.loads(self.judgment_file.read_text())
+        return (Judgment(data["judgment"]) if data.get("judgment") else None), data.get("note")
+
+
+def write_report(folder: RunFolder) -> tuple[Comparison | None, DecisionOutcome | None, Path]:
+    """comparison.json and report.md from the folder's results alone (no GPU, no server)."""
+    comparison = decision = None
+    if len(folder.results) >= 2:
+        comparison = compare(folder.results[0], folder.results[-1], force=True)
+        write_text(folder.path / "comparison.json", comparison.model_dump_json(indent=2) + "\n")
+        judgment, note = folder.judgment()
+        decision = decide(folder.rule, folder.results[-1], judgment, note)
+    path = folder.path / "report.md"
+    write_text(path, render_markdown(folder.results, comparison, decision, folder.swap))
+    return comparison, decision, path
+
+
+def record_judgment(path: Path, judgment: Judgment, note: str | None) -> tuple[DecisionOutcome | None, Path]:
+    """`swapbench decide`: record the person's describe verdict, then decide and rewrite the report."""
+    folder = RunFolder.open(path)
+    if len(folder.results) < 2:
+        raise InputError(f"{path} holds one target only", hint="a decision needs a baseline and a candidate")
+    write_text(folder.judgment_file, json.dumps({"judgment": judgment.value, "note": note}, indent=2) + "\n")
+    _, decision, report = write_report(folder)
+    return decision, report
