@@ -174,6 +174,8 @@ def sandbox_plan(folder: Path, rig: Rig, ports: dict[str, int], samples: int, ex
             },
             {"name": "phone", "manager": "process", "pattern": f"{PHONE_PATTERN} {ports['nav']}"},
         ],
+        # The user plan's rule; no VRAM band without a GPU (on_gpu turns it on).
+        "decision": {"min_schema_adherence": 0.95, "describe_must_improve": True, "vram_in_band": False},
         "checks": [
             {"kind": "port_free", "port": ports["candidate"]},
             {"kind": "port_owner", "port": ports["nav"], "process": "swapbench.sandbox nav"},
@@ -226,6 +228,7 @@ def on_gpu(plan: dict[str, Any], rig: Rig, ports: dict[str, int], folder: Path, 
         "name": "gpu-holder", "manager": "process", "pattern": f"--port {ports['holder']} --no-webui",
         "health": {"url": f"http://127.0.0.1:{ports['holder']}/health"},
     })  # fmt: skip
+    plan["decision"]["vram_in_band"] = True
     plan["gates"] = {"candidate_vram_gb": {"healthy": [0.2, 3.0], "warn": [3.0, 4.0], "abort_above": abort_gb}}
     for step in plan["verify"]:
         if step["kind"] == "vram":
