@@ -13,7 +13,8 @@ from swapbench.core.results import Results
 from swapbench.core.steps import SwapReport
 from swapbench.errors import InputError, SwapbenchError
 from swapbench.plan.load import load_plan
-from swapbench.plan.models import Decision
+from swapbench.plan.models import Decision, ReportSettings
+from swapbench.report.docs import update_registry, update_research
 from swapbench.report.markdown import render_markdown
 from swapbench.report.results_file import read_results, write_text
 
@@ -43,6 +44,7 @@ class RunFolder:
     results: list[Results]
     swap: SwapReport | None
     rule: Decision
+    report: ReportSettings | None = None
 
     @classmethod
     def open(cls, path: Path) -> RunFolder:
@@ -54,7 +56,7 @@ class RunFolder:
         plan_file = path / "plan.toml"
         plan = load_plan(plan_file).plan if plan_file.exists() else None
         rule = (plan.decision if plan else None) or Decision()
-        return cls(path, [read_results(f) for f in files], swap, rule)
+        return cls(path, [read_results(f) for f in files], swap, rule, plan.report if plan else None)
 
     @property
     def judgment_file(self) -> Path:
@@ -77,7 +79,57 @@ def write_report(folder: RunFolder) -> tuple[Comparison | None, DecisionOutcome 
         decision = decide(folder.rule, folder.results[-1], judgment, note)
     path = folder.path / "report.md"
     write_text(path, render_markdown(folder.results, comparison, decision, folder.swap))
+    if comparison is not None:
+        update_documents(folder, comparison, decision)
     return comparison, decision, path
+
+
+def update_documents(folder: RunFolder, comparison: Comparison, decision: DecisionOutcome | None) -> list[Path]:
+    """The plan's [report] documents: research section, registry row, peak and change log (idempotent)."""
+    settings = folder.report
+    if settings is None:
+        return []
+    base = Path(folder.results[0].provenance.plan_path or folder.path / "plan.toml").parent  # the original plan's
+
+    def resolve(p: Path) -> Path:
+        return p.expanduser() if p.expanduser().is_absolute() else base / p
+
+    baseline, candidate = folder.results[0], folder.results[-1]
+    run_id = candidate.run_id
+    written = []
+    if settings.research_doc is not None:
+        doc = resolve(settings.research_doc)
+        body = render_markdown([baseline, candidate], comparison, decision).split("\n", 1)[1]  # no report title
+        section = f"Measured by swapbench, run {run_id}.\n{body}"
+        write_text(doc, update_research(doc.read_text() if doc.exists() else None, settings.research_title, section))
+        written.append(doc)
+    if settings.registry_doc is not None:
+        doc = resolve(settings.registry_doc)
+        text = doc.read_text() if doc.exists() else None
+        write_text(doc, update_registry(text, candidate.label, *_registry_lines(folder, decision)))
+        written.append(doc)
+    return written
+
+
+def _registry_lines(folder: RunFolder, decision: DecisionOutcome | None) -> tuple[str, str, str, str]:
+    baseline, candidate = folder.results[0], folder.results[-1]
+    run_id = candidate.run_id
+    fp = candidate.vram.footprint if candidate.vram else None
+    nav = next((w.metrics for w in candidate.workloads if w.workload.kind == "nav"), None)
+    p50 = nav.client_latency_ms.p50 if nav and nav.client_latency_ms else None
+    adherence = "—" if nav is None or nav.schema_adherence is None else f"{nav.schema_adherence:.0%}"
+    p50_text = "—" if p50 is None else f"{p50:.1f} ms"
+    row = f"| {candidate.label} | {_gib(fp.peak_mib if fp else None)} | {p50_text} | {adherence} | {run_id} |"
+    gpu = folder.swap.gpu if folder.swap else None
+    peak = gpu.projected_peak_mib.get(candidate.label) if gpu else None
+    peak_line = f"Projected steady-state peak with {candidate.label} instead of {baseline.label}: {_gib(peak)}."
+    status = decision.status.value.upper() if decision else "no decision"
+    entry = f"{candidate.provenance.started_at[:10]} benchmarked {candidate.label} against {baseline.label}: {status}"
+    return row, peak_line, run_id, entry
+
+
+def _gib(mib: float | None) -> str:
+    return "unknown" if mib is None else f"{mib / 1024:.2f} GiB"
 
 
 def record_judgment(path: Path, judgment: Judgment, note: str | None) -> tuple[DecisionOutcome | None, Path]:

@@ -89,6 +89,12 @@ def test_end_to_end_swap(box: Sandbox) -> None:
     better = swapbench("decide", str(outcome.run_dir), "--describe", "better")
     assert better.returncode == 0 and "ADOPT" in better.stdout
     assert "## Decision: ADOPT" in (outcome.run_dir / "report.md").read_text()
+    # the [report] documents: written at the end of the run and again by each decide, changed once per run
+    registry = (box.folder / "docs" / "RESOURCE-REGISTRY.md").read_text()
+    assert registry.count(f"(run {report.run_id})") == 1 and "ADOPT" in registry
+    assert registry.count("| gemma3-270m |") == 1
+    research = (box.folder / "docs" / "RESEARCH-CANDIDATE.md").read_text()
+    assert research.count("swapbench:results:begin") == 1 and f"run {report.run_id}" in research
 
 
 def test_dry_run_lists_everything_in_order(box: Sandbox) -> None:

@@ -253,6 +253,7 @@ def test_schema_is_json_with_every_section() -> None:
         "verify",
         "gates",
         "decision",
+        "report",
     }
 
 

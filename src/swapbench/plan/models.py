@@ -379,6 +379,14 @@ class Decision(StrictModel):
     latency_gate_p50_ms: float | None = None
 
 
+class ReportSettings(StrictModel):
+    """`[report]`: the user's documents swapbench keeps up to date after a run (each update idempotent by run id)."""
+
+    research_doc: Path | None = Field(None, description="Gets the measured numbers between markers.")
+    research_title: str = Field("Benchmarks", description="Title of a research document swapbench creates.")
+    registry_doc: Path | None = Field(None, description="Gets the model row, the steady-state peak, a change-log line.")
+
+
 class Plan(StrictModel):
     """A whole plan file."""
 
@@ -394,6 +402,7 @@ class Plan(StrictModel):
     verify: list[VerifyStep] = Field(default_factory=list)
     gates: Gates | None = None
     decision: Decision | None = None
+    report: ReportSettings | None = None
 
     @model_validator(mode="after")
     def _coherent(self) -> Plan:

@@ -176,6 +176,10 @@ def sandbox_plan(folder: Path, rig: Rig, ports: dict[str, int], samples: int, ex
         ],
         # The user plan's rule; no VRAM band without a GPU (on_gpu turns it on).
         "decision": {"min_schema_adherence": 0.95, "describe_must_improve": True, "vram_in_band": False},
+        "report": {
+            "research_doc": str(folder / "docs" / "RESEARCH-CANDIDATE.md"),
+            "registry_doc": str(folder / "docs" / "RESOURCE-REGISTRY.md"),
+        },
         "checks": [
             {"kind": "port_free", "port": ports["candidate"]},
             {"kind": "port_owner", "port": ports["nav"], "process": "swapbench.sandbox nav"},
