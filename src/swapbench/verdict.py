@@ -13,8 +13,9 @@ from swapbench.core.results import Results
 from swapbench.core.steps import SwapReport
 from swapbench.errors import InputError, SwapbenchError
 from swapbench.plan.load import load_plan
-from swapbench.plan.models import Decision, ReportSettings
+from swapbench.plan.models import Band, Decision, ReportSettings
 from swapbench.report.docs import update_registry, update_research
+from swapbench.report.html import render_html
 from swapbench.report.markdown import render_markdown
 from swapbench.report.results_file import read_results, write_text
 
@@ -45,6 +46,7 @@ class RunFolder:
     swap: SwapReport | None
     rule: Decision
     report: ReportSettings | None = None
+    band: Band | None = None
 
     @classmethod
     def open(cls, path: Path) -> RunFolder:
@@ -56,7 +58,8 @@ class RunFolder:
         plan_file = path / "plan.toml"
         plan = load_plan(plan_file).plan if plan_file.exists() else None
         rule = (plan.decision if plan else None) or Decision()
-        return cls(path, [read_results(f) for f in files], swap, rule, plan.report if plan else None)
+        band = plan.gates.candidate_vram_gb if plan and plan.gates else None
+        return cls(path, [read_results(f) for f in files], swap, rule, plan.report if plan else None, band)
 
     @property
     def judgment_file(self) -> Path:
@@ -79,6 +82,8 @@ def write_report(folder: RunFolder) -> tuple[Comparison | None, DecisionOutcome 
         decision = decide(folder.rule, folder.results[-1], judgment, note)
     path = folder.path / "report.md"
     write_text(path, render_markdown(folder.results, comparison, decision, folder.swap))
+    html = render_html(folder.results, comparison, decision, folder.swap, folder.band)
+    write_text(folder.path / "report.html", html)
     if comparison is not None:
         update_documents(folder, comparison, decision)
     return comparison, decision, path

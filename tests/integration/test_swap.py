@@ -83,6 +83,8 @@ def test_end_to_end_swap(box: Sandbox) -> None:
     assert (outcome.run_dir / "swap.json").exists() and (outcome.run_dir / "plan.toml").exists()
     # the comparison and the decision: PENDING until a person judges the describe outputs
     assert (outcome.run_dir / "comparison.json").exists() and outcome.report_md is not None
+    html = (outcome.run_dir / "report.html").read_text()
+    assert html.count("<svg") >= 3 and "data:image/jpeg;base64," in html  # latency plots, phases, the image
     assert outcome.decision is not None and outcome.decision.status.value == "pending"
     worse = swapbench("decide", str(outcome.run_dir), "--describe", "worse", "--note", "blank answers")
     assert worse.returncode == 20 and "REJECT" in worse.stdout

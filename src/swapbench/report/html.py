@@ -1,0 +1,131 @@
+"""report.html: one self-contained file — plots (matplotlib, inline SVG), the image beside each target's describe
+outputs, the decision and the phase timeline. A pure renderer: results in, a string out."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib as mpl
+
+mpl.use("Agg")  # no display: render to SVG only
+import matplotlib.pyplot as plt
+from jinja2 import Environment, PackageLoader, select_autoescape
+from matplotlib.figure import Figure
+
+from swapbench.core.compare import Comparison
+from swapbench.core.decision import Outcome as DecisionOutcome
+from swapbench.core.results import Results
+from swapbench.core.steps import SwapReport
+from swapbench.core.vram import MIB_PER_GB
+from swapbench.plan.models import Band
+
+_ENV = Environment(loader=PackageLoader("swapbench.report"), autoescape=select_autoescape(["html", "j2"]))
+
+
+def _svg(fig: Figure) -> str:
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight")
+    plt.close(fig)
+    text = buf.getvalue()
+    return text[text.index("<svg") :]
+
+
+def latency_plots(results: Sequence[Results], workload: str) -> str:
+    """CDF, histogram and latency per sample of one workload, every target on the same axes."""
+    fig, (cdf, hist, seq) = plt.subplots(1, 3, figsize=(13, 3.2))
+    for r in results:
+        w = next((w for w in r.workloads if w.workload.name == workload), None)
+        values = [s.exchange.latency_ms for s in w.samples if s.ok] if w else []
+        if not values:
+            continue
+        ordered = sorted(values)
+        cdf.step(ordered, [(i + 1) / len(ordered) for i in range(len(ordered))], where="post", label=r.label)
+        hist.hist(values, bins=min(30, max(5, len(values) // 3)), alpha=0.6, label=r.label)
+        seq.plot(range(len(values)), values, marker=".", linewidth=0.8, label=r.label)
+    cdf.set(title=f"{workload}: latency CDF", xlabel="ms", ylabel="share of samples")
+    hist.set(title="histogram", xlabel="ms", ylabel="samples")
+    seq.set(title="per sample, in order", xlabel="sample", ylabel="ms")
+    for ax in (cdf, hist, seq):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    return _svg(fig)
+
+
+def vram_plot(result: Results, band: Band | None) -> str | None:
+    if result.vram is None or not result.vram.samples:
+        return None
+    fig, ax = plt.subplots(figsize=(13, 3))
+    samples = result.vram.samples
+    ax.plot([s.t_s for s in samples], [s.device_used_mib / MIB_PER_GB for s in samples], label="device used (GB)")
+    known = [s for s in samples if s.candidate_mib is not None]
+    if known:
+        ax.plot([s.t_s for s in known], [(s.candidate_mib or 0) / MIB_PER_GB for s in known], label="candidate (GB)")
+    if band is not None:
+        ax.axhspan(*band.healthy, color="green", alpha=0.1, label="healthy")
+        if band.warn:
+            ax.axhspan(*band.warn, color="orange", alpha=0.15, label="warn")
+        if band.abort_above is not None:
+            ax.axhline(band.abort_above, color="red", linestyle="--", label="abort")
+    ax.set(title=f"VRAM of {result.label}", xlabel="s since launch", ylabel="GB")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return _svg(fig)
+
+
+def timeline_plot(swap: SwapReport) -> str | None:
+    if not swap.spans:
+        return None
+    fig, ax = plt.subplots(figsize=(13, 0.5 + 0.28 * len(swap.spans)))
+    for i, span in enumerate(swap.spans):
+        color = "tab:blue" if span.ok else "tab:red"
+        ax.barh(i, span.duration_s, left=span.start_s, color=color)
+        ax.text(span.end_s, i, f" {span.phase} {span.target or ''}", va="center", fontsize=7)
+    stops = [s.start_s for s in swap.spans if s.phase == "stop"]
+    verifies = [s.end_s for s in swap.spans if s.phase == "verify"]
+    if stops and verifies:
+        ax.axvspan(min(stops), max(verifies), color="orange", alpha=0.12, label="production down")
+        ax.legend(fontsize=7, loc="lower right")
+    ax.set(title="phases", xlabel="s since start", yticks=[])
+    ax.invert_yaxis()  # first phase on top
+    return _svg(fig)
+
+
+def image_data_url(results: Sequence[Results]) -> str | None:
+    """The camera image, embedded, if its file is still there and unchanged (same sha256)."""
+    info = next((r.image for r in results if r.image), None)
+    if info is None:
+        return None
+    try:
+        raw = Path(info.path).read_bytes()
+    except OSError:
+        return None
+    if hashlib.sha256(raw).hexdigest() != info.sha256:
+        return None
+    mime = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}.get(info.format, "image/jpeg")
+    return f"data:{mime};base64,{base64.b64encode(raw).decode('ascii')}"
+
+
+def render_html(
+    results: Sequence[Results],
+    comparison: Comparison | None = None,
+    decision: DecisionOutcome | None = None,
+    swap: SwapReport | None = None,
+    band: Band | None = None,
+) -> str:
+    workloads = list(dict.fromkeys(w.workload.name for r in results for w in r.workloads))
+    describe = [
+        (r.label, [s.exchange.content or "" for s in w.samples[:3]])
+        for r in results
+        for w in r.workloads
+        if w.workload.kind == "describe"
+    ]
+    return _ENV.get_template("report.html.j2").render(
+        results=results, comparison=comparison, decision=decision, swap=swap,
+        latency={w: latency_plots(results, w) for w in workloads},
+        vram=[p for r in results if (p := vram_plot(r, band))], timeline=timeline_plot(swap) if swap else None,
+        image=image_data_url(results), describe=describe,
+    )  # fmt: skip
