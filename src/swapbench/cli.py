@@ -119,6 +119,8 @@ def demo_command(
     print_summary(out, results, title="swapbench demo: production (live, before the stop) vs candidate")
     if len(results) == 2:
         out.print(ratio_table(results[0], results[1]))
+    if outcome.comparison is not None:
+        out.print(comparison_tables(outcome.comparison))
     print_swap_report(out, outcome.report, str(outcome.run_dir))
     print_decision(out, outcome.decision, outcome.report_md)
     runner.raise_for(outcome)
@@ -162,6 +164,8 @@ def run_command(
     results = app.summarize([Path(p) for p in outcome.report.results_files])
     if results:
         print_summary(out, results)
+    if outcome.comparison is not None:
+        out.print(comparison_tables(outcome.comparison))
     print_swap_report(out, outcome.report, str(outcome.run_dir))
     print_decision(out, outcome.decision, outcome.report_md)
     runner.raise_for(outcome)

@@ -22,6 +22,7 @@ from swapbench.adapters.services import ServiceOps, privileged_argv, start_argv,
 from swapbench.adapters.signals import SignalFlag
 from swapbench.adapters.watchdog import Watchdog
 from swapbench.core.bench import OnSample
+from swapbench.core.compare import Comparison
 from swapbench.core.decision import Outcome as DecisionOutcome
 from swapbench.core.steps import Outcome, Status, SwapReport, SwapStatus, failures
 from swapbench.core.swap import Hook, PhaseEvent, SwapPlan, rollback, run_swap
@@ -255,6 +256,7 @@ class RunOutcome:
     run_dir: Path
     decision: DecisionOutcome | None = None
     report_md: Path | None = None
+    comparison: Comparison | None = None
 
 
 def baseline_service(plan: Plan) -> str | None:
@@ -328,10 +330,10 @@ def run(
     watchdog.disarm()
     (run_dir / "swap.json").write_text(report.model_dump_json(indent=2) + "\n")
     try:  # production is back and verified; a report that cannot be written must not hide that
-        _, decision, report_md = verdict.write_report(verdict.RunFolder.open(run_dir))
+        comparison, decision, report_md = verdict.write_report(verdict.RunFolder.open(run_dir))
     except SwapbenchError:
-        decision, report_md = None, None
-    return RunOutcome(report, run_dir, decision, report_md)
+        comparison, decision, report_md = None, None, None
+    return RunOutcome(report, run_dir, decision, report_md, comparison)
 
 
 def raise_for(outcome: RunOutcome) -> None:

@@ -57,6 +57,11 @@ class RunFolder:
             raise InputError(f"{path} holds no results", hint="give a run folder written by `swapbench run`")
         plan_file = path / "plan.toml"
         plan = load_plan(plan_file).plan if plan_file.exists() else None
+        earlier = plan.baseline.results if plan and plan.baseline and not plan.baseline.url else None
+        if earlier is not None:  # the baseline comes from an earlier run's results file
+            first = read_results(files[0])
+            base = Path(first.provenance.plan_path or plan_file).parent
+            files.insert(0, earlier.expanduser() if earlier.expanduser().is_absolute() else base / earlier)
         rule = (plan.decision if plan else None) or Decision()
         band = plan.gates.candidate_vram_gb if plan and plan.gates else None
         return cls(path, [read_results(f) for f in files], swap, rule, plan.report if plan else None, band)

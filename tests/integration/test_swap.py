@@ -259,3 +259,21 @@ def test_damaged_journal_is_refused_with_a_way_out(box: Sandbox) -> None:
     report = runner.do_rollback(loaded)  # converges on the plan alone
     assert report is not None and report.status is SwapStatus.COMPLETE
     assert_production_up(box)
+
+
+def test_baseline_from_an_earlier_results_file(box: Sandbox, tmp_path: Path) -> None:
+    """[baseline].results: production is not measured again; the comparison uses the earlier run's file."""
+    earlier = sorted(box.folder.glob("results/*/results-smollm2-135m.json"), key=os.path.getmtime)
+    if not earlier:
+        runner.run(loaded_of(box), on_phase=lambda phase, target: None)
+        earlier = sorted(box.folder.glob("results/*/results-smollm2-135m.json"), key=os.path.getmtime)
+    text = box.plan_path.read_text()
+    url_line = f'url = "http://127.0.0.1:{box.ports["llama"]}"\n'
+    assert url_line in text
+    plan = tmp_path / "plan.toml"
+    plan.write_text(text.replace(url_line, f'results = "{earlier[-1]}"\n', 1))
+    outcome = runner.run(load_plan(plan), on_phase=lambda phase, target: None)
+    assert [Path(p).name for p in outcome.report.results_files] == ["results-gemma3-270m.json"]
+    comparison = json.loads((outcome.run_dir / "comparison.json").read_text())
+    assert (comparison["baseline"], comparison["candidate"]) == ("smollm2-135m", "gemma3-270m")
+    assert_production_up(box)

@@ -194,6 +194,8 @@ BAD = [
         "candidate 'c' launch.port 11437 is already used by baseline.url",
     ),
     (IMG + "[baseline]\nlabel='b'\n" + NATIVE.replace("candidates", "baseline"), "the baseline is production"),
+    (CAND + NATIVE + "results='old.json'\n", "unknown key"),
+    (IMG + "[[candidates]]\nlabel='c'\nresults='old.json'\n", "only the baseline may come from an earlier results"),
     ("[[checks]]\nkind='port_free'\n", "plan.toml: checks[0].port: Field required"),
     ("[[checks]]\nkind='port_free'\nport='x'\n", "checks[0].port: Input should be a valid integer"),
     ("[[checks]]\nkind='telepathy'\n", "checks[0]: Input tag 'telepathy' found using 'kind' does not match"),

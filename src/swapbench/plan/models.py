@@ -183,6 +183,9 @@ class Target(StrictModel):
     model: str | None = Field(None, description="`model` field sent in requests, if the server needs it.")
     api_key_file: Path | None = Field(None, description="File holding a bearer token; never logged.")
     launch: Launch | None = Field(None, description="How swapbench starts this candidate in `swapbench run`.")
+    results: Path | None = Field(
+        None, description="baseline only: a results file from an earlier run, compared instead of a live bench."
+    )
 
     @field_validator("url")
     @classmethod
@@ -417,6 +420,8 @@ class Plan(StrictModel):
             )
         _check_orders(self)
         _check_ports(self)
+        if any(t.results is not None for t in self.candidates):
+            raise ValueError("candidates[].results: only the baseline may come from an earlier results file")
         if self.baseline is not None and self.baseline.launch is not None:
             raise ValueError("baseline.launch: the baseline is production; swapbench never launches it (give url)")
         return self

@@ -244,4 +244,4 @@ def print_decision(console: Console, decision: DecisionOutcome | None, report: P
         for reason in decision.reasons:
             console.print(f"  {reason}", highlight=False)
     if report is not None:
-        console.print(f"report: {report}")
+        console.print(f"report: {report} (and {report.with_suffix('.html').name} beside it)")
