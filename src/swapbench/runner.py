@@ -29,7 +29,7 @@ from swapbench.core.swap import Hook, PhaseEvent, SwapPlan, rollback, run_swap
 from swapbench.errors import JournalError, PreflightFailed, RestoreFailed, SwapbenchError, SwapFailed
 from swapbench.hostops import RealHost
 from swapbench.plan.load import LoadedPlan
-from swapbench.plan.models import DockerService, Plan
+from swapbench.plan.models import DockerService, Plan, port_of
 
 FAULT_ENV = "SWAPBENCH_FAULT"  # tests only, and only with SWAPBENCH_TESTING=1: "WHERE:FAULT"
 
@@ -263,8 +263,8 @@ def baseline_service(plan: Plan) -> str | None:
     """The production service that serves the baseline: its health URL has the baseline's port."""
     if plan.baseline is None or plan.baseline.url is None:
         return None
-    port = plan.baseline.url.rsplit(":", 1)[-1].split("/")[0]
-    return next((s.name for s in plan.services if s.health and f":{port}/" in s.health.url + "/"), None)
+    port = port_of(plan.baseline.url)
+    return next((s.name for s in plan.services if s.health and port_of(s.health.url) == port), None)
 
 
 def _fault_hook(host: RealHost, clock_offset: list[float]) -> Hook:

@@ -6,7 +6,6 @@ tests check it exactly. `command` and `process` services run for real in the san
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -14,14 +13,16 @@ from pathlib import Path
 from swapbench.adapters.probes import probe_http
 from swapbench.adapters.proc import CommandResult, pgrep, port_owner, run_argv, with_children
 from swapbench.errors import StepFailed
-from swapbench.plan.models import CommandService, DockerService, ProcessService, Service, SystemdService
+from swapbench.plan.models import (
+    CommandService,
+    DockerService,
+    ProcessService,
+    Service,
+    SystemdService,
+    port_of,
+)
 
 POLL_S = 0.1
-
-
-def _port_of(url: str) -> int | None:
-    match = re.match(r"^https?://[^/]*:(\d+)", url)
-    return int(match.group(1)) if match else None
 
 
 Runner = Callable[..., CommandResult]
@@ -116,7 +117,7 @@ class ServiceOps:
                 roots = [int(out)] if out.isdigit() and out != "0" else []
             case CommandService() | ProcessService():
                 roots = pgrep(svc.pattern) if svc.pattern else []
-        if not roots and svc.health is not None and (port := _port_of(svc.health.url)) and (owner := port_owner(port)):
+        if not roots and svc.health is not None and (port := port_of(svc.health.url)) and (owner := port_owner(port)):
             roots = [owner[0]]
         return with_children(roots)
 

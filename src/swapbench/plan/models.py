@@ -460,7 +460,8 @@ def _check_orders(plan: Plan) -> None:
         raise ValueError(f"run.restore_order must name exactly the services in run.stop_order ({detail})")
 
 
-def _port_of(url: str) -> int | None:
+def port_of(url: str) -> int | None:
+    """The explicit port of an http(s) URL, or None."""
     match = re.match(r"^https?://[^/]*:(\d+)", url)
     return int(match.group(1)) if match else None
 
@@ -470,10 +471,10 @@ def _check_ports(plan: Plan) -> None:
     ports = [p for _, p in launched]
     _unique("candidate launch ports", [str(p) for p in ports])
     taken: dict[int, str] = {}
-    if plan.baseline is not None and plan.baseline.url and (port := _port_of(plan.baseline.url)):
+    if plan.baseline is not None and plan.baseline.url and (port := port_of(plan.baseline.url)):
         taken[port] = "baseline.url"
     for svc in plan.services:
-        if svc.health is not None and (port := _port_of(svc.health.url)):
+        if svc.health is not None and (port := port_of(svc.health.url)):
             taken.setdefault(port, f"services ({svc.name}).health.url")
     for label, port in launched:
         if port in taken:
