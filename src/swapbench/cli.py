@@ -201,7 +201,7 @@ def decide(
 @cli.command()
 @reported
 def report(run_dir: Annotated[Path, typer.Argument(help="A run folder written by `swapbench run`.")]) -> None:
-    """Write comparison.json and report.md from a run folder's results alone (no server, no GPU)."""
+    """Write comparison.json, report.md, report.html and the [report] documents from results alone (no GPU)."""
     _, decision, path = verdict.write_report(verdict.RunFolder.open(run_dir))
     print_decision(out, decision, path)
 
