@@ -21,13 +21,16 @@ pytestmark = [
 ]
 
 
-def test_gpu_swap_reports_footprints_and_drain(rig: Rig, tmp_path: Path) -> None:
-    box = build_sandbox(tmp_path / "box", rig, samples=3, extended=6, gpu=True, abort_gb=4.0)
+def swap_on_gpu(rig: Rig, tmp_path: Path, abort_gb: float) -> runner.RunOutcome:
+    box = build_sandbox(tmp_path / "box", rig, samples=3, extended=6, gpu=True, abort_gb=abort_gb)
     try:
-        outcome = runner.run(load_plan(box.plan_path), on_phase=lambda phase, target: None)
+        return runner.run(load_plan(box.plan_path), on_phase=lambda phase, target: None)
     finally:
         box.teardown()
-    report = outcome.report
+
+
+def test_gpu_swap_reports_footprints_and_drain(rig: Rig, tmp_path: Path) -> None:
+    report = swap_on_gpu(rig, tmp_path, abort_gb=4.0).report
     assert report.status is SwapStatus.COMPLETE, report.error
     gpu = report.gpu
     assert gpu is not None and gpu.unavailable_reason is None
@@ -39,11 +42,7 @@ def test_gpu_swap_reports_footprints_and_drain(rig: Rig, tmp_path: Path) -> None
 
 
 def test_abort_band_restores_production(rig: Rig, tmp_path: Path) -> None:
-    box = build_sandbox(tmp_path / "box", rig, samples=3, extended=6, gpu=True, abort_gb=0.05)
-    try:
-        outcome = runner.run(load_plan(box.plan_path), on_phase=lambda phase, target: None)
-    finally:
-        box.teardown()
+    outcome = swap_on_gpu(rig, tmp_path, abort_gb=0.05)
     assert outcome.report.status is SwapStatus.ABORTED
     assert "abort line" in (outcome.report.error or "")
     assert not [o for o in outcome.report.verify if o.status.value == "fail"]
