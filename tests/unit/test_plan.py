@@ -214,6 +214,44 @@ BAD = [
         "decision.min_schema_adherence: Input should be less than or equal to 1",
     ),
     ("[run\n", "plan.toml: not valid TOML"),
+    # --- numbers must be finite and sane, names safe, patterns valid: refused before anything is touched ---
+    ("[run]\ntime_cap_s = inf\n", "run.time_cap_s: Input should be a finite number"),
+    ("[run]\nrequest_timeout_s = nan\n", "run.request_timeout_s: Input should be a finite number"),
+    ("[run]\ntime_cap_s = 1e12\n", "run.time_cap_s: Input should be less than or equal to 86400"),
+    ("[run]\ntime_cap_s = 100\nrestore_reserve_s = 100\n", "run: restore_reserve_s (100) must be less than"),
+    ("[run]\nlabel = '/../../x'\n", "run.label: String should match pattern"),
+    ("[run]\nlabel = '..'\n", "run.label: String should match pattern"),
+    ('[run]\nlabel = "a\\u0000b"\n', "run.label: String should match pattern"),
+    ("[run]\nlabel = '" + "x" * 300 + "'\n", "run.label: String should have at most 64 characters"),
+    ('[image]\npath = "a\\u0000.jpg"\n', "image.path: contains a NUL character"),
+    (SVC.replace('pattern = "phone_call.py auto"', 'pattern = "[p"'), "services[2].pattern: not a valid regular"),
+    (
+        SVC.replace(TTS_HEALTH, 'pattern = "(unclosed"\n'),
+        "services[1].pattern: not a valid regular expression",
+    ),
+    ("[[verify]]\nkind='pgrep'\npattern='[/x'\n", "verify[0].pattern: not a valid regular expression"),
+    ("[[checks]]\nkind='file_pattern'\npath='a'\npattern='*x'\n", "checks[0].pattern: not a valid regular"),
+    (
+        "[[checks]]\nkind='file_pattern'\npath='a'\npattern='x'\nlines=[161, 159]\n",
+        "checks[0].lines: must be [first, last] with 1 <= first <= last",
+    ),
+    (SVC.replace('name = "tts"', 'name = "tts"\nsettle_s = 1e9'), "services[1].settle_s: Input should be less"),
+    (
+        SVC.replace('name = "tts"', 'name = "tts"\nsettle_s = 200\nready_timeout_s = 100'),
+        "services[1]: settle_s (200) must be shorter than ready_timeout_s (100)",
+    ),
+    (CAND + NATIVE + "settle_s = 400\n", "candidates[0].launch: settle_s (400) must be shorter than ready_timeout_s"),
+    (CAND + NATIVE + "ready_timeout_s = inf\n", "candidates[0].launch.ready_timeout_s: Input should be a finite"),
+    ("[[verify]]\nkind='vram'\nmin_gb=14\nmax_gb=13\n", "verify[0]: min_gb, max_gb: the lower bound (14)"),
+    (
+        IMG + "[gates]\ncandidate_vram_gb={healthy=[7.5, 5.5]}\n",
+        "gates.candidate_vram_gb: healthy: the lower bound (7.5) is above the upper bound (5.5)",
+    ),
+    (
+        IMG + "[gates]\ncandidate_vram_gb={healthy=[5.5, 7.5], warn=[7.5, 8.0], abort_above=6}\n",
+        "gates.candidate_vram_gb: abort_above (6) must not be below the healthy or warn band (8)",
+    ),
+    (CAND + DOCKER.replace("name='e4b'", "name='" + "e" * 65 + "'"), "launch.name: String should have at most 64"),
 ]
 
 

@@ -12,7 +12,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+# Names become file and container names: no path separators, no leading dot, bounded length.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+NAME_MAX = 64
 CALLABLE_PATTERN = r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"
 SHA256_PATTERN = r"^[0-9a-fA-F]{64}$"
 
@@ -20,43 +22,80 @@ DEFAULT_MAX_TOKENS = {"nav": 20, "describe": 128}
 
 
 class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: `time_cap_s = inf` or `nan` is refused with the key, never carried into a window.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        """A NUL byte in a name or path would only surface later as an OS error, mid-window."""
+        items = value if isinstance(value, list | tuple) else [value]
+        if any(isinstance(v, str | Path) and "\x00" in str(v) for v in items):
+            raise ValueError("contains a NUL character")
+        return value
+
+
+def _regex(value: str | None) -> str | None:
+    """Compile once here, so a bad pattern is a plan error, not a traceback after the stop."""
+    if value is not None:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression ({exc}); escape special characters with \\") from exc
+    return value
+
+
+def _settles_before_timeout(settle_s: float, ready_timeout_s: float) -> None:
+    if settle_s >= ready_timeout_s:
+        raise ValueError(f"settle_s ({settle_s:g}) must be shorter than ready_timeout_s ({ready_timeout_s:g})")
 
 
 class RunSettings(StrictModel):
     """`[run]`: how one session is carried out."""
 
-    label: str = Field("swapbench", description="Names the run in results and reports.")
-    output_dir: Path = Field(Path("swapbench-results"), description="Where results are written.")
-    samples: int = Field(20, gt=0, description="Measured requests per workload.")
-    extended_samples: int | None = Field(
-        100, gt=0, description="Extension N -> N2 in `swapbench run` (statistical refinement, not a gate)."
+    label: str = Field(
+        "swapbench", pattern=NAME_PATTERN, max_length=NAME_MAX, description="Names the run in results and reports."
     )
-    warmup: int = Field(3, ge=0, description="Requests per workload run first and excluded.")
-    time_cap_s: float = Field(1500.0, gt=0, description="Hard cap on the whole session, seconds.")
+    output_dir: Path = Field(Path("swapbench-results"), description="Where results are written.")
+    samples: int = Field(20, gt=0, le=100_000, description="Measured requests per workload.")
+    extended_samples: int | None = Field(
+        100, gt=0, le=100_000, description="Extension N -> N2 in `swapbench run` (statistical refinement, not a gate)."
+    )
+    warmup: int = Field(3, ge=0, le=1000, description="Requests per workload run first and excluded.")
+    time_cap_s: float = Field(1500.0, gt=0, le=86_400, description="Hard cap on the whole session, seconds.")
     seed: int = Field(42, description="Sampling seed sent with every request.")
     concurrency: Literal[1] = Field(1, description="Requests in flight; sequential, like a nav loop.")
     stream: bool = Field(False, description="Stream responses and measure time to first token.")
-    request_timeout_s: float = Field(120.0, gt=0, description="Deadline for one request, seconds.")
+    request_timeout_s: float = Field(120.0, gt=0, le=3600, description="Deadline for one request, seconds.")
     stop_order: list[str] = Field(default_factory=list, description="Services to stop, in this order.")
     restore_order: list[str] = Field(
         default_factory=list, description="Services to start again, in this order (default: stop_order reversed)."
     )
-    drain_timeout_s: float = Field(60.0, gt=0, description="Deadline for freed memory / ports to be gone.")
+    drain_timeout_s: float = Field(60.0, gt=0, le=3600, description="Deadline for freed memory / ports to be gone.")
     restore_reserve_s: float | None = Field(
-        None, gt=0, description="Share of time_cap_s kept for restore and verify (default: a fifth, >= 60 s)."
+        None,
+        gt=0,
+        le=86_400,
+        description="Share of time_cap_s kept for restore and verify (default: a fifth, >= 60 s).",
     )
     bench_baseline: bool = Field(True, description="`run`: measure the baseline live before stopping anything.")
     gpu_index: int = Field(0, ge=0, description="The GPU the host's models share (NVML index).")
-    vram_sample_ms: float = Field(100.0, ge=10, description="VRAM sampling period during launch, ready, smoke, bench.")
+    vram_sample_ms: float = Field(
+        100.0, ge=10, le=60_000, description="VRAM sampling period during launch, ready, smoke, bench."
+    )
     drain_tolerance_mib: float = Field(
-        256.0, ge=0, description="Drain is done when device memory is back within this of its pre-launch level."
+        256.0, ge=0, le=1e7, description="Drain is done when device memory is back within this of its pre-launch level."
     )
 
     @model_validator(mode="after")
     def _extension_not_smaller(self) -> RunSettings:
         if self.extended_samples is not None and self.extended_samples < self.samples:
             raise ValueError("extended_samples must be >= samples (the extension only adds samples)")
+        if self.restore_reserve_s is not None and self.restore_reserve_s >= self.time_cap_s:
+            raise ValueError(
+                f"restore_reserve_s ({self.restore_reserve_s:g}) must be less than time_cap_s ({self.time_cap_s:g}): "
+                "it is the part of the cap kept for restore and verify"
+            )
         return self
 
 
@@ -78,7 +117,7 @@ class CallableRef(StrictModel):
 class Workload(StrictModel):
     """`[[workloads]]`: one kind of request, measured on every target."""
 
-    name: str = Field(pattern=NAME_PATTERN)
+    name: str = Field(pattern=NAME_PATTERN, max_length=NAME_MAX)
     kind: Literal["nav", "describe"]
     prompt: str | None = Field(None, description="Literal prompt text; or use prompt_builder.")
     prompt_builder: CallableRef | None = Field(None, description="Function returning the prompt text.")
@@ -127,12 +166,12 @@ class Launch(StrictModel):
     allow_no_jinja: bool = False
     host: str = Field("127.0.0.1", description="Bind address (decision 3: loopback).")
     allow_public_bind: bool = False
-    ready_timeout_s: float = Field(300.0, gt=0)
-    settle_s: float = Field(1.0, ge=0, description="/health must stay 200 this long to count as ready.")
+    ready_timeout_s: float = Field(300.0, gt=0, le=3600)
+    settle_s: float = Field(1.0, ge=0, le=600, description="/health must stay 200 this long to count as ready.")
     # native
     binary: Path | None = Field(None, description="native: the llama-server binary.")
     # docker
-    name: str | None = Field(None, pattern=NAME_PATTERN, description="docker: container name.")
+    name: str | None = Field(None, pattern=NAME_PATTERN, max_length=NAME_MAX, description="docker: container name.")
     image: str | None = Field(None, description="docker: image, e.g. ghcr.io/ggml-org/llama.cpp:server-cuda.")
     gpus: str = Field("all", description="docker: --gpus value.")
     models_dir: Path | None = Field(None, description="docker: host folder mounted read-only at /models.")
@@ -140,6 +179,7 @@ class Launch(StrictModel):
 
     @model_validator(mode="after")
     def _safe(self) -> Launch:
+        _settles_before_timeout(self.settle_s, self.ready_timeout_s)
         if self.kind == "native" and self.binary is None:
             raise ValueError("a native launch needs binary = path to llama-server")
         if self.kind == "docker" and (self.name is None or self.image is None):
@@ -178,7 +218,7 @@ def _is_loopback(host: str) -> bool:
 class Target(StrictModel):
     """A server to measure: `[baseline]` or one of `[[candidates]]`."""
 
-    label: str = Field(pattern=NAME_PATTERN)
+    label: str = Field(pattern=NAME_PATTERN, max_length=NAME_MAX)
     url: str | None = Field(None, description="Base URL of a running OpenAI-compatible server.")
     model: str | None = Field(None, description="`model` field sent in requests, if the server needs it.")
     api_key_file: Path | None = Field(None, description="File holding a bearer token; never logged.")
@@ -216,7 +256,7 @@ class HealthCheck(StrictModel):
     status: int = 200
     json_field: str | None = Field(None, description="Dotted path into the JSON body, e.g. model_loaded.")
     json_equals: Any = None
-    timeout_s: float = Field(5.0, gt=0)
+    timeout_s: float = Field(5.0, gt=0, le=600)
 
     @field_validator("url")
     @classmethod
@@ -225,11 +265,16 @@ class HealthCheck(StrictModel):
 
 
 class ServiceBase(StrictModel):
-    name: str = Field(pattern=NAME_PATTERN)
+    name: str = Field(pattern=NAME_PATTERN, max_length=NAME_MAX)
     health: HealthCheck | None = None
-    ready_timeout_s: float = Field(120.0, gt=0, description="How long a restart may take to be ready.")
-    settle_s: float = Field(2.0, ge=0, description="Ready must hold this long (and NRestarts stay put).")
-    stop_timeout_s: float = Field(60.0, gt=0)
+    ready_timeout_s: float = Field(120.0, gt=0, le=3600, description="How long a restart may take to be ready.")
+    settle_s: float = Field(2.0, ge=0, le=600, description="Ready must hold this long (and NRestarts stay put).")
+    stop_timeout_s: float = Field(60.0, gt=0, le=3600)
+
+    @model_validator(mode="after")
+    def _sane_waits(self) -> ServiceBase:
+        _settles_before_timeout(self.settle_s, self.ready_timeout_s)
+        return self
 
 
 class SystemdService(ServiceBase):
@@ -240,7 +285,7 @@ class SystemdService(ServiceBase):
 
 class DockerService(ServiceBase):
     manager: Literal["docker"]
-    container: str = Field(pattern=NAME_PATTERN)
+    container: str = Field(pattern=NAME_PATTERN, max_length=NAME_MAX)
 
 
 class CommandService(ServiceBase):
@@ -249,6 +294,8 @@ class CommandService(ServiceBase):
     stop: list[str] = Field(min_length=1, description="argv of the stop script.")
     cwd: Path | None = None
     pattern: str | None = Field(None, description="pgrep -f pattern of its process: up = found.")
+
+    _pattern = field_validator("pattern")(_regex)
 
     @model_validator(mode="after")
     def _observable(self) -> CommandService:
@@ -260,6 +307,8 @@ class CommandService(ServiceBase):
 class ProcessService(ServiceBase):
     manager: Literal["process"]
     pattern: str = Field(description="pgrep -f pattern; the process is observed, never stopped.")
+
+    _pattern = field_validator("pattern")(_regex)
 
 
 Service = Annotated[SystemdService | DockerService | CommandService | ProcessService, Field(discriminator="manager")]
@@ -286,6 +335,15 @@ class FilePatternCheck(StrictModel):
     pattern: str = Field(description="A regular expression.")
     lines: tuple[int, int] | None = Field(None, description="[first, last] line (1-based) it must be within.")
 
+    _pattern = field_validator("pattern")(_regex)
+
+    @field_validator("lines")
+    @classmethod
+    def _line_range(cls, value: tuple[int, int] | None) -> tuple[int, int] | None:
+        if value is not None and not 1 <= value[0] <= value[1]:
+            raise ValueError(f"must be [first, last] with 1 <= first <= last; got {list(value)}")
+        return value
+
 
 class FileCheck(StrictModel):
     kind: Literal["file"]
@@ -305,11 +363,21 @@ class GpuCheck(StrictModel):
     index: int = Field(0, ge=0)
 
 
+def _ordered(low: float, high: float, what: str) -> None:
+    if low > high:
+        raise ValueError(f"{what}: the lower bound ({low:g}) is above the upper bound ({high:g})")
+
+
 class VramCheck(StrictModel):
     kind: Literal["vram"]
     index: int = Field(0, ge=0)
     min_gb: float = Field(0.0, ge=0)
     max_gb: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _range(self) -> VramCheck:
+        _ordered(self.min_gb, self.max_gb, "min_gb, max_gb")
+        return self
 
 
 Check = Annotated[
@@ -333,9 +401,9 @@ class WavVerify(StrictModel):
     url: str
     json_body: dict[str, Any] = Field(alias="json", description="POSTed as JSON, e.g. {text = 'test one two'}")
     min_bytes: int = Field(5000, ge=44)
-    timeout_s: float = Field(30.0, gt=0)
+    timeout_s: float = Field(30.0, gt=0, le=600)
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
 
     @field_validator("url")
     @classmethod
@@ -347,6 +415,8 @@ class PgrepVerify(StrictModel):
     kind: Literal["pgrep"]
     pattern: str
 
+    _pattern = field_validator("pattern")(_regex)
+
 
 class VramVerify(StrictModel):
     kind: Literal["vram"]
@@ -354,6 +424,11 @@ class VramVerify(StrictModel):
     min_gb: float = Field(0.0, ge=0)
     max_gb: float = Field(gt=0)
     processes: int | None = Field(None, ge=0, description="Expected number of GPU compute processes.")
+
+    @model_validator(mode="after")
+    def _range(self) -> VramVerify:
+        _ordered(self.min_gb, self.max_gb, "min_gb, max_gb")
+        return self
 
 
 VerifyStep = Annotated[
@@ -365,6 +440,16 @@ class Band(StrictModel):
     healthy: tuple[float, float]
     warn: tuple[float, float] | None = None
     abort_above: float | None = None
+
+    @model_validator(mode="after")
+    def _ordered_bands(self) -> Band:
+        _ordered(*self.healthy, "healthy")
+        if self.warn is not None:
+            _ordered(*self.warn, "warn")
+        top = max(self.healthy[1], self.warn[1] if self.warn else self.healthy[1])
+        if self.abort_above is not None and self.abort_above < top:
+            raise ValueError(f"abort_above ({self.abort_above:g}) must not be below the healthy or warn band ({top:g})")
+        return self
 
 
 class Gates(StrictModel):
