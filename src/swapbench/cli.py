@@ -10,12 +10,15 @@ from typing import Annotated, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from swapbench import __version__, app, demo, runner, verdict
-from swapbench.adapters.watchdog import watch
+from swapbench.adapters.signals import SignalFlag
+from swapbench.adapters.watchdog import say, watch
 from swapbench.core.decision import Judgment
-from swapbench.errors import SwapbenchError
+from swapbench.errors import Interrupted, RestoreFailed, SwapbenchError
 from swapbench.plan.load import load_plan, plan_json_schema
+from swapbench.report.crash import save_crash
 from swapbench.report.terminal import (
     BenchProgress,
     PhasePrinter,
@@ -23,9 +26,9 @@ from swapbench.report.terminal import (
     dry_run_table,
     outcomes_table,
     print_decision,
+    print_run,
     print_summary,
     print_swap_report,
-    ratio_table,
 )
 
 cli = typer.Typer(
@@ -42,18 +45,36 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
+def _say_error(message: str, hint: str) -> None:
+    """User text is never markup: `[[services]]` and `[/x]` print as written."""
+    try:
+        err.print(Text.assemble(("error: ", "bold red"), message), highlight=False)
+        if hint:
+            err.print(Text.assemble(("what to do: ", "bold"), hint), highlight=False)
+    except OSError:
+        pass  # no terminal left to tell (SIGHUP): the run folder holds the story
+
+
 def reported(command: Callable[P, R]) -> Callable[P, R]:
-    """Print a SwapbenchError as 'error' + 'what to do' and exit with its class's code."""
+    """Print a SwapbenchError as 'error' + 'what to do' and exit with its class's code. Ctrl-C outside a
+    window is exit 130; anything else unexpected is one line and a saved traceback, never a raw trace."""
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return command(*args, **kwargs)
         except SwapbenchError as exc:
-            err.print(f"[bold red]error:[/] {exc.message}", highlight=False)
-            if exc.hint:
-                err.print(f"[bold]what to do:[/] {exc.hint}", highlight=False)
+            _say_error(exc.message, exc.hint)
             raise typer.Exit(exc.exit_code) from exc
+        except (typer.Exit, typer.Abort):
+            raise  # typer's own ways out: an exit code chosen by the command, a usage error
+        except KeyboardInterrupt as exc:
+            _say_error("interrupted", "nothing more was done; run the command again")
+            raise typer.Exit(Interrupted.exit_code) from exc
+        except Exception as exc:
+            saved = save_crash(exc)
+            _say_error(f"swapbench failed: {type(exc).__name__}: {exc}", f"a bug: the traceback is in {saved}")
+            raise typer.Exit(1) from exc
 
     return wrapper
 
@@ -114,16 +135,11 @@ def demo_command(
     abort_gb: Annotated[float, typer.Option(help="With --gpu: the candidate's VRAM abort line, GB.")] = 4.0,
 ) -> None:
     """The whole safe swap on a sandbox host of real processes: SmolLM2 in production, Gemma 3 270M as candidate."""
-    outcome = demo.run_demo(samples=samples, output_dir=output_dir, console=out, gpu=gpu, abort_gb=abort_gb)
-    results = app.summarize([Path(p) for p in outcome.report.results_files])
-    print_summary(out, results, title="swapbench demo: production (live, before the stop) vs candidate")
-    if len(results) == 2:
-        out.print(ratio_table(results[0], results[1]))
-    if outcome.comparison is not None:
-        out.print(comparison_tables(outcome.comparison))
-    print_swap_report(out, outcome.report, str(outcome.run_dir))
-    print_decision(out, outcome.decision, outcome.report_md)
-    runner.raise_for(outcome)
+    with SignalFlag() as flag:
+        outcome = demo.run_demo(samples=samples, output_dir=output_dir, console=out, gpu=gpu, abort_gb=abort_gb,
+                                flag=flag)  # fmt: skip
+        print_run(out, outcome, title="swapbench demo: production (live, before the stop) vs candidate", ratios=True)
+        runner.raise_for(outcome)
 
 
 PlanArg = Annotated[Path, typer.Argument(help="The plan file (TOML).")]
@@ -159,16 +175,11 @@ def run_command(
     if dry_run:
         out.print(dry_run_table(runner.dry_run(loaded), f"swapbench run {plan} would do, in order"))
         return
-    with BenchProgress(out, "bench") as progress:
-        outcome = runner.run(loaded, on_phase=PhasePrinter(out), on_sample=progress, expect=progress.expect)
-    results = app.summarize([Path(p) for p in outcome.report.results_files])
-    if results:
-        print_summary(out, results)
-    if outcome.comparison is not None:
-        out.print(comparison_tables(outcome.comparison))
-    print_swap_report(out, outcome.report, str(outcome.run_dir))
-    print_decision(out, outcome.decision, outcome.report_md)
-    runner.raise_for(outcome)
+    # Signals are noted, never fatal, for the whole command: the window, the report and the printing.
+    with SignalFlag() as flag, BenchProgress(out, "bench") as progress:
+        outcome = runner.run(loaded, PhasePrinter(out), on_sample=progress, expect=progress.expect, flag=flag)
+        print_run(out, outcome)
+        runner.raise_for(outcome)
 
 
 DECISION_EXIT = {"adopt": 0, "reject": 20, "pending": 21}
@@ -213,13 +224,15 @@ def rollback(
     if_unfinished: Annotated[bool, typer.Option(help="Do nothing unless a run left its journal open.")] = False,
 ) -> None:
     """Put production back: every candidate gone, every stopped service up, then verify. Idempotent."""
-    report = runner.do_rollback(load_plan(plan), if_unfinished=if_unfinished)
-    if report is None:
-        out.print("no unfinished run: nothing to roll back")
-        return
-    print_swap_report(out, report, str(runner.output_dir(load_plan(plan))))
+    loaded = load_plan(plan)
+    with SignalFlag():
+        report = runner.do_rollback(loaded, if_unfinished=if_unfinished)
+        if report is None:
+            out.print("no unfinished run: nothing to roll back")
+            return
+        print_swap_report(out, report, str(runner.output_dir(loaded)))
     if report.status.value != "complete":
-        raise typer.Exit(8)
+        raise typer.Exit(RestoreFailed.exit_code)
 
 
 @cli.command()
@@ -227,7 +240,7 @@ def rollback(
 def status(plan: PlanArg) -> None:
     """Show the last run's state (an unfinished run first)."""
     for line in runner.status(load_plan(plan)):
-        out.print(line, highlight=False)
+        out.print(Text(line), highlight=False)
 
 
 @cli.command(hidden=True)
@@ -240,8 +253,12 @@ def watchdog(
     """Internal: watch a running swap; roll back if it dies with its journal open."""
 
     def roll() -> int:
-        report = runner.do_rollback(load_plan(plan), if_unfinished=True)
-        print(f"[watchdog] rollback: {report.status.value if report else 'nothing to do'}", flush=True)
+        try:
+            loaded = runner.window_plan(plan, journal)
+            say(f"[watchdog] rollback: {runner.watchdog_rollback(loaded)}")
+        except Exception as exc:  # the watchdog is the last line: say why, never die silently
+            say(f"[watchdog] rollback failed: {type(exc).__name__}: {exc}")
+            return 1
         return 0
 
     raise typer.Exit(watch(pid, create_time, journal, roll))

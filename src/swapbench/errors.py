@@ -11,7 +11,8 @@
     │   ├── TimeCapReached                   the session's time cap ran out
     │   └── GateAborted                      a VRAM reading crossed a gate's abort line
     ├── RestoreFailed               exit 8   production could NOT be fully restored or verified: act now
-    ├── JournalError                exit 9   an unfinished or unreadable journal blocks the run
+    ├── JournalError                exit 9   the window is not free: an unfinished or unreadable journal
+    │   └── WindowBusy                       another swapbench (named) owns the window now
     ├── StepFailed                  exit 10  one host operation failed (stop, start, launch...); wrapped above
     └── EndpointError               exit 5   the server under test cannot be benchmarked
         ├── EndpointUnreachable              nothing listens at the URL
@@ -96,6 +97,10 @@ class JournalError(SwapbenchError):
     """An unfinished or unreadable journal blocks the run."""
 
     exit_code = 9
+
+
+class WindowBusy(JournalError):
+    """Another swapbench process (run, rollback or watchdog) holds the window's lock."""
 
 
 class StepFailed(SwapbenchError):

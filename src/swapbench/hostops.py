@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -11,6 +12,7 @@ from typing import Any
 from swapbench import app
 from swapbench.adapters.candidate import CandidateOps
 from swapbench.adapters.checks import outcome, run_verify_step
+from swapbench.adapters.files import SafeWriter
 from swapbench.adapters.gpu import read_device
 from swapbench.adapters.openai_client import ChatEndpoint
 from swapbench.adapters.services import ServiceOps
@@ -41,6 +43,7 @@ class RealHost:
     drain_seconds: dict[str, float] = field(default_factory=dict)
     gpu: GpuLedger = field(init=False)
     sampler: VramSampler | None = None
+    writer: SafeWriter | None = None  # writes inside the window: never raise (full or read-only disk)
 
     def __post_init__(self) -> None:
         plan, resolve = self.loaded.plan, self.loaded.resolve
@@ -61,10 +64,21 @@ class RealHost:
         self.gpu.stopped.append(name)
 
     def start_service(self, name: str, timeout_s: float) -> None:
-        """Converge: start it only if it is not up, then wait until it is ready."""
+        """Converge: start it only if nothing of it is there, then wait until it is ready. A service already
+        on its way up (a start in flight from a run that died) is waited for, never started twice."""
         ops = self.services[name]
-        if not ops.is_up():
-            ops.start(timeout_s)
+        if ops.is_up():
+            ops.wait_ready(timeout_s)
+            return
+        if (why := ops.starting()) is not None:
+            ops.wait_start_command(timeout_s)
+            try:
+                ops.wait_ready(timeout_s)
+            except StepFailed as exc:
+                raise StepFailed(f"{name}: {why}, and {exc.message}; swapbench does not start it a second time",
+                                 hint=exc.hint) from exc  # fmt: skip
+            return
+        ops.start(timeout_s)
         ops.wait_ready(timeout_s)
 
     # --- candidates -------------------------------------------------------------------------------------------
@@ -177,19 +191,37 @@ class RealHost:
         if not path.exists():
             return
         results = read_results(path)
-        report = self.gpu.report(label)
-        write_text(path, render_json(results.model_copy(update={"vram": report})))
+        text = render_json(results.model_copy(update={"vram": self.gpu.report(label)}))
+        if self.writer is not None:
+            self.writer.write_text(path, text)
+        else:
+            write_text(path, text)
 
     # --- verify -----------------------------------------------------------------------------------------------
 
     def verify(self) -> list[Outcome]:
-        """Every service up and ready, every candidate gone with its port refused, then the plan's steps."""
-        found = []
-        for name, ops in self.services.items():
-            up = ops.is_up()
-            found.append(outcome(f"service {name} up", up, "running and healthy" if up else "NOT up"))
-        for label, cand in self.candidates.items():
-            gone = cand.is_gone()
-            port = cand.launch_spec.port
-            found.append(outcome(f"candidate {label} gone", gone, f"port {port} " + ("closed" if gone else "OPEN")))
-        return found + [run_verify_step(step) for step in self.loaded.plan.verify]
+        """Every service up and ready, every candidate gone with its port refused, then the plan's steps. A
+        step that cannot be evaluated is a failed step, never an exception: verify always reports."""
+        found = [_safely(f"service {name} up", functools.partial(_up, ops)) for name, ops in self.services.items()]
+        found += [
+            _safely(f"candidate {label} gone", functools.partial(_gone, c)) for label, c in self.candidates.items()
+        ]
+        found += [_safely(f"verify {s.kind}", functools.partial(run_verify_step, s)) for s in self.loaded.plan.verify]
+        return found
+
+
+def _up(ops: ServiceOps) -> Outcome:
+    up = ops.is_up()
+    return outcome(f"service {ops.name} up", up, "running and healthy" if up else "NOT up")
+
+
+def _gone(cand: CandidateOps) -> Outcome:
+    gone, port = cand.is_gone(), cand.launch_spec.port
+    return outcome(f"candidate {cand.target.label} gone", gone, f"port {port} " + ("closed" if gone else "OPEN"))
+
+
+def _safely(name: str, step: Callable[[], Outcome]) -> Outcome:
+    try:
+        return step()
+    except Exception as exc:
+        return outcome(name, False, f"could not be checked: {type(exc).__name__}: {exc}")

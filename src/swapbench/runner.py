@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
 import shutil
 import signal
+import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from swapbench import app, verdict
 from swapbench.adapters import checks as chk
 from swapbench.adapters.candidate import launch_argv, teardown_argv
+from swapbench.adapters.files import BALLAST_MIB, Ballast, SafeWriter
 from swapbench.adapters.gpu import read_device
 from swapbench.adapters.image import load_image
 from swapbench.adapters.journal import Journal, JournalState, active_journal_path, read_journal
+from swapbench.adapters.lock import WindowLock, live_owner
 from swapbench.adapters.proc import kill_group, run_argv
 from swapbench.adapters.services import ServiceOps, privileged_argv, start_argv, stop_argv
 from swapbench.adapters.signals import SignalFlag
@@ -26,11 +30,20 @@ from swapbench.core.compare import Comparison
 from swapbench.core.decision import Outcome as DecisionOutcome
 from swapbench.core.steps import Outcome, Status, SwapReport, SwapStatus, failures
 from swapbench.core.swap import Hook, PhaseEvent, SwapPlan, rollback, run_swap
-from swapbench.errors import JournalError, PreflightFailed, RestoreFailed, SwapbenchError, SwapFailed
+from swapbench.errors import (
+    Interrupted,
+    JournalError,
+    PlanError,
+    PreflightFailed,
+    RestoreFailed,
+    SwapbenchError,
+    SwapFailed,
+)
 from swapbench.hostops import RealHost
-from swapbench.plan.load import LoadedPlan
+from swapbench.plan.load import LoadedPlan, load_plan
 from swapbench.plan.models import DockerService, Plan, port_of
 
+SAMPLE_KIB = 4  # a sample in a results file, generously (Phase 0 estimates the disk a run needs)
 FAULT_ENV = "SWAPBENCH_FAULT"  # tests only, and only with SWAPBENCH_TESTING=1: "WHERE:FAULT"
 
 
@@ -61,18 +74,43 @@ def swap_plan(loaded: LoadedPlan, run_id: str) -> SwapPlan:
 # --- Phase 0 ------------------------------------------------------------------------------------------------
 
 
+WINDOW_FREE = "window free"
+
+
 def _journal_check(loaded: LoadedPlan) -> Outcome:
+    """No other swapbench owns the window, and no run left its journal open."""
+    if (owner := live_owner(output_dir(loaded))) is not None:
+        return chk.outcome(WINDOW_FREE, False, f"{owner.describe()} owns the window now; wait for it to finish")
     try:
         state = read_journal(journal_path(loaded))
     except JournalError as exc:
-        return chk.outcome("no unfinished journal", False, exc.message)
+        return chk.outcome(WINDOW_FREE, False, f"{exc.message}; run `swapbench rollback PLAN`")
     if state.records and not state.closed:
         return chk.outcome(
-            "no unfinished journal",
+            WINDOW_FREE,
             False,
-            f"run {state.run_id} did not finish ({state.path}); run `swapbench rollback` first",
+            f"run {state.run_id} did not finish and no swapbench owns it ({state.path}): production may be "
+            "down; run `swapbench rollback PLAN` first",
         )
-    return chk.outcome("no unfinished journal", True, "none")
+    return chk.outcome(WINDOW_FREE, True, "no live owner, no unfinished journal")
+
+
+def _output_checks(loaded: LoadedPlan) -> list[Outcome]:
+    """The run folder's disk: writable, with room for the journal, the results and the ballast."""
+    plan = loaded.plan
+    folder = output_dir(loaded)
+    per_target = len(plan.workloads) * ((plan.run.extended_samples or plan.run.samples) + plan.run.warmup)
+    need_mib = 32 + BALLAST_MIB + len(plan.targets()) * per_target * SAMPLE_KIB / 1024
+    name = f"run.output_dir {folder} writable, {need_mib:.0f} MiB free"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".swapbench-probe-"):
+            pass
+        free_mib = shutil.disk_usage(folder).free / 2**20
+    except OSError as exc:
+        return [chk.outcome(name, False, f"cannot write there: {exc.strerror or exc}; pick another run.output_dir")]
+    ok = free_mib >= need_mib
+    return [chk.outcome(name, ok, f"{free_mib:.0f} MiB free" + ("" if ok else "; free space or move run.output_dir"))]
 
 
 def _input_checks(loaded: LoadedPlan) -> list[Outcome]:
@@ -126,7 +164,8 @@ def _host_checks(plan: Plan) -> list[Outcome]:
 def check(loaded: LoadedPlan) -> list[Outcome]:
     """Every contract, before anything is touched. Reads only."""
     plan = loaded.plan
-    found = [_journal_check(loaded), *_input_checks(loaded), *_host_checks(plan), *_candidate_checks(loaded)]
+    found = [_journal_check(loaded), *_output_checks(loaded), *_input_checks(loaded), *_host_checks(plan)]
+    found += _candidate_checks(loaded)
     for svc in plan.services:
         up = ServiceOps(svc, loaded.resolve).is_up()
         found.append(chk.outcome(f"service {svc.name} up now", up, "running and healthy" if up else "NOT up"))
@@ -150,6 +189,10 @@ def _not_enforced(plan: Plan) -> list[Outcome]:
 
 
 def require_checks(found: list[Outcome]) -> None:
+    """Exit 9 when the window is not free (before any contract: a run or a rollback comes first), else 6."""
+    window = next((o for o in found if o.name == WINDOW_FREE and o.failed), None)
+    if window is not None:
+        raise JournalError(f"the window is not free: {window.detail}", hint=_window_hint(window.detail))
     failed = failures(found)
     if failed:
         raise PreflightFailed(
@@ -157,6 +200,12 @@ def require_checks(found: list[Outcome]) -> None:
             + "\n".join(f"  - {o.name}: {o.detail}" for o in failed),
             hint="fix the host or the plan, then run `swapbench check` again",
         )
+
+
+def _window_hint(detail: str) -> str:
+    if "owns the window" in detail:
+        return "wait for it: it restores and verifies production itself (`swapbench status PLAN` shows it)"
+    return "run `swapbench rollback PLAN`: it converges on production whatever state the host is in"
 
 
 # --- dry run ------------------------------------------------------------------------------------------------
@@ -257,6 +306,7 @@ class RunOutcome:
     decision: DecisionOutcome | None = None
     report_md: Path | None = None
     comparison: Comparison | None = None
+    write_failures: list[str] = field(default_factory=list)
 
 
 def baseline_service(plan: Plan) -> str | None:
@@ -295,45 +345,94 @@ def run(
     on_phase: PhaseEvent,
     on_sample: OnSample | None = None,
     expect: Callable[[str, str, int], None] | None = None,
+    flag: SignalFlag | None = None,
 ) -> RunOutcome:
-    """Phase 0, then the swap; production is restored and verified on every path. Raises after reporting
-    when the run did not complete (SwapFailed) or production is not verified (RestoreFailed)."""
+    """The window, owned by this process from the lock to the report. Exit codes in order: 9 (the window is
+    not free), 6 (a contract), 130 (a signal before anything was touched); after the first mutation
+    production is restored and verified on every path and `raise_for` turns the outcome into 0, 7 or 8."""
     if loaded.path is None:
         raise PreflightFailed("`swapbench run` needs a plan file", hint="write the plan to a file")
+    lock = WindowLock(output_dir(loaded))
+    lock.acquire("run")
+    try:
+        with contextlib.nullcontext(flag) if flag is not None else SignalFlag() as signals:
+            return _window(loaded, lock, signals, on_phase, on_sample, expect)
+    finally:
+        lock.release()
+
+
+@dataclass(frozen=True)
+class _Begun:
+    checks: list[Outcome]
+    run_dir: Path
+    journal: Journal
+    writer: SafeWriter
+
+
+def _begin(loaded: LoadedPlan, lock: WindowLock, signals: SignalFlag) -> _Begun:
+    """Phase 0, then everything that must hold before the first mutation (raises: nothing is touched)."""
     found = check(loaded)
     require_checks(found)
+    if signals.requested:
+        raise Interrupted(f"{signals.requested} received during Phase 0: nothing was touched", hint="run it again")
     run_id = app.new_run_id(loaded.plan.run.label)
     run_dir = output_dir(loaded) / run_id
-    run_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(loaded.path, run_dir / "plan.toml")
-    journal = Journal.begin(
-        journal_path(loaded), run_id=run_id, plan=str(loaded.path), plan_sha256=loaded.sha256, pid=os.getpid()
-    )
+    ballast = Ballast(run_dir)
+    try:
+        ballast.lay()
+        shutil.copyfile(str(loaded.path), run_dir / "plan.toml")
+    except OSError as exc:
+        raise PreflightFailed(f"cannot prepare the run folder {run_dir}: {exc.strerror or exc}; nothing was touched",
+                              hint="free space on run.output_dir's disk or pick another folder") from exc  # fmt: skip
+    writer = SafeWriter(run_id, ballast)
+    journal = Journal.begin(journal_path(loaded), writer, run_id=run_id, plan=str(loaded.path),
+                            plan_sha256=loaded.sha256, pid=os.getpid())  # fmt: skip
+    lock.record("run", run_id)
+    return _Begun(found, run_dir, journal, writer)
+
+
+def _window(
+    loaded: LoadedPlan,
+    lock: WindowLock,
+    signals: SignalFlag,
+    on_phase: PhaseEvent,
+    on_sample: OnSample | None,
+    expect: Callable[[str, str, int], None] | None,
+) -> RunOutcome:
+    begun = _begin(loaded, lock, signals)
+    run_dir, journal, writer, run_id = begun.run_dir, begun.journal, begun.writer, begun.run_dir.name
     sp = swap_plan(loaded, run_id)
-    watchdog = Watchdog(loaded.path, journal.path, run_id, run_dir / "watchdog.log", sp.time_cap_s + 120)
-    host = RealHost(loaded, run_id, run_dir, on_sample=on_sample, expect=expect)
+    watchdog = Watchdog(loaded.path or run_dir, journal.path, run_id, run_dir / "watchdog.log", sp.time_cap_s + 120)
+    host = RealHost(loaded, run_id, run_dir, on_sample=on_sample, expect=expect, writer=writer)
     offset = [0.0]
-    with SignalFlag() as flag:
-        report = run_swap(
-            sp,
-            host,
-            journal,
-            lambda: time.monotonic() + offset[0],
-            flag,
-            found,
-            hook=_fault_hook(host, offset),
-            on_phase=on_phase,
-        )
-        gpu = host.gpu.summary(baseline_service(plan=loaded.plan), host.drain_seconds)
-        report = report.model_copy(update={"results_files": [str(p) for p in host.results_files], "gpu": gpu})
-        journal.end(report.status.value, archive_to=run_dir / "journal.jsonl")
+    report = run_swap(sp, host, journal, lambda: time.monotonic() + offset[0], signals, begun.checks,
+                      hook=_fault_hook(host, offset), on_phase=on_phase)  # fmt: skip
+    report = _with_gpu(report, loaded, host)
+    journal.end(report.status.value, archive_to=run_dir / "journal.jsonl")
     watchdog.disarm()
-    (run_dir / "swap.json").write_text(report.model_dump_json(indent=2) + "\n")
-    try:  # production is back and verified; a report that cannot be written must not hide that
-        comparison, decision, report_md = verdict.write_report(verdict.RunFolder.open(run_dir))
-    except SwapbenchError:
-        comparison, decision, report_md = None, None, None
-    return RunOutcome(report, run_dir, decision, report_md, comparison)
+    writer.write_text(run_dir / "swap.json", report.model_dump_json(indent=2) + "\n")
+    comparison, decision, report_md = _write_report(run_dir, writer)
+    if writer.ballast is not None:
+        writer.ballast.release()
+    return RunOutcome(report, run_dir, decision, report_md, comparison, list(writer.failures))
+
+
+def _with_gpu(report: SwapReport, loaded: LoadedPlan, host: RealHost) -> SwapReport:
+    try:
+        gpu = host.gpu.summary(baseline_service(plan=loaded.plan), host.drain_seconds)
+    except Exception:  # a GPU reading that fails now must not cost the report of a restored production
+        gpu = None
+    return report.model_copy(update={"results_files": [str(p) for p in host.results_files], "gpu": gpu})
+
+
+def _write_report(run_dir: Path, writer: SafeWriter) -> tuple[Comparison | None, DecisionOutcome | None, Path | None]:
+    """Production is back and verified; a report that cannot be written must not hide that."""
+    try:
+        return verdict.write_report(verdict.RunFolder.open(run_dir))
+    except (SwapbenchError, OSError) as exc:
+        why = exc.message if isinstance(exc, SwapbenchError) else (exc.strerror or str(exc))
+        writer.failures.append(f"report not written ({why}); `swapbench report {run_dir}` writes it later")
+        return None, None, None
 
 
 def raise_for(outcome: RunOutcome) -> None:
@@ -354,19 +453,43 @@ def raise_for(outcome: RunOutcome) -> None:
 # --- rollback and status ------------------------------------------------------------------------------------
 
 
-def _rollback_journal(path: Path, state: JournalState | None, run_id: str) -> Journal:
-    """Append to an unfinished journal; set a damaged one aside (kept for a person) and start a new one."""
+def _rollback_journal(path: Path, state: JournalState | None, run_id: str, writer: SafeWriter) -> Journal:
+    """Append to an unfinished journal; set a damaged one aside (kept for a person) and start a new one. Every
+    write is best effort: a rollback on a read-only or full disk still puts production back."""
+    if state is not None and state.records and not state.closed:
+        return Journal.resume(path, writer)
+    journal = Journal(path, writer)
+    fields: dict[str, object] = {"run_id": run_id, "rollback": True}
     if state is None:
         damaged = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
-        os.replace(path, damaged)
-        return Journal.begin(path, run_id=run_id, rollback=True, damaged_journal=str(damaged))
-    if state.records and not state.closed:
-        return Journal.resume(path)
-    return Journal.begin(path, run_id=run_id, rollback=True)
+        if writer.attempt(f"setting the damaged journal aside as {damaged}", lambda: path.replace(damaged)):
+            fields["damaged_journal"] = str(damaged)
+    else:
+        writer.attempt(f"removing the closed journal {path}", lambda: _unlink(path))
+    journal.write("begin", **fields)
+    return journal
 
 
-def do_rollback(loaded: LoadedPlan, if_unfinished: bool = False) -> SwapReport | None:
-    """Converge on production from whatever state the host is in; close an unfinished journal."""
+def _unlink(path: Path) -> bool:
+    path.unlink(missing_ok=True)
+    return True
+
+
+def do_rollback(loaded: LoadedPlan, if_unfinished: bool = False, lock: WindowLock | None = None) -> SwapReport | None:
+    """Converge on production from whatever state the host is in; close an unfinished journal. Takes the
+    window's lock (refused, naming the owner, while a run or another rollback lives) unless given it."""
+    own = lock is None
+    if lock is None:
+        lock = WindowLock(output_dir(loaded))
+        lock.acquire("rollback")
+    try:
+        return _converge(loaded, if_unfinished, lock)
+    finally:
+        if own:
+            lock.release()
+
+
+def _converge(loaded: LoadedPlan, if_unfinished: bool, lock: WindowLock) -> SwapReport | None:
     path = journal_path(loaded)
     try:
         state: JournalState | None = read_journal(path)
@@ -376,39 +499,93 @@ def do_rollback(loaded: LoadedPlan, if_unfinished: bool = False) -> SwapReport |
     if if_unfinished and not unfinished:
         return None
     run_id = (state.run_id if state else None) or app.new_run_id("rollback")
+    lock.record("rollback", run_id)
     run_dir = output_dir(loaded) / run_id
-    host = RealHost(loaded, run_id, run_dir)
+    writer = SafeWriter(run_id)
+    host = RealHost(loaded, run_id, run_dir, writer=writer)
     for label, ops in host.candidates.items():
         done = state.done("launch", label) if state else None
         ops.pgid = done.get("pgid") if done else None
-    journal = _rollback_journal(path, state, run_id)
+    journal = _rollback_journal(path, state, run_id, writer)
     with SignalFlag() as flag:
         report = rollback(swap_plan(loaded, run_id), host, journal, time.monotonic, flag, list(host.candidates))
     archive = run_dir / "journal.jsonl"
     if archive.exists():  # the run closed its own journal: keep it, and this one beside it
         archive = run_dir / f"journal.rollback-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
     journal.end(f"rollback-{report.status.value}", archive_to=archive)
-    (run_dir / "rollback.json").write_text(report.model_dump_json(indent=2) + "\n")
-    return report
+    report = report.model_copy(update={"write_failures": list(writer.failures)})
+    writer.write_text(run_dir / "rollback.json", report.model_dump_json(indent=2) + "\n")
+    return report.model_copy(update={"write_failures": list(writer.failures)})
+
+
+def window_plan(plan: Path, journal: Path) -> LoadedPlan:
+    """The plan of a window for its watchdog: the plan file, or — if it was edited into something that no
+    longer loads — the copy the window ran with, resolving paths beside the original."""
+    try:
+        return load_plan(plan)
+    except PlanError:
+        state = read_journal(journal)
+        copy = journal.parent / (state.run_id or "?") / "plan.toml"
+        return load_plan(copy, base_dir=plan.parent)
+
+
+def watchdog_rollback(loaded: LoadedPlan, give_up_s: float = 3600.0) -> str:
+    """The watchdog's rollback after its run died: wait for the window's lock (a person's rollback may hold
+    it), then converge — unless whoever held it already closed the journal."""
+    lock = WindowLock(output_dir(loaded))
+    deadline = time.monotonic() + give_up_s
+    while not lock.wait("watchdog", None, time.monotonic() + 1.0):
+        if _journal_closed(loaded):
+            return "another swapbench finished the rollback"
+        if time.monotonic() > deadline:
+            return f"gave up after {give_up_s:.0f} s: the window's lock stayed held"
+    try:
+        if _journal_closed(loaded):
+            return "another swapbench finished the rollback"
+        report = do_rollback(loaded, if_unfinished=True, lock=lock)
+        return report.status.value if report else "nothing to do"
+    finally:
+        lock.release()
+
+
+def _journal_closed(loaded: LoadedPlan) -> bool:
+    try:
+        state = read_journal(journal_path(loaded))
+    except JournalError:
+        return False
+    return not state.records or state.closed
 
 
 def status(loaded: LoadedPlan) -> list[str]:
-    """The last run's state, in lines: an unfinished journal first, else the latest run folder."""
+    """What is live now (an owner, an unfinished journal), then the last run that finished, with its time."""
     path = journal_path(loaded)
+    lines: list[str] = []
+    if (owner := live_owner(output_dir(loaded))) is not None:
+        lines.append(f"RUNNING: {owner.describe()} owns the window; it restores and verifies production itself")
     try:
         state = read_journal(path)
     except JournalError as exc:
-        return [f"journal {path} is damaged: {exc.message}", "run `swapbench rollback PLAN`"]
+        return [*lines, f"journal {path} is damaged: {exc.message}", "run `swapbench rollback PLAN`"]
     if state.records and not state.closed:
-        return [
-            f"UNFINISHED run {state.run_id} (journal {path}):",
-            *state.summary(),
-            "production may be down: run `swapbench rollback PLAN`",
-        ]
-    runs = sorted(output_dir(loaded).glob("*/swap.json"), key=lambda p: p.stat().st_mtime)
-    if not runs:
-        return ["no run yet"]
-    data = json.loads(runs[-1].read_text())
-    lines = [f"last run {data['run_id']}: {data['status']}" + (f" ({data['error']})" if data.get("error") else "")]
-    lines += [f"  verify {o['status']:<4} {o['name']}: {o['detail']}" for o in data["verify"]]
-    return lines
+        lines += [f"{'live' if owner else 'UNFINISHED'} run {state.run_id} (journal {path}):", *state.summary()]
+        if owner is None:
+            lines.append("no swapbench owns it: production may be down; run `swapbench rollback PLAN`")
+    return lines + _last_run(output_dir(loaded))
+
+
+def _last_run(folder: Path) -> list[str]:
+    """The newest readable swap.json; damaged ones are named and skipped."""
+    lines: list[str] = []
+    runs = sorted(folder.glob("*/swap.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for path in runs:
+        try:
+            report = SwapReport.model_validate_json(path.read_bytes())
+        except (OSError, ValueError) as exc:
+            lines.append(f"{path} is damaged ({type(exc).__name__}); skipped")
+            continue
+        ended = datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat(timespec="seconds")
+        error = f" ({report.error})" if report.error else ""
+        lines.append(f"last finished run {report.run_id}: {report.status.value}{error}; ended {ended}")
+        lines += [f"  verify then {o.status.value:<4} {o.name}: {o.detail}" for o in report.verify]
+        return lines
+    return [*lines, "no finished run yet"]

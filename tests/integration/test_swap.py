@@ -20,7 +20,7 @@ from swapbench.adapters.journal import JournalState, read_journal
 from swapbench.adapters.proc import pgrep, port_open
 from swapbench.adapters.services import ServiceOps
 from swapbench.core.steps import Status, SwapStatus
-from swapbench.errors import PreflightFailed
+from swapbench.errors import JournalError, PreflightFailed
 from swapbench.plan.load import LoadedPlan, load_plan
 from swapbench.rig import Rig
 from swapbench.sandbox import Sandbox, build_sandbox
@@ -132,10 +132,12 @@ def test_unfinished_journal_blocks_run_until_rollback(box: Sandbox) -> None:
     path = runner.journal_path(loaded)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text('{"seq":1,"type":"begin","run_id":"crashed-run"}\n{"seq":2,"type":"intent","step":"stop"')
-    with pytest.raises(PreflightFailed, match="crashed-run did not finish"):
+    with pytest.raises(JournalError, match="crashed-run did not finish and no swapbench owns it"):
         runner.run(loaded, on_phase=lambda phase, target: None)
+    run = swapbench("run", str(box.plan_path))
+    assert run.returncode == 9 and "swapbench rollback PLAN" in run.stderr  # 9 before any contract (not 6)
     status = swapbench("status", str(box.plan_path))
-    assert "UNFINISHED run crashed-run" in status.stdout
+    assert "UNFINISHED run crashed-run" in status.stdout and "production may be down" in status.stdout
     rolled = swapbench("rollback", str(box.plan_path))
     assert rolled.returncode == 0, rolled.stdout + rolled.stderr
     assert_production_up(box)
@@ -254,7 +256,7 @@ def test_damaged_journal_is_refused_with_a_way_out(box: Sandbox) -> None:
     loaded = loaded_of(box)
     runner.journal_path(loaded).parent.mkdir(parents=True, exist_ok=True)
     runner.journal_path(loaded).write_text('{"seq":1,"type":"begin","run_id":"x"}\nGARBAGE\n{"seq":3,"type":"done"}\n')
-    with pytest.raises(PreflightFailed, match="damaged at line 2"):
+    with pytest.raises(JournalError, match="damaged at line 2"):
         runner.run(loaded, on_phase=lambda phase, target: None)
     report = runner.do_rollback(loaded)  # converges on the plan alone
     assert report is not None and report.status is SwapStatus.COMPLETE

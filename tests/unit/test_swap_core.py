@@ -70,17 +70,25 @@ class FakeHost:
 
 
 class FakeJournal:
-    def __init__(self) -> None:
+    """Records in memory; `lost` names intents (step, target) whose write 'fails' (a full disk)."""
+
+    def __init__(self, lost: set[tuple[str, str]] | None = None) -> None:
         self.records: list[tuple[str, str, str]] = []
+        self.lost = lost or set()
 
-    def intent(self, step: str, target: str, undo: str, **info: Any) -> None:
+    def intent(self, step: str, target: str, undo: str, **info: Any) -> bool:
+        if (step, target) in self.lost:
+            return False
         self.records.append(("intent", step, target))
+        return True
 
-    def done(self, step: str, target: str, **info: Any) -> None:
+    def done(self, step: str, target: str, **info: Any) -> bool:
         self.records.append(("done", step, target))
+        return True
 
-    def failed(self, step: str, target: str, error: str) -> None:
+    def failed(self, step: str, target: str, error: str) -> bool:
         self.records.append(("failed", step, target))
+        return True
 
 
 class Flag:
@@ -102,8 +110,8 @@ class Clock:
 
 
 def swap(host: FakeHost, hook: Callable[[str], None] = lambda at: None, flag: Flag | None = None,
-         clock: Clock | None = None) -> tuple[Any, FakeJournal]:  # fmt: skip
-    journal = FakeJournal()
+         clock: Clock | None = None, journal: FakeJournal | None = None) -> tuple[Any, FakeJournal]:  # fmt: skip
+    journal = journal or FakeJournal()
     report = run_swap(PLAN, host, journal, clock or Clock(), flag or Flag(), [], hook=hook)
     return report, journal
 
@@ -130,6 +138,28 @@ def test_any_failing_step_restores_production(step: str) -> None:
     assert host.up == {"tts", "llm"} and not host.live
     assert report.verify[0].status is Status.PASS
     assert step.split(maxsplit=1)[0] in (report.error or "") or "broke" in (report.error or "")
+
+
+@pytest.mark.parametrize(("step", "target"), [("stop", "tts"), ("stop", "llm"), ("launch", "e4b")])
+def test_an_intent_the_disk_refuses_is_never_acted_on(step: str, target: str) -> None:
+    host = FakeHost()
+    report, _ = swap(host, journal=FakeJournal(lost={(step, target)}))
+    assert report.status is SwapStatus.ABORTED
+    assert f"could not record the intent to {step} {target}" in (report.error or "")
+    assert f"{'stop' if step == 'stop' else 'launch'} {target}" not in host.calls
+    assert host.up == {"tts", "llm"} and not host.live
+
+
+def test_a_verify_that_crashes_is_a_failed_step_not_a_crash() -> None:
+    def broken() -> list[Outcome]:
+        raise IndexError("a verify step that crashed")
+
+    host = FakeHost()
+    host.verify = broken  # type: ignore[method-assign]
+    report, _ = swap(host)
+    assert report.status is SwapStatus.RESTORE_FAILED
+    assert [(o.name, o.status) for o in report.verify] == [("verify", Status.FAIL)]
+    assert "IndexError" in report.verify[0].detail and host.up == {"tts", "llm"}
 
 
 def test_failed_first_restart_is_retried() -> None:

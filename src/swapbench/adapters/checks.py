@@ -10,7 +10,7 @@ from pathlib import Path
 
 from swapbench.adapters import gpu
 from swapbench.adapters.probes import probe_http, probe_wav
-from swapbench.adapters.proc import CommandResult, pgrep, port_open, port_owner, run_argv
+from swapbench.adapters.proc import CommandResult, PortState, pgrep, port_holder, port_owner, port_state, run_argv
 from swapbench.core.steps import Outcome, Status
 from swapbench.plan.models import (
     Check,
@@ -50,11 +50,11 @@ def check_sudo(privileged: list[list[str]], runner: Runner = run_argv) -> list[O
 
 
 def check_port_free(port: int, why: str = "") -> Outcome:
-    owner = port_owner(port)
-    if owner is None and not port_open(port):
+    state = port_state(port)
+    if state is PortState.REFUSED and port_owner(port) is None:
         return outcome(f"port {port} free", True, f"nothing listens on {port}{why}")
-    pid, cmd = owner or (0, "unknown")
-    return outcome(f"port {port} free", False, f"port {port} is in use by pid {pid} ({cmd[:80]}){why}")
+    how = "is in use by" if state is not PortState.NO_ANSWER else "does not answer (connect timed out); held by"
+    return outcome(f"port {port} free", False, f"port {port} {how} {port_holder(port)}{why}")
 
 
 def check_port_owner(check: PortOwnerCheck) -> Outcome:
@@ -163,9 +163,12 @@ def run_verify_step(step: VerifyStep) -> Outcome:
             result = probe_http(step)
             return outcome(f"GET {step.url}", result.ok, result.detail.removeprefix(f"GET {step.url}: "))
         case PortRefusedVerify():
-            is_open = port_open(step.port, step.host)
-            detail = f"{step.host}:{step.port} " + ("still accepts connections" if is_open else "refuses connections")
-            return outcome(f"port {step.port} refused", not is_open, detail)
+            state = port_state(step.port, step.host)
+            refused = state is PortState.REFUSED
+            detail = f"{step.host}:{step.port} " + (
+                "refuses connections" if refused else f"{state.value}, not refused: {port_holder(step.port)}"
+            )
+            return outcome(f"port {step.port} refused", refused, detail)
         case WavVerify():
             result = probe_wav(step)
             return outcome(f"WAV smoke POST {step.url}", result.ok, result.detail.removeprefix(f"POST {step.url}: "))

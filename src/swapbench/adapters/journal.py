@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from swapbench.adapters.files import SafeWriter
 from swapbench.errors import JournalError
 
 ACTIVE_NAME = "journal.active.jsonl"
@@ -97,14 +99,24 @@ def read_journal(path: Path) -> JournalState:
 
 
 class Journal:
-    """Appends fsynced records. Create it before the first mutation; close it after verify."""
+    """Appends fsynced records. Create it before the first mutation; close it after verify.
 
-    def __init__(self, path: Path) -> None:
+    `begin` raises when the journal cannot be written (nothing is touched yet). After it every write goes
+    through the SafeWriter: a full or read-only disk is noted (`failures`) and reported, never raised —
+    restore, verify and the watchdog must not stop for want of a disk. A forward step checks the `bool`
+    its intent returns and does not act on an intent that did not reach the disk."""
+
+    def __init__(self, path: Path, writer: SafeWriter | None = None) -> None:
         self.path = path
+        self.writer = writer
         self._seq = 0
 
+    @property
+    def failures(self) -> list[str]:
+        return self.writer.failures if self.writer else []
+
     @classmethod
-    def begin(cls, path: Path, **fields: Any) -> Journal:
+    def begin(cls, path: Path, writer: SafeWriter | None = None, **fields: Any) -> Journal:
         state = read_journal(path)
         if state.records and not state.closed:
             raise JournalError(
@@ -114,54 +126,80 @@ class Journal:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.unlink(missing_ok=True)
         journal = cls(path)
-        journal.write("begin", **fields)
+        journal._append(journal._record("begin", fields))
         _fsync_dir(path.parent)
+        journal.writer = writer
         return journal
 
     @classmethod
-    def resume(cls, path: Path) -> Journal:
+    def resume(cls, path: Path, writer: SafeWriter | None = None) -> Journal:
         """Append to an existing journal (rollback writes what it did into it). A torn last line is cut off
         first, so the records appended after it stay readable."""
         state = read_journal(path)
+        journal = cls(path, writer)
         if state.torn_tail:
-            raw = path.read_bytes()
-            with path.open("r+b") as f:
-                f.truncate(raw.rfind(b"\n") + 1)
-                os.fsync(f.fileno())
-        journal = cls(path)
+            journal._attempt("cutting the torn last line of the journal", lambda: _cut_torn_tail(path))
         journal._seq = len(state.records)
         return journal
 
-    def write(self, kind: str, **fields: Any) -> None:
+    def _record(self, kind: str, fields: dict[str, Any]) -> bytes:
         self._seq += 1
         record = {"seq": self._seq, "t": datetime.now(UTC).isoformat(timespec="milliseconds"), "type": kind, **fields}
-        data = (json.dumps(record, default=str, separators=(",", ":")) + "\n").encode()
+        return (json.dumps(record, default=str, separators=(",", ":")) + "\n").encode()
+
+    def _append(self, data: bytes) -> bool:
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
             os.write(fd, data)
             os.fsync(fd)
         finally:
             os.close(fd)
+        return True
 
-    def intent(self, step: str, target: str, undo: str, **info: Any) -> None:
-        self.write("intent", step=step, target=target, undo=undo, **info)
+    def _attempt(self, what: str, action: Callable[[], bool]) -> bool:
+        if self.writer is None:
+            return action()
+        return self.writer.attempt(what, action) is not None
 
-    def done(self, step: str, target: str, **info: Any) -> None:
-        self.write("done", step=step, target=target, **info)
+    def write(self, kind: str, **fields: Any) -> bool:
+        """Append one record; True when it is on disk."""
+        data = self._record(kind, fields)
+        return self._attempt(f"journal record {kind} {fields.get('step', '')} {fields.get('target', '')}".rstrip(),
+                             lambda: self._append(data))  # fmt: skip
 
-    def failed(self, step: str, target: str, error: str) -> None:
-        self.write("failed", step=step, target=target, error=error)
+    def intent(self, step: str, target: str, undo: str, **info: Any) -> bool:
+        return self.write("intent", step=step, target=target, undo=undo, **info)
+
+    def done(self, step: str, target: str, **info: Any) -> bool:
+        return self.write("done", step=step, target=target, **info)
+
+    def failed(self, step: str, target: str, error: str) -> bool:
+        return self.write("failed", step=step, target=target, error=error)
 
     def end(self, status: str, archive_to: Path | None = None) -> Path:
-        """Close the journal; move it into the run folder so the next run starts clean."""
-        self.write("end", status=status)
-        if archive_to is None:
+        """Close the journal; move it into the run folder so the next run starts clean. Where the disk
+        refuses, the journal stays where it is (unfinished on disk: the next run asks for a rollback)."""
+        if not self.write("end", status=status) or archive_to is None:
             return self.path
-        archive_to.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(self.path, archive_to)
-        _fsync_dir(self.path.parent)
-        self.path = archive_to
-        return archive_to
+
+        def move() -> bool:
+            assert archive_to is not None
+            archive_to.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(self.path, archive_to)
+            _fsync_dir(self.path.parent)
+            return True
+
+        if self._attempt(f"moving the journal to {archive_to}", move):
+            self.path = archive_to
+        return self.path
+
+
+def _cut_torn_tail(path: Path) -> bool:
+    raw = path.read_bytes()
+    with path.open("r+b") as f:
+        f.truncate(raw.rfind(b"\n") + 1)
+        os.fsync(f.fileno())
+    return True
 
 
 def _fsync_dir(path: Path) -> None:

@@ -11,6 +11,7 @@ import subprocess
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 import psutil
@@ -148,10 +149,35 @@ def port_owner(port: int) -> tuple[int, str] | None:
     return None
 
 
-def port_open(port: int, host: str = "127.0.0.1", timeout_s: float = 0.5) -> bool:
-    """Does anything accept a TCP connection on host:port?"""
+class PortState(StrEnum):
+    REFUSED = "refused"  # ECONNREFUSED: nothing listens. The only state that counts as "closed".
+    OPEN = "open"  # a connection was accepted
+    NO_ANSWER = "no answer"  # the connect timed out: a listener that never accepts, or a dropped SYN
+    ERROR = "error"  # any other failure (unreachable, reset): not proof that nothing listens
+
+
+def port_state(port: int, host: str = "127.0.0.1", timeout_s: float = 0.5) -> PortState:
+    """What a TCP connect to host:port finds. Only ECONNREFUSED means refused: a timeout is not."""
     try:
         with socket.create_connection((host, port), timeout=timeout_s):
-            return True
+            return PortState.OPEN
+    except ConnectionRefusedError:
+        return PortState.REFUSED
+    except TimeoutError:
+        return PortState.NO_ANSWER
     except OSError:
-        return False
+        return PortState.ERROR
+
+
+def port_open(port: int, host: str = "127.0.0.1", timeout_s: float = 0.5) -> bool:
+    """Is the port anything but refused? (A listener that never accepts is still there.)"""
+    return port_state(port, host, timeout_s) is not PortState.REFUSED
+
+
+def port_holder(port: int) -> str:
+    """Who holds a port, for a message: 'pid N (cmdline)', or why that cannot be told."""
+    owner = port_owner(port)
+    if owner is None:
+        return "no listening process found"
+    pid, cmd = owner
+    return f"pid {pid} ({cmd[:80]})" if pid else cmd

@@ -6,12 +6,15 @@ tests check it exactly. `command` and `process` services run for real in the san
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import psutil
+
 from swapbench.adapters.probes import probe_http
-from swapbench.adapters.proc import CommandResult, pgrep, port_owner, run_argv, with_children
+from swapbench.adapters.proc import CommandResult, pgrep, port_open, port_owner, run_argv, with_children
 from swapbench.errors import StepFailed
 from swapbench.plan.models import (
     CommandService,
@@ -120,6 +123,40 @@ class ServiceOps:
         if not roots and svc.health is not None and (port := port_of(svc.health.url)) and (owner := port_owner(port)):
             roots = [owner[0]]
         return with_children(roots)
+
+    def start_in_flight(self) -> list[int]:
+        """PIDs of this service's start command still running — a start begun by a run that died (its
+        commands live in their own sessions and survive it). Starting again now would run two copies."""
+        argv = start_argv(self.service)
+        if not isinstance(self.service, CommandService) or not argv:
+            return []
+        found = []
+        for proc in psutil.process_iter(["pid", "cmdline"]):
+            cmdline = proc.info["cmdline"] or []
+            if proc.info["pid"] != os.getpid() and len(cmdline) >= len(argv) and cmdline[-len(argv) :] == argv:
+                found.append(int(proc.info["pid"]))
+        return found
+
+    def starting(self) -> str | None:
+        """Why the service looks on its way up though not up yet (None: nothing of it is there)."""
+        svc = self.service
+        if pids := self.start_in_flight():
+            return f"its start command is still running (pid {', '.join(map(str, pids))})"
+        match svc:
+            case SystemdService():
+                state = self.runner(["systemctl", "is-active", svc.unit], 10.0).stdout.strip()
+                return f"systemd says {state}" if state in ("activating", "reloading") else None
+            case CommandService() if svc.pattern and (pids := pgrep(svc.pattern)):
+                return f"its process runs (pid {', '.join(map(str, pids[:3]))}) but is not healthy yet"
+        if svc.health is not None and (port := port_of(svc.health.url)) and port_open(port):
+            return f"something answers on its port {port} but it is not healthy yet"
+        return None
+
+    def wait_start_command(self, timeout_s: float) -> None:
+        """Let a start command in flight finish before judging the service."""
+        deadline = time.monotonic() + timeout_s
+        while self.start_in_flight() and time.monotonic() < deadline:
+            time.sleep(POLL_S)
 
     def _is_down(self) -> bool:
         svc = self.service

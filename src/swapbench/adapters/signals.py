@@ -1,30 +1,56 @@
-"""SIGINT/SIGTERM become a flag that the swap checks between steps; during restore they are held off."""
+"""SIGINT, SIGTERM and SIGHUP become a flag that the swap checks between steps; they never kill a window.
+
+Installed by the command for its whole life — the window, the report and the printing after it — so a
+second or tenth Ctrl-C, during verify or after it, is only noted. SIGHUP means the operator's terminal or
+SSH session went away: the window ends as on SIGTERM (restore, verify, samples and report saved), and
+from then on output that has no terminal to go to is dropped instead of failing. A SIGHUP that was
+ignored when swapbench started (`nohup`, tmux and service managers arrange that) stays ignored, so such a
+window runs to its end.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
-HANDLED = (signal.SIGINT, signal.SIGTERM)
+HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _drop_terminal_output() -> None:
+    """The terminal is gone: point stdout and stderr at /dev/null so a print cannot fail (EIO)."""
+    with contextlib.suppress(OSError):
+        null = os.open(os.devnull, os.O_WRONLY)
+        for fd in (1, 2):
+            os.dup2(null, fd)
+        os.close(null)
 
 
 class SignalFlag:
-    """Installed for the duration of a swap (a context manager); remembers the first signal received."""
+    """A context manager; remembers the first signal received and counts them all."""
 
     def __init__(self) -> None:
         self.requested: str | None = None
-        self._holding = False
+        self.received: list[str] = []
         self._previous: dict[int, Any] = {}
 
     def _handler(self, signum: int, frame: FrameType | None) -> None:
         # Never raise here: the step in progress finishes, the runner sees the flag and restores.
-        self.requested = self.requested or signal.Signals(signum).name
+        name = signal.Signals(signum).name
+        self.requested = self.requested or name
+        self.received.append(name)
+        if signum == signal.SIGHUP:
+            _drop_terminal_output()
 
     def __enter__(self) -> SignalFlag:
         for sig in HANDLED:
+            previous = signal.getsignal(sig)
+            if sig == signal.SIGHUP and previous == signal.SIG_IGN:
+                continue  # started under nohup: the operator asked for the window to outlive the terminal
             self._previous[sig] = signal.signal(sig, self._handler)
         return self
 
@@ -34,9 +60,6 @@ class SignalFlag:
 
     @contextmanager
     def held(self) -> Iterator[None]:
-        """Restore and verify run to the end: signals received meanwhile are only noted."""
-        self._holding = True
-        try:
-            yield
-        finally:
-            self._holding = False
+        """Restore and verify run to the end: signals received meanwhile are only noted (the handler never
+        raises, so this only marks the intent in the code that calls it)."""
+        yield

@@ -74,6 +74,12 @@ class Watchdog:
             self.process.wait(5.0)
 
 
+def say(line: str) -> None:
+    """The watchdog's log line; its log may sit on a disk that turned read-only: never fail for it."""
+    with contextlib.suppress(OSError):
+        print(line, flush=True)
+
+
 def _alive(pid: int, create_time: float) -> bool:
     try:
         proc = psutil.Process(pid)
@@ -93,6 +99,6 @@ def watch(pid: int, create_time: float, journal: Path, rollback: Callable[[], in
         if state is not None and (state.closed or not journal.exists()):
             return 0
         if not _alive(pid, create_time):
-            print(f"[watchdog] swapbench (pid {pid}) died with its journal open: rolling back", flush=True)
+            say(f"[watchdog] swapbench (pid {pid}) died with its journal open: rolling back")
             return rollback()
         time.sleep(POLL_S)

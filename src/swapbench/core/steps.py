@@ -98,3 +98,6 @@ class SwapReport(Record):
     downtime: DowntimeSplit | None
     results_files: list[str] = Field(default_factory=list)
     gpu: GpuSummary | None = None
+    write_failures: list[str] = Field(
+        default_factory=list, description="Files that could not be written where they belong (disk full or read-only)."
+    )

@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from swapbench.core.steps import Outcome, PhaseSpan, SwapReport, SwapStatus, downtime_split, failures
+from swapbench.core.steps import Outcome, PhaseSpan, Status, SwapReport, SwapStatus, downtime_split, failures
 from swapbench.errors import GateAborted, Interrupted, SwapbenchError, SwapFailed, TimeCapReached
 
 RESTORE_ATTEMPTS = 2  # a service that fails its first restart gets one more
@@ -34,9 +34,11 @@ class Host(Protocol):
 
 
 class JournalLike(Protocol):
-    def intent(self, step: str, target: str, undo: str, **info: Any) -> None: ...
-    def done(self, step: str, target: str, **info: Any) -> None: ...
-    def failed(self, step: str, target: str, error: str) -> None: ...
+    """Each write says whether it reached the disk; after the first mutation a write never raises."""
+
+    def intent(self, step: str, target: str, undo: str, **info: Any) -> bool: ...
+    def done(self, step: str, target: str, **info: Any) -> bool: ...
+    def failed(self, step: str, target: str, error: str) -> bool: ...
 
 
 class StopFlag(Protocol):
@@ -117,6 +119,16 @@ class _Run:
             raise
         self.spans.append(PhaseSpan(phase=phase, target=target, start_s=start, end_s=self.clock() - self.t0))
 
+    def intend(self, step: str, target: str, undo: str) -> None:
+        """Write-ahead: a forward step acts only once its intent is on disk; if the disk refuses, the swap
+        ends here and restores (restore itself journals on a best-effort basis)."""
+        if not self.journal.intent(step, target, undo=undo):
+            raise SwapFailed(
+                f"the journal could not record the intent to {step} {target} (disk full or read-only); "
+                "not going further",
+                hint="free space on run.output_dir's disk; production is being restored",
+            )
+
     def should_stop(self) -> bool:
         """A stop was requested or a gate fired; the deadline reaches the bench separately (as the time cap)."""
         return bool(self.flag.requested) or self.host.gate_abort() is not None
@@ -130,7 +142,7 @@ def _work(run: _Run) -> None:
             host.bench(plan.baseline, run.deadline, run.should_stop)
     for name in plan.stop_order:
         run.guard(f"stop {name}")
-        journal.intent("stop", name, undo="start")
+        run.intend("stop", name, undo="start")
         run.stopped.append(name)  # before acting: a half-done stop is still restored
         with run.span("stop", name):
             host.stop_service(name, run.step_timeout())
@@ -146,7 +158,7 @@ def _work(run: _Run) -> None:
 def _one_candidate(run: _Run, label: str) -> None:
     host, journal = run.host, run.journal
     run.guard(f"launch {label}")
-    journal.intent("launch", label, undo="teardown")
+    run.intend("launch", label, undo="teardown")
     run.live.append(label)
     with run.span("launch", label):
         info = host.launch(label, run.step_timeout())
@@ -234,9 +246,17 @@ def run_swap(
     finally:
         with flag.held():
             problems = restore(run, list(run.live), list(run.stopped))
-            with run.span("verify"):
-                verify = host.verify()
+            verify = _verify(run)
     return _report(run, error, problems, verify, checks)
+
+
+def _verify(run: _Run) -> list[Outcome]:
+    """Verify always reports: a host whose verify itself fails gets that failure as a failed step."""
+    try:
+        with run.span("verify"):
+            return run.host.verify()
+    except Exception as exc:
+        return [Outcome(name="verify", status=Status.FAIL, detail=f"verify failed: {type(exc).__name__}: {exc}")]
 
 
 def _report(
@@ -267,6 +287,5 @@ def rollback(
     run = _Run(plan, host, journal, clock, flag, lambda where: None, lambda p, t: None, t0=clock())
     with flag.held():
         problems = restore(run, launched, list(plan.stop_order))
-        with run.span("verify"):
-            verify = host.verify()
+        verify = _verify(run)
     return _report(run, None, problems, verify, [])

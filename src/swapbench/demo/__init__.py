@@ -8,6 +8,7 @@ from pathlib import Path
 from rich.console import Console
 
 from swapbench import runner
+from swapbench.adapters.signals import SignalFlag
 from swapbench.plan.load import load_plan
 from swapbench.report.terminal import BenchProgress, PhasePrinter
 from swapbench.rig import find_rig
@@ -15,7 +16,12 @@ from swapbench.sandbox import build_sandbox
 
 
 def run_demo(
-    samples: int, output_dir: Path, console: Console, gpu: bool = False, abort_gb: float = 4.0
+    samples: int,
+    output_dir: Path,
+    console: Console,
+    gpu: bool = False,
+    abort_gb: float = 4.0,
+    flag: SignalFlag | None = None,
 ) -> runner.RunOutcome:
     """Build the sandbox (production: SmolLM2 llama-server, TTS, nav sidecar, phone daemon), swap in Gemma 3
     270M with `swapbench run`, and take the sandbox down again. Production is verified before and after."""
@@ -27,6 +33,6 @@ def run_demo(
         console.print(f"plan: {box.plan_path}")
         loaded = load_plan(box.plan_path)
         with BenchProgress(console, "bench") as progress:
-            return runner.run(loaded, on_phase=PhasePrinter(console), on_sample=progress, expect=progress.expect)
+            return runner.run(loaded, PhasePrinter(console), on_sample=progress, expect=progress.expect, flag=flag)
     finally:
         box.teardown()

@@ -26,10 +26,11 @@ class LoadedPlan:
     plan: Plan
     path: Path | None
     sha256: str | None
+    base: Path | None = None  # where relative paths resolve, when not beside `path` (a run folder's copy)
 
     @property
     def base_dir(self) -> Path:
-        return self.path.parent if self.path else Path.cwd()
+        return self.base or (self.path.parent if self.path else Path.cwd())
 
     def resolve(self, path: Path) -> Path:
         path = path.expanduser()
@@ -104,8 +105,8 @@ def validate_plan(data: dict[str, Any], source: str) -> Plan:
     return plan
 
 
-def load_plan(path: Path) -> LoadedPlan:
-    """Read and validate a plan file."""
+def load_plan(path: Path, base_dir: Path | None = None) -> LoadedPlan:
+    """Read and validate a plan file; relative paths resolve beside it, or against `base_dir`."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -115,7 +116,7 @@ def load_plan(path: Path) -> LoadedPlan:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise PlanError(f"{path.name}: not valid TOML: {exc}", hint="fix the syntax at the place named") from exc
     plan = validate_plan(data, path.name)
-    return LoadedPlan(plan=plan, path=path.resolve(), sha256=hashlib.sha256(raw).hexdigest())
+    return LoadedPlan(plan=plan, path=path.resolve(), sha256=hashlib.sha256(raw).hexdigest(), base=base_dir)
 
 
 def plan_json_schema() -> str:

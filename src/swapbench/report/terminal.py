@@ -1,12 +1,17 @@
-"""Terminal output: the summary table of one or more results, and live progress while a bench runs."""
+"""Terminal output: the summary table of one or more results, and live progress while a bench runs.
+
+Text that came from a user, a file or a server is never markup: it goes through `escape` or `Text`, so
+`[[services]]`, `[p]hone_call.py` and an error message holding `[/x]` print exactly as written."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 from rich.console import Console, Group
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -17,6 +22,23 @@ from swapbench.core.decision import Outcome as DecisionOutcome
 from swapbench.core.results import LatencyStats, Results, Sample
 from swapbench.core.steps import Outcome, SwapReport
 from swapbench.core.vram import GpuSummary
+from swapbench.errors import SwapbenchError
+from swapbench.report.results_file import read_results, reanalysed
+
+
+class RunOutcomeLike(Protocol):
+    @property
+    def report(self) -> SwapReport: ...
+    @property
+    def run_dir(self) -> Path: ...
+    @property
+    def comparison(self) -> Comparison | None: ...
+    @property
+    def decision(self) -> DecisionOutcome | None: ...
+    @property
+    def report_md(self) -> Path | None: ...
+    @property
+    def write_failures(self) -> list[str]: ...
 
 
 def _ms(stats: LatencyStats | None, attr: str) -> str:
@@ -80,7 +102,7 @@ def print_summary(console: Console, results: Sequence[Results], title: str = "sw
     console.print(summary_table(results, title))
     for res in results:
         if res.error:
-            console.print(f"[yellow]{res.label}: stopped early: {res.error}[/]")
+            console.print(Text(f"{res.label}: stopped early: {res.error}", style="yellow"))
 
 
 class BenchProgress:
@@ -103,14 +125,16 @@ class BenchProgress:
 
     def expect(self, target: str, workload: str, total: int) -> None:
         """A new bar for this target's workload (a later target gets its own bar)."""
-        self._tasks[workload] = self._progress.add_task(f"{target} · {workload}", total=total, last="")
+        self._tasks[workload] = self._progress.add_task(escape(f"{target} · {workload}"), total=total, last="")
 
     def __call__(self, run: WorkloadRun, sample: Sample, is_warmup: bool) -> None:
         name = run.workload.info.name
         if name not in self._tasks:
             self.expect(self.label, name, 0)
         ex = sample.exchange
-        last = f"[red]{ex.error[:60]}[/]" if ex.error else f"{ex.latency_ms:.1f} ms" + (" (warm-up)" * is_warmup)
+        last = (
+            f"[red]{escape(ex.error[:60])}[/]" if ex.error else f"{ex.latency_ms:.1f} ms" + (" (warm-up)" * is_warmup)
+        )
         self._progress.update(self._tasks[name], advance=1, last=last)
 
 
@@ -155,7 +179,7 @@ def outcomes_table(outcomes: Sequence[Outcome], title: str) -> Table:
     table.add_column("check")
     table.add_column("detail")
     for o in outcomes:
-        table.add_row(f"[{STATUS_STYLE[o.status.value]}]{o.status.value.upper()}[/]", o.name, o.detail)
+        table.add_row(Text(o.status.value.upper(), style=STATUS_STYLE[o.status.value]), Text(o.name), Text(o.detail))
     return table
 
 
@@ -165,7 +189,7 @@ def dry_run_table(steps: Sequence[tuple[str, str]], title: str) -> Table:
     table.add_column("phase", no_wrap=True)
     table.add_column("what would run", overflow="fold")
     for i, (phase, what) in enumerate(steps, start=1):
-        table.add_row(str(i), phase, what)
+        table.add_row(str(i), phase, Text(what))
     return table
 
 
@@ -182,7 +206,8 @@ class PhasePrinter:
         if phase == "stop" and self.down_since is None:
             self.down_since = now
         down = f"downtime {now - self.down_since:6.1f} s" if self.down_since is not None else "production up   "
-        self.console.print(f"[dim][{now - self.t0:6.1f} s | {down}][/] [bold]{phase}[/] {target or ''}")
+        clock = Text(f"[{now - self.t0:6.1f} s | {down}]", style="dim")
+        self.console.print(Text.assemble(clock, " ", (phase, "bold"), " ", target or ""))
 
 
 def _mib(value: float | None) -> str:
@@ -191,10 +216,13 @@ def _mib(value: float | None) -> str:
 
 def print_gpu(console: Console, gpu: GpuSummary) -> None:
     if gpu.unavailable_reason:
-        console.print(f"GPU: no readings ({gpu.unavailable_reason}); VRAM footprints, gates and drain not measured")
+        console.print(
+            Text(f"GPU: no readings ({gpu.unavailable_reason}); VRAM footprints, gates and drain not measured")
+        )
         return
-    console.print(f"GPU {gpu.device} (driver {gpu.driver}): {_mib(gpu.used_before_stop_mib)} used before the stop; "
-                  + ", ".join(f"{n} {_mib(v)}" for n, v in gpu.service_mib.items()))  # fmt: skip
+    services = ", ".join(f"{n} {_mib(v)}" for n, v in gpu.service_mib.items())
+    used = _mib(gpu.used_before_stop_mib)
+    console.print(Text(f"GPU {gpu.device} (driver {gpu.driver}): {used} used before the stop; {services}"))
     for label, fp in gpu.candidates.items():
         console.print(
             f"  {label}: resident {_mib(fp.resident_mib)}, peak {_mib(fp.peak_mib)} ({fp.source}), "
@@ -215,10 +243,11 @@ def print_swap_report(console: Console, report: SwapReport, run_dir: str) -> Non
             f"+ restore {d.restore_s:.1f} + other {d.overhead_s:.1f} (stop, drain, swapbench)"
         )
     style = {"complete": "bold green", "aborted": "bold yellow", "restore-failed": "bold red"}[report.status.value]
-    console.print(
-        f"[{style}]run {report.run_id}: {report.status.value}[/]" + (f" — {report.error}" if report.error else "")
-    )
-    console.print(f"run folder: {run_dir}")
+    console.print(Text.assemble((f"run {report.run_id}: {report.status.value}", style),
+                                f" — {report.error}" if report.error else ""))  # fmt: skip
+    console.print(Text(f"run folder: {run_dir}"))
+    for failure in report.write_failures:
+        console.print(Text(f"not written where it belongs: {failure}", style="yellow"))
 
 
 def comparison_tables(comparison: Comparison) -> Group:
@@ -230,7 +259,7 @@ def comparison_tables(comparison: Comparison) -> Group:
         for r in w.rows:
             fmt = _share if r.metric == "schema adherence" else _num
             ci = f"{r.ci95[0]:.1f} to {r.ci95[1]:.1f}" if r.ci95 else "—"
-            table.add_row(r.metric, fmt(r.baseline), fmt(r.candidate), fmt(r.delta), ci, r.verdict)
+            table.add_row(r.metric, fmt(r.baseline), fmt(r.candidate), fmt(r.delta), ci, Text(r.verdict))
         tables.append(table)
     if comparison.differences:
         tables.append(Text(f"compared although the runs differ in: {', '.join(comparison.differences)}"))  # type: ignore[arg-type]
@@ -242,6 +271,32 @@ def print_decision(console: Console, decision: DecisionOutcome | None, report: P
         style = {"adopt": "bold green", "reject": "bold red", "pending": "bold yellow"}[decision.status.value]
         console.print(f"[{style}]decision: {decision.status.value.upper()}[/]")
         for reason in decision.reasons:
-            console.print(f"  {reason}", highlight=False)
+            console.print(Text(f"  {reason}"), highlight=False)
     if report is not None:
-        console.print(f"report: {report} (and {report.with_suffix('.html').name} beside it)")
+        console.print(Text(f"report: {report} (and {report.with_suffix('.html').name} beside it)"))
+
+
+def print_run(console: Console, outcome: RunOutcomeLike, title: str = "swapbench", ratios: bool = False) -> None:
+    """Everything `run` (and the demo) prints after the window: numbers, comparison, verify, decision, and any
+    file that could not be written where it belongs."""
+    results = [reanalysed(r) for r in _readable(outcome.report.results_files)]
+    if results:
+        print_summary(console, results, title=title)
+    if ratios and len(results) == 2:
+        console.print(ratio_table(results[0], results[1]))
+    if outcome.comparison is not None:
+        console.print(comparison_tables(outcome.comparison))
+    print_swap_report(console, outcome.report, str(outcome.run_dir))
+    for failure in outcome.write_failures[len(outcome.report.write_failures) :]:
+        console.print(Text(f"not written where it belongs: {failure}", style="yellow"))
+    print_decision(console, outcome.decision, outcome.report_md)
+
+
+def _readable(paths: Sequence[str]) -> list[Results]:
+    found = []
+    for path in paths:
+        try:
+            found.append(read_results(Path(path)))
+        except SwapbenchError:
+            continue  # named in the swap report's write failures
+    return found
