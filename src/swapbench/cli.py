@@ -48,9 +48,9 @@ R = TypeVar("R")
 def _say_error(message: str, hint: str) -> None:
     """User text is never markup: `[[services]]` and `[/x]` print as written."""
     try:
-        err.print(Text.assemble(("error: ", "bold red"), message), highlight=False)
+        err.print(Text.assemble(("error: ", "bold red"), message), highlight=False, soft_wrap=True)
         if hint:
-            err.print(Text.assemble(("what to do: ", "bold"), hint), highlight=False)
+            err.print(Text.assemble(("what to do: ", "bold"), hint), highlight=False, soft_wrap=True)
     except OSError:
         pass  # no terminal left to tell (SIGHUP): the run folder holds the story
 
@@ -135,7 +135,7 @@ def demo_command(
     abort_gb: Annotated[float, typer.Option(help="With --gpu: the candidate's VRAM abort line, GB.")] = 4.0,
 ) -> None:
     """The whole safe swap on a sandbox host of real processes: SmolLM2 in production, Gemma 3 270M as candidate."""
-    with SignalFlag() as flag:
+    with SignalFlag(keep=True) as flag:
         outcome = demo.run_demo(samples=samples, output_dir=output_dir, console=out, gpu=gpu, abort_gb=abort_gb,
                                 flag=flag)  # fmt: skip
         print_run(out, outcome, title="swapbench demo: production (live, before the stop) vs candidate", ratios=True)
@@ -176,8 +176,9 @@ def run_command(
         out.print(dry_run_table(runner.dry_run(loaded), f"swapbench run {plan} would do, in order"))
         return
     # Signals are noted, never fatal, for the whole command: the window, the report and the printing.
-    with SignalFlag() as flag, BenchProgress(out, "bench") as progress:
-        outcome = runner.run(loaded, PhasePrinter(out), on_sample=progress, expect=progress.expect, flag=flag)
+    with SignalFlag(keep=True) as flag:
+        with BenchProgress(out, "bench") as progress:
+            outcome = runner.run(loaded, PhasePrinter(out), on_sample=progress, expect=progress.expect, flag=flag)
         print_run(out, outcome)
         runner.raise_for(outcome)
 
@@ -225,7 +226,7 @@ def rollback(
 ) -> None:
     """Put production back: every candidate gone, every stopped service up, then verify. Idempotent."""
     loaded = load_plan(plan)
-    with SignalFlag():
+    with SignalFlag(keep=True):
         report = runner.do_rollback(loaded, if_unfinished=if_unfinished)
         if report is None:
             out.print("no unfinished run: nothing to roll back")

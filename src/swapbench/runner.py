@@ -327,7 +327,9 @@ def _fault_hook(host: RealHost, clock_offset: list[float]) -> Hook:
             return
         if fault == "exception":
             raise RuntimeError(f"injected fault at {at}")
-        if fault in ("sigint", "sigterm", "sigkill"):
+        if fault == "barrier":  # tell the test where we are, then wait for its go (it acts from outside)
+            _barrier(Path(os.environ["SWAPBENCH_BARRIER"]), at)
+        elif fault in ("sigint", "sigterm", "sighup", "sigkill"):
             os.kill(os.getpid(), getattr(signal, fault.upper()))
             time.sleep(0.2)  # let the handler run before the guard looks at the flag
         elif fault == "candidate-crash":
@@ -338,6 +340,14 @@ def _fault_hook(host: RealHost, clock_offset: list[float]) -> Hook:
             clock_offset[0] = 1e9
 
     return hook
+
+
+def _barrier(folder: Path, at: str, timeout_s: float = 120.0) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "reached").write_text(at)
+    deadline = time.monotonic() + timeout_s
+    while not (folder / "go").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
 
 
 def run(
@@ -448,6 +458,13 @@ def raise_for(outcome: RunOutcome) -> None:
             f"the swap stopped early: {report.error}\n  production was restored and verified",
             hint=f"see {outcome.run_dir}",
         )
+    if outcome.write_failures:
+        raise SwapFailed(
+            "production was restored and verified, but the run's records are incomplete:\n"
+            + "\n".join(f"  - {f}" for f in outcome.write_failures),
+            hint="free the disk of run.output_dir (or make it writable); then `swapbench status PLAN` — a journal "
+            "that could not be closed asks for `swapbench rollback PLAN`, which only checks and closes it",
+        )
 
 
 # --- rollback and status ------------------------------------------------------------------------------------
@@ -499,7 +516,7 @@ def _converge(loaded: LoadedPlan, if_unfinished: bool, lock: WindowLock) -> Swap
     if if_unfinished and not unfinished:
         return None
     run_id = (state.run_id if state else None) or app.new_run_id("rollback")
-    lock.record("rollback", run_id)
+    lock.record(lock.role, run_id)  # the role stays: `rollback` by hand, or the watchdog
     run_dir = output_dir(loaded) / run_id
     writer = SafeWriter(run_id)
     host = RealHost(loaded, run_id, run_dir, writer=writer)

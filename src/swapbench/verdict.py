@@ -51,7 +51,7 @@ class RunFolder:
     @classmethod
     def open(cls, path: Path) -> RunFolder:
         swap_file = path / "swap.json"
-        swap = SwapReport.model_validate_json(swap_file.read_text()) if swap_file.exists() else None
+        swap = _swap_report(swap_file) if swap_file.exists() else None
         files = [Path(p) for p in swap.results_files] if swap else sorted(path.glob("results-*.json"))
         if not files:
             raise InputError(f"{path} holds no results", hint="give a run folder written by `swapbench run`")
@@ -73,8 +73,26 @@ class RunFolder:
     def judgment(self) -> tuple[Judgment | None, str | None]:
         if not self.judgment_file.exists():
             return None, None
-        data = json.loads(self.judgment_file.read_text())
-        return (Judgment(data["judgment"]) if data.get("judgment") else None), data.get("note")
+        try:
+            data = json.loads(self.judgment_file.read_text())
+            return (Judgment(data["judgment"]) if data.get("judgment") else None), data.get("note")
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise InputError(
+                f"{self.judgment_file} is damaged ({type(exc).__name__})",
+                hint=f"record the judgment again: swapbench decide {self.path} --describe better|same|worse",
+            ) from exc
+
+
+def _swap_report(path: Path) -> SwapReport:
+    try:
+        return SwapReport.model_validate_json(path.read_bytes())
+    except (OSError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(
+            f"{path} is damaged or unreadable ({first})",
+            hint="the run folder was altered or its disk failed; the results-*.json files may still be read "
+            "with `swapbench summary`",
+        ) from exc
 
 
 def write_report(folder: RunFolder) -> tuple[Comparison | None, DecisionOutcome | None, Path]:

@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,13 +15,13 @@ import pytest
 
 from swapbench import runner
 from swapbench.adapters.journal import JournalState, read_journal
-from swapbench.adapters.proc import pgrep, port_open
 from swapbench.adapters.services import ServiceOps
 from swapbench.core.steps import Status, SwapStatus
 from swapbench.errors import JournalError, PreflightFailed
-from swapbench.plan.load import LoadedPlan, load_plan
+from swapbench.plan.load import load_plan
 from swapbench.rig import Rig
 from swapbench.sandbox import Sandbox, build_sandbox
+from tests.helpers import assert_production_up, loaded_of, swapbench
 
 pytestmark = pytest.mark.rig
 
@@ -33,24 +31,6 @@ def box(rig: Rig, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]
     sandbox = build_sandbox(tmp_path_factory.mktemp("sandbox"), rig, samples=1, extended=2)
     yield sandbox
     sandbox.teardown()
-
-
-def loaded_of(box: Sandbox) -> LoadedPlan:
-    return load_plan(box.plan_path)
-
-
-def assert_production_up(box: Sandbox) -> None:
-    loaded = loaded_of(box)
-    for svc in loaded.plan.services:
-        assert ServiceOps(svc, loaded.resolve).is_up(), f"{svc.name} is down"
-    assert not port_open(box.ports["candidate"]), "candidate port still open"
-    assert not pgrep(f"--port {box.ports['candidate']}"), "a candidate process is left"
-    assert not runner.journal_path(loaded).exists(), "journal left open"
-
-
-def swapbench(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "swapbench", *args], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "COLUMNS": "200", **(env or {})}, check=False)  # fmt: skip
 
 
 def test_check_passes_on_the_sandbox(box: Sandbox) -> None:

@@ -23,6 +23,7 @@ from swapbench.errors import WindowBusy
 
 LOCK_NAME = "swapbench.lock"
 POLL_S = 0.2
+_HELD: set[Path] = set()  # locks this process holds: its own window is no obstacle to its own Phase 0
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class WindowLock:
     def __init__(self, output_dir: Path) -> None:
         self.path = lock_path(output_dir)
         self._fd: int | None = None
+        self.role = "?"
         self.note: str | None = None  # why the lock could not be kept as a file (read-only disk): reported
 
     @property
@@ -93,6 +95,7 @@ class WindowLock:
                 raise
             return owner or Owner(0, 0.0, "?", None, "?")
         self._fd = fd
+        _HELD.add(self.path)
         self.record(role, run_id)
         return None
 
@@ -117,6 +120,7 @@ class WindowLock:
 
     def record(self, role: str, run_id: str | None) -> None:
         """Name the owner in the file (best effort: on a read-only disk the flock still works)."""
+        self.role = role
         if self._fd is None:
             return
         me = psutil.Process()
@@ -131,6 +135,7 @@ class WindowLock:
     def release(self) -> None:
         if self._fd is None:
             return
+        _HELD.discard(self.path)
         with contextlib.suppress(OSError):
             os.ftruncate(self._fd, 0)
         with contextlib.suppress(OSError):
@@ -141,9 +146,8 @@ class WindowLock:
 
 def live_owner(output_dir: Path) -> Owner | None:
     """The live owner of the window, if any (reads only: the test-lock is released at once)."""
-    probe = WindowLock(output_dir)
-    path = probe.path
-    if not path.exists():
+    path = lock_path(output_dir)
+    if path in _HELD or not path.exists():
         return None
     fd = _open(path)
     if fd is None:
@@ -151,8 +155,7 @@ def live_owner(output_dir: Path) -> Owner | None:
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     except OSError:
-        owner = _read_owner(fd) or Owner(0, 0.0, "?", None, "?")
-        return None if owner.pid == os.getpid() else owner  # our own window is no obstacle to our Phase 0
+        return _read_owner(fd) or Owner(0, 0.0, "?", None, "?")
     finally:
         os.close(fd)
     return None

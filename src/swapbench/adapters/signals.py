@@ -33,9 +33,13 @@ def _drop_terminal_output() -> None:
 class SignalFlag:
     """A context manager; remembers the first signal received and counts them all."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep: bool = False) -> None:
+        """`keep`: after the block, until the process ends, these signals are ignored (the CLI: the command's
+        outcome is decided; a late Ctrl-C while the interpreter exits must neither kill it nor print a trace —
+        CPython resets Python-level handlers to the default during finalization, but leaves SIG_IGN)."""
         self.requested: str | None = None
         self.received: list[str] = []
+        self.keep = keep
         self._previous: dict[int, Any] = {}
 
     def _handler(self, signum: int, frame: FrameType | None) -> None:
@@ -56,7 +60,7 @@ class SignalFlag:
 
     def __exit__(self, *exc: object) -> None:
         for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
+            signal.signal(sig, signal.SIG_IGN if self.keep else handler)
 
     @contextmanager
     def held(self) -> Iterator[None]:

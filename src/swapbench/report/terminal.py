@@ -245,9 +245,9 @@ def print_swap_report(console: Console, report: SwapReport, run_dir: str) -> Non
     style = {"complete": "bold green", "aborted": "bold yellow", "restore-failed": "bold red"}[report.status.value]
     console.print(Text.assemble((f"run {report.run_id}: {report.status.value}", style),
                                 f" — {report.error}" if report.error else ""))  # fmt: skip
-    console.print(Text(f"run folder: {run_dir}"))
+    console.print(Text(f"run folder: {run_dir}"), soft_wrap=True)
     for failure in report.write_failures:
-        console.print(Text(f"not written where it belongs: {failure}", style="yellow"))
+        console.print(Text(f"not written where it belongs: {failure}", style="yellow"), soft_wrap=True)
 
 
 def comparison_tables(comparison: Comparison) -> Group:
@@ -273,7 +273,7 @@ def print_decision(console: Console, decision: DecisionOutcome | None, report: P
         for reason in decision.reasons:
             console.print(Text(f"  {reason}"), highlight=False)
     if report is not None:
-        console.print(Text(f"report: {report} (and {report.with_suffix('.html').name} beside it)"))
+        console.print(Text(f"report: {report} (and {report.with_suffix('.html').name} beside it)"), soft_wrap=True)
 
 
 def print_run(console: Console, outcome: RunOutcomeLike, title: str = "swapbench", ratios: bool = False) -> None:
@@ -288,7 +288,7 @@ def print_run(console: Console, outcome: RunOutcomeLike, title: str = "swapbench
         console.print(comparison_tables(outcome.comparison))
     print_swap_report(console, outcome.report, str(outcome.run_dir))
     for failure in outcome.write_failures[len(outcome.report.write_failures) :]:
-        console.print(Text(f"not written where it belongs: {failure}", style="yellow"))
+        console.print(Text(f"not written where it belongs: {failure}", style="yellow"), soft_wrap=True)
     print_decision(console, outcome.decision, outcome.report_md)
 
 

@@ -56,7 +56,10 @@ def _objects_in(text: str) -> Iterator[Any]:
 def _schema_errors(value: Any, schema: dict[str, Any] | None) -> str | None:
     if schema is None:
         return None if isinstance(value, dict) else "not a JSON object"
-    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(value))
+    try:
+        error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(value))
+    except Exception as exc:  # Phase 0 checked the schema; should it still break, this answer fails, not the run
+        return f"the schema could not be applied: {type(exc).__name__}: {exc}"
     return None if error is None else error.message
 
 
@@ -93,10 +96,35 @@ def parse_nav(content: str | None, schema: dict[str, Any] | None = DEFAULT_SCHEM
     return ParseOutcome(strategy=None, error=first_error or "no JSON object found")
 
 
+def user_result_problem(result: Any) -> str | None:
+    """Why a user parser's return value is not `(value, strategy)`; None when it is."""
+    if not (isinstance(result, tuple) and len(result) == 2):
+        return f"returned {_shown(result)}, not a (value, strategy) tuple"
+    value, strategy = result
+    if not (strategy is None or (type(strategy) is int and strategy in (1, 2, 3))):
+        return f"returned strategy {_shown(strategy)}; it must be 1, 2, 3 or None"
+    try:
+        json.dumps(value, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:
+        return f"returned a value that is not JSON ({type(exc).__name__}: {exc}): {_shown(value)}"
+    return None
+
+
+def _shown(value: Any, limit: int = 120) -> str:
+    """A user value for a message: its type and the start of its repr (which may itself fail)."""
+    try:
+        text = repr(value)
+    except Exception:  # a user __repr__
+        text = "<unprintable>"
+    return f"{type(value).__name__} {text[:limit]}{'...' if len(text) > limit else ''}"
+
+
 def check_user_outcome(result: Any, schema: dict[str, Any] | None) -> ParseOutcome:
-    """Turn a user parser's `(value, strategy)` into an outcome; the schema, if any, still applies."""
-    if not (isinstance(result, tuple) and len(result) == 2 and result[1] in (1, 2, 3, None)):
-        raise TypeError(f"a parser must return (value, strategy) with strategy 1, 2, 3 or None; got {result!r}")
+    """Turn a user parser's `(value, strategy)` into an outcome; the schema, if any, still applies.
+    TypeError when the result is not `(value, strategy)` with strategy 1, 2, 3 or None and a JSON value."""
+    problem = user_result_problem(result)
+    if problem is not None:
+        raise TypeError(f"a parser must return (value, strategy) with strategy 1, 2, 3 or None; {problem}")
     value, strategy = result
     if strategy is None:
         return ParseOutcome(strategy=None, error="user parser found nothing")

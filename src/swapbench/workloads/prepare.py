@@ -1,4 +1,10 @@
-"""Turn a plan's workload into what the bench loop sends and how it reads the answers."""
+"""Turn a plan's workload into what the bench loop sends and how it reads the answers.
+
+Everything user-supplied is tried here, before any traffic: a prompt builder runs once, isolated (the text
+it returned is what the bench sends), a parser is tried isolated on sample answers, a schema file is read
+and checked. The results are kept per process, so Phase 0 and the window's later calls agree without
+running user code twice.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +12,39 @@ import hashlib
 import importlib
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import jsonschema
+import referencing
+import referencing.exceptions
+import referencing.jsonschema
+
+from swapbench.adapters.image import read_regular_file
 from swapbench.core.bench import BenchWorkload
 from swapbench.core.results import ParseOutcome, WorkloadInfo
 from swapbench.errors import InputError, WorkloadError
 from swapbench.plan.models import CallableRef, Workload
 from swapbench.workloads import describe, nav
+from swapbench.workloads.isolated import CALL_TIMEOUT_S, Ending, IsolatedCall, Raised, Returned, call_isolated
 
 Parser = Callable[[str | None], ParseOutcome]
+Resolve = Callable[[Path], Path]
+
+MAX_PROMPT_BYTES = 100_000
+MAX_SCHEMA_BYTES = 2**20
+# Answers a nav parser must survive: strict JSON, fenced JSON, prose, nothing at all.
+PARSER_SAMPLES = ('{"action": "forward"}', '```json\n{"action": "left"}\n```', "I'd go left", "")
+SCHEMA_SAMPLES: tuple[Any, ...] = ({"action": "forward"}, {"action": "left", "reason": "x"}, {}, [], "left", None, 0)
+DATA_KEYWORDS = {"const", "enum", "default", "examples"}  # their values are instances, not schemas
+
+_prompts: dict[tuple[str, str, tuple[str, ...]], str] = {}  # per process: Phase 0 and the window agree
+_parsers_tried: set[tuple[str, str, tuple[str, ...]]] = set()
 
 
-def load_callable(ref: CallableRef, where: str, resolve: Callable[[Path], Path]) -> Callable[..., Any]:
-    """Import `module:function`, with the ref's python_path entries first on sys.path."""
+def load_callable(ref: CallableRef, where: str, resolve: Resolve) -> Callable[..., Any]:
+    """Import `module:function` in this process, with the ref's python_path entries first on sys.path."""
     for entry in reversed(ref.python_path):
         path = str(resolve(entry))
         if path not in sys.path:
@@ -28,73 +52,254 @@ def load_callable(ref: CallableRef, where: str, resolve: Callable[[Path], Path])
     module_name, _, attr = ref.callable.partition(":")
     try:
         module = importlib.import_module(module_name)
-    except Exception as exc:  # any error while importing user code is the user's to see
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # any error (even SystemExit) while importing user code is the user's to see
         raise WorkloadError(
-            f"{where}: cannot import {module_name!r}: {type(exc).__name__}: {exc}",
-            hint=f"check the module name and {where.rsplit('.', 1)[0]}.python_path "
-            f"(searched first: {', '.join(str(resolve(p)) for p in ref.python_path) or 'nothing extra'})",
+            f"{where} ({ref.callable}): cannot import {module_name!r}: {type(exc).__name__}: {exc}",
+            hint=_path_hint(ref, where, resolve),
         ) from exc
     func = getattr(module, attr, None)
     if not callable(func):
-        raise WorkloadError(f"{where}: {module_name!r} has no function {attr!r}", hint="check the part after the ':'")
+        raise WorkloadError(
+            f"{where} ({ref.callable}): {module_name!r} has no function {attr!r}", hint="check the part after the ':'"
+        )
     return func  # type: ignore[no-any-return]
 
 
-def _prompt(workload: Workload, where: str, resolve: Callable[[Path], Path]) -> str:
+def _path_hint(ref: CallableRef, where: str, resolve: Resolve) -> str:
+    searched = ", ".join(str(resolve(p)) for p in ref.python_path) or "nothing extra"
+    return f"check the module name and {where}.python_path (searched first: {searched})"
+
+
+def _cache_key(ref: CallableRef, resolve: Resolve) -> tuple[str, str, tuple[str, ...]]:
+    kwargs = json.dumps(ref.kwargs, sort_keys=True, default=repr)
+    return ref.callable, kwargs, tuple(str(resolve(p)) for p in ref.python_path)
+
+
+def _call(ref: CallableRef, where: str, resolve: Resolve, calls: list[list[Any]], timeout_s: float) -> IsolatedCall:
+    """Run the user function isolated; refuse what stops it from being called at all."""
+    call = call_isolated(ref.callable, ref.kwargs, calls, [resolve(p) for p in ref.python_path], timeout_s)
+    module_name, _, attr = ref.callable.partition(":")
+    label, note = f"{where} ({ref.callable})", call.output_note()
+    if call.ending is Ending.IMPORT_FAILED:
+        raise WorkloadError(
+            f"{label}: cannot import {module_name!r}: {call.detail}{note}", hint=_path_hint(ref, where, resolve)
+        )
+    if call.ending is Ending.NO_FUNCTION:
+        raise WorkloadError(f"{label}: {module_name!r} has no function {attr!r}", hint="check the part after the ':'")
+    if call.ending is Ending.GARBLED:
+        raise WorkloadError(
+            f"{label}: could not be tried: {call.detail}{note}",
+            hint="a prompt builder or parser must not write to file descriptors it did not open",
+        )
+    if call.ending is Ending.NOT_STARTED:
+        raise WorkloadError(f"{label}: could not be tried: {call.detail}", hint="free memory or processes, retry")
+    return call
+
+
+def _no_answer(call: IsolatedCall, label: str, timeout_s: float, during: str) -> WorkloadError:
+    """The call in progress neither returned nor raised: it exited, or it hung and was killed."""
+    note = call.output_note()
+    if call.ending is Ending.TIMED_OUT:
+        return WorkloadError(
+            f"{label}: did not return within {timeout_s:g} s{during}; its process group was killed{note}",
+            hint="it must return promptly: it may not wait for input, a device or the network",
+        )
+    stage = "while being imported" if not call.imported else f"without returning{during}"
+    return WorkloadError(
+        f"{label}: exited ({call.detail}) {stage}{note}",
+        hint="it must return its result: remove the sys.exit()/os._exit() from its path",
+    )
+
+
+def _raised(outcome: Raised) -> str:
+    return f"raised {outcome.error}" + (f" (at {outcome.where})" if outcome.where else "")
+
+
+def built_prompt(ref: CallableRef, where: str, resolve: Resolve, timeout_s: float = CALL_TIMEOUT_S) -> str:
+    """The prompt text from a builder run once, isolated; cached for the rest of the process."""
+    key = _cache_key(ref, resolve)
+    if key in _prompts:
+        return _prompts[key]
+    call = _call(ref, where, resolve, [[]], timeout_s)
+    label = f"{where} ({ref.callable})"
+    if not call.outcomes:
+        raise _no_answer(call, label, timeout_s, "")
+    outcome = call.outcomes[0]
+    if isinstance(outcome, Raised):
+        raise WorkloadError(
+            f"{label}: {_raised(outcome)}{call.output_note()}",
+            hint=f"check {where}.kwargs against the function's parameters",
+        )
+    problem = _prompt_problem(outcome)
+    if problem is not None:
+        raise WorkloadError(f"{label}: {problem}", hint="the builder must return the prompt text")
+    _prompts[key] = outcome.value
+    return str(outcome.value)
+
+
+def _prompt_problem(outcome: Returned) -> str | None:
+    if outcome.kind != "str":
+        return f"returned {outcome.type_name}, not a non-empty prompt string"
+    text = outcome.value
+    if not outcome.json_ok or not isinstance(text, str):
+        return f"returned a prompt of {outcome.json_chars} characters as JSON, over the {MAX_PROMPT_BYTES} byte limit"
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        return "returned a string that is not valid Unicode text (a lone surrogate)"
+    if size > MAX_PROMPT_BYTES:
+        return f"returned a prompt of {size} bytes, over the {MAX_PROMPT_BYTES} byte limit"
+    if not text.strip():
+        return f"returned {outcome.type_name} {outcome.shown}, not a non-empty prompt string"
+    return None
+
+
+def try_parser(ref: CallableRef, where: str, resolve: Resolve, timeout_s: float = CALL_TIMEOUT_S) -> None:
+    """Call a user parser isolated on PARSER_SAMPLES: it must return `(value, strategy)` or raise on each,
+    never hang or exit, and must not raise on all of them. Once per process."""
+    key = _cache_key(ref, resolve)
+    if key in _parsers_tried:
+        return
+    call = _call(ref, where, resolve, [[s] for s in PARSER_SAMPLES], timeout_s)
+    label = f"{where} ({ref.callable})"
+    for sample, outcome in zip(PARSER_SAMPLES, call.outcomes, strict=False):
+        problem = _parser_problem(outcome) if isinstance(outcome, Returned) else None
+        if problem is not None:
+            raise WorkloadError(
+                f"{label}: on the sample answer {sample!r} it {problem}",
+                hint="a parser returns (value, strategy): a JSON value, and 1, 2, 3 or None",
+            )
+    if len(call.outcomes) < len(PARSER_SAMPLES):
+        raise _no_answer(call, label, timeout_s, f" on the sample answer {PARSER_SAMPLES[len(call.outcomes)]!r}")
+    if all(isinstance(o, Raised) for o in call.outcomes):
+        first = call.outcomes[0]
+        assert isinstance(first, Raised)
+        raise WorkloadError(
+            f"{label}: raised on every sample answer, e.g. on {PARSER_SAMPLES[0]!r}: {_raised(first)}",
+            hint="return (None, None) when an answer holds nothing usable; raise only on the unexpected",
+        )
+    _parsers_tried.add(key)
+
+
+def _parser_problem(outcome: Returned) -> str | None:
+    if not outcome.json_ok:
+        return f"returned {outcome.type_name} {outcome.shown}, which is not JSON-serialisable"
+    return nav.user_result_problem(outcome.value)
+
+
+def _prompt(workload: Workload, where: str, resolve: Resolve, timeout_s: float) -> str:
     if workload.prompt is not None:
         return workload.prompt
     if workload.prompt_builder is not None:
-        builder = load_callable(workload.prompt_builder, f"{where}.prompt_builder.callable", resolve)
-        try:
-            text = builder(**workload.prompt_builder.kwargs)
-        except Exception as exc:
-            raise WorkloadError(
-                f"{where}.prompt_builder: {workload.prompt_builder.callable} raised {type(exc).__name__}: {exc}",
-                hint="check prompt_builder.kwargs against the function's parameters",
-            ) from exc
-        if not isinstance(text, str) or not text.strip():
-            raise WorkloadError(
-                f"{where}.prompt_builder: {workload.prompt_builder.callable} returned {type(text).__name__}, "
-                "not a non-empty prompt string",
-                hint="the builder must return the prompt text",
-            )
-        return text
+        return built_prompt(workload.prompt_builder, f"{where}.prompt_builder", resolve, timeout_s)
     return nav.build_prompt() if workload.kind == "nav" else describe.DEFAULT_PROMPT
 
 
-def _schema(workload: Workload, where: str, resolve: Callable[[Path], Path]) -> dict[str, Any] | None:
-    if workload.json_schema is not None:
-        path = resolve(workload.json_schema)
+def read_schema(path: Path, key: str) -> dict[str, Any]:
+    """A JSON Schema file: a regular file under the cap, a UTF-8 JSON object, a valid draft 2020-12 schema
+    whose every $ref is local and resolves."""
+    raw = read_regular_file(path, MAX_SCHEMA_BYTES, what="JSON schema", key=key)
+    try:
+        schema = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise InputError(f"{key}: {path} is not UTF-8 JSON: {exc}", hint="give a JSON Schema file") from exc
+    if not isinstance(schema, dict):
+        raise InputError(f"{key}: {path} is not a JSON object", hint="give a JSON Schema file")
+    try:
+        jsonschema.Draft202012Validator.check_schema(schema)
+    except jsonschema.exceptions.SchemaError as exc:
+        at = "/".join(str(p) for p in exc.path) or "the top level"
+        raise InputError(
+            f"{key}: {path} is not a valid JSON Schema: at {at}: {exc.message}",
+            hint="fix the schema; swapbench checks it as JSON Schema draft 2020-12",
+        ) from exc
+    _check_refs(schema, path, key)
+    _try_schema(schema, path, key)
+    return schema
+
+
+def _refs(schema: dict[str, Any]) -> Iterator[tuple[str, bool]]:
+    """Every $ref / $dynamicRef string, and whether it sits inside a subschema with its own $id."""
+    stack: list[tuple[Any, bool]] = [(schema, False)]
+    while stack:
+        node, nested = stack.pop()
+        if isinstance(node, list):
+            stack.extend((item, nested) for item in node)
+        elif isinstance(node, dict):
+            nested = nested or (node is not schema and "$id" in node)
+            for name, value in node.items():
+                if name in ("$ref", "$dynamicRef") and isinstance(value, str):
+                    yield value, nested
+                elif name not in DATA_KEYWORDS:
+                    stack.append((value, nested))
+
+
+def _check_refs(schema: dict[str, Any], path: Path, key: str) -> None:
+    """Nothing is fetched: refuse a remote or file $ref before it can fail mid-window; local ones must resolve."""
+    resolver = referencing.Registry().resolver_with_root(referencing.jsonschema.DRAFT202012.create_resource(schema))
+    for ref, nested in _refs(schema):
+        if not ref.startswith("#"):
+            raise InputError(
+                f"{key}: {path} has a remote or file $ref {ref!r}, which swapbench does not fetch",
+                hint="inline the definition under $defs and refer to it as '#/$defs/NAME'",
+            )
+        if nested:  # inside a subschema with its own $id a ref is relative to it: the trial below covers it
+            continue
         try:
-            schema = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise InputError(f"{where}.json_schema: cannot read {path}: {exc}", hint="give a JSON Schema file") from exc
-        if not isinstance(schema, dict):
-            raise InputError(f"{where}.json_schema: {path} is not a JSON object", hint="give a JSON Schema file")
-        return schema
+            resolver.lookup(ref)
+        except referencing.exceptions.Unresolvable as exc:
+            raise InputError(
+                f"{key}: {path}: $ref {ref!r} points to nothing in the file ({exc})",
+                hint="define what it points to in the same file, e.g. under $defs",
+            ) from exc
+
+
+def _try_schema(schema: dict[str, Any], path: Path, key: str) -> None:
+    """Apply the schema to a few values, as the bench will to every answer."""
+    try:
+        validator = jsonschema.Draft202012Validator(schema)
+        for sample in SCHEMA_SAMPLES:
+            list(validator.iter_errors(sample))
+    except Exception as exc:  # an unresolvable ref deep inside, a pattern Python cannot compile...
+        raise InputError(
+            f"{key}: {path} cannot be applied to an answer: {type(exc).__name__}: {exc}",
+            hint="fix the schema; try it with python -m jsonschema or check-jsonschema",
+        ) from exc
+
+
+def _schema(workload: Workload, where: str, resolve: Resolve) -> dict[str, Any] | None:
+    if workload.json_schema is not None:
+        return read_schema(resolve(workload.json_schema), f"{where}.json_schema")
     if workload.kind == "nav" and workload.prompt is None and workload.prompt_builder is None:
         return nav.DEFAULT_SCHEMA  # the built-in prompt asks for exactly this
     return None
 
 
 def _parser(
-    workload: Workload, schema: dict[str, Any] | None, where: str, resolve: Callable[[Path], Path]
+    workload: Workload, schema: dict[str, Any] | None, where: str, resolve: Resolve, timeout_s: float
 ) -> Parser | None:
     if workload.kind != "nav":
         return None
-    if workload.parser is None:
+    ref = workload.parser
+    if ref is None:
         return lambda content: nav.parse_nav(content, schema)
-    user = load_callable(workload.parser, f"{where}.parser.callable", resolve)
+    try_parser(ref, f"{where}.parser", resolve, timeout_s)
+    user = load_callable(ref, f"{where}.parser", resolve)
 
     def parse(content: str | None) -> ParseOutcome:
+        """In process, for speed; whatever the user code does with one answer fails that answer only."""
         try:
-            result = user(content or "", **workload.parser.kwargs) if workload.parser else None
-        except Exception as exc:  # the model's output broke the user's parser: a parse failure
-            return ParseOutcome(strategy=None, error=f"parser raised {type(exc).__name__}: {exc}")
-        try:
-            return nav.check_user_outcome(result, schema)
-        except TypeError as exc:
-            raise WorkloadError(f"{where}.parser: {exc}", hint="return (value, strategy)") from exc
+            result = user(content or "", **ref.kwargs)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # SystemExit included: a parser must never end the run
+            return ParseOutcome(strategy=None, error=f"parser raised {type(exc).__name__}: {_text(exc)}")
+        problem = nav.user_result_problem(result)
+        if problem is not None:
+            return ParseOutcome(strategy=None, error=f"parser {problem}")
+        return nav.check_user_outcome(result, schema)
 
     return parse
 
@@ -129,11 +334,14 @@ def prepare(
     image_url: str | None,
     seed: int,
     model: str | None,
-    resolve: Callable[[Path], Path],
+    resolve: Resolve,
+    *,
+    call_timeout_s: float = CALL_TIMEOUT_S,
 ) -> BenchWorkload:
+    """Check and assemble one workload; user code runs isolated, within `call_timeout_s` per function."""
     where = f"workloads[{index}]"
-    prompt = _prompt(workload, where, resolve)
     schema = _schema(workload, where, resolve)
+    prompt = _prompt(workload, where, resolve, call_timeout_s)
     info = WorkloadInfo(
         name=workload.name,
         kind=workload.kind,
@@ -146,4 +354,11 @@ def prepare(
         json_schema=schema,
     )
     body = request_body(workload, prompt, image_url, seed, model)
-    return BenchWorkload(info=info, body=body, parse=_parser(workload, schema, where, resolve))
+    return BenchWorkload(info=info, body=body, parse=_parser(workload, schema, where, resolve, call_timeout_s))
+
+
+def _text(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except Exception:  # a user __str__ that fails must not turn one parse failure into a crash
+        return "<unprintable>"
