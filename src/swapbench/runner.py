@@ -18,7 +18,6 @@ from swapbench.adapters import checks as chk
 from swapbench.adapters.candidate import launch_argv, teardown_argv
 from swapbench.adapters.files import BALLAST_MIB, Ballast, SafeWriter
 from swapbench.adapters.gpu import read_device
-from swapbench.adapters.image import load_image
 from swapbench.adapters.journal import Journal, JournalState, active_journal_path, read_journal
 from swapbench.adapters.lock import WindowLock, live_owner
 from swapbench.adapters.proc import kill_group, run_argv
@@ -31,6 +30,7 @@ from swapbench.core.decision import Outcome as DecisionOutcome
 from swapbench.core.steps import Outcome, Status, SwapReport, SwapStatus, failures
 from swapbench.core.swap import Hook, PhaseEvent, SwapPlan, rollback, run_swap
 from swapbench.errors import (
+    InputError,
     Interrupted,
     JournalError,
     PlanError,
@@ -38,6 +38,7 @@ from swapbench.errors import (
     RestoreFailed,
     SwapbenchError,
     SwapFailed,
+    WorkloadError,
 )
 from swapbench.hostops import RealHost
 from swapbench.plan.load import LoadedPlan, load_plan
@@ -75,6 +76,10 @@ def swap_plan(loaded: LoadedPlan, run_id: str) -> SwapPlan:
 
 
 WINDOW_FREE = "window free"
+INPUT_ERRORS: dict[int, type[SwapbenchError]] = {
+    InputError.exit_code: InputError,
+    WorkloadError.exit_code: WorkloadError,
+}
 
 
 def _journal_check(loaded: LoadedPlan) -> Outcome:
@@ -114,22 +119,20 @@ def _output_checks(loaded: LoadedPlan) -> list[Outcome]:
 
 
 def _input_checks(loaded: LoadedPlan) -> list[Outcome]:
+    """The image, schemas, prompt builders and parsers (tried in a bounded child process), for every target.
+    A failure keeps its own exit code (3 for a file, 4 for the user's code): see `require_checks`."""
     plan = loaded.plan
-    found = []
-    if plan.image is not None:
-        try:
-            info = load_image(loaded.resolve(plan.image.path), plan.image.sha256).info
-            found.append(chk.outcome(f"image {info.path}", True, f"{info.format} {info.width}x{info.height}"))
-        except SwapbenchError as exc:
-            found.append(chk.outcome("image", False, exc.message))
+    found, image = [], None
     for target in plan.targets():
         try:
-            app.prepare_workloads(loaded, target)
+            image, _ = app.prepare_workloads(loaded, target)
         except SwapbenchError as exc:
-            found.append(chk.outcome("workloads", False, exc.message))
-            break
-    else:
-        found.append(chk.outcome("workloads", True, f"{len(plan.workloads)} prepared (prompts, parsers, schemas)"))
+            detail = f"{exc.message} (what to do: {exc.hint})" if exc.hint else exc.message
+            return [chk.outcome("inputs", False, detail, exit_code=exc.exit_code)]
+    if plan.image is not None and image is not None:
+        info = image.info
+        found.append(chk.outcome(f"image {info.path}", True, f"{info.format} {info.width}x{info.height}, decoded"))
+    found.append(chk.outcome("workloads", True, f"{len(plan.workloads)} prepared (prompts, parsers, schemas)"))
     return found
 
 
@@ -193,6 +196,13 @@ def require_checks(found: list[Outcome]) -> None:
     window = next((o for o in found if o.name == WINDOW_FREE and o.failed), None)
     if window is not None:
         raise JournalError(f"the window is not free: {window.detail}", hint=_window_hint(window.detail))
+    inputs = [o for o in failures(found) if o.exit_code in INPUT_ERRORS]
+    if inputs:  # a broken file or function of the plan's own, before any contract of the host
+        error = INPUT_ERRORS[inputs[0].exit_code or 0]
+        raise error(
+            "\n".join(f"{o.detail}" for o in inputs) + "\n  nothing was touched",
+            hint="fix the input named above, then run `swapbench check` again",
+        )
     failed = failures(found)
     if failed:
         raise PreflightFailed(

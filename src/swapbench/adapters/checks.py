@@ -34,8 +34,8 @@ Resolve = Callable[[Path], Path]
 Runner = Callable[..., CommandResult]
 
 
-def outcome(name: str, ok: bool, detail: str) -> Outcome:
-    return Outcome(name=name, status=Status.PASS if ok else Status.FAIL, detail=detail)
+def outcome(name: str, ok: bool, detail: str, exit_code: int | None = None) -> Outcome:
+    return Outcome(name=name, status=Status.PASS if ok else Status.FAIL, detail=detail, exit_code=exit_code)
 
 
 def check_sudo(privileged: list[list[str]], runner: Runner = run_argv) -> list[Outcome]:

@@ -25,6 +25,7 @@ class Outcome(Record):
     name: str
     status: Status
     detail: str
+    exit_code: int | None = Field(None, description="An input that failed: the exit code of its own error (3, 4).")
 
     @property
     def failed(self) -> bool:
