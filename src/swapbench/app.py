@@ -156,6 +156,7 @@ def bench(
     should_stop: Callable[[], bool] | None = None,
     extend: bool = False,
     vram_in_band: Callable[[], bool | None] | None = None,
+    save: Callable[[Path, str], Path | None] | None = None,
 ) -> BenchOutcome:
     """Benchmark one running server without touching it; save results even when it stops early.
     `extend` applies the N -> N2 extension of `swapbench run` (decision 8)."""
@@ -191,11 +192,30 @@ def bench(
         workloads=workload_results(runs),
     )
     out_dir = (output_dir or loaded.resolve(plan.run.output_dir)) / results.run_id
-    path = out_dir / f"results-{target.label}.json"
-    write_text(path, render_json(results))
+    path = _save(out_dir / f"results-{target.label}.json", render_json(results), save, runs)
     if error is not None:
         raise _with_saved(error, runs, path)
     return BenchOutcome(results=results, path=path)
+
+
+def _save(path: Path, text: str, save: Callable[[Path, str], Path | None] | None, runs: Sequence[WorkloadRun]) -> Path:
+    """Write the results file: through the window's SafeWriter (which may put it in a rescue folder and says
+    where), or directly. Returns where it is."""
+    gathered = sum(len(r.samples) for r in runs)
+    if save is not None:
+        written = save(path, text)
+        if written is None:
+            raise InputError(f"the results ({gathered} samples) could not be written to {path} nor to a rescue "
+                             "folder", hint="free space on a disk swapbench can write to")  # fmt: skip
+        return written
+    try:
+        write_text(path, text)
+    except OSError as exc:
+        raise InputError(
+            f"cannot write the results ({gathered} samples) to {path}: {exc.strerror or exc}",
+            hint="give a writable --output-dir (or [run].output_dir) with free space",
+        ) from exc
+    return path
 
 
 def _provenance(loaded: LoadedPlan, started: str, settings: BenchSettings, seed: int) -> Provenance:

@@ -174,21 +174,32 @@ class RealHost:
             return in_band(sampler.samples, pre.used_mib if pre else None, self.gpu.band) if sampler else None
 
         try:
-            outcome_ = app.bench(
+            app.bench(
                 self.loaded, label, output_dir=self.run_dir.parent, run_id=self.run_id, on_sample=self.on_sample,
                 expect=self.expect, deadline_ns=deadline_ns, should_stop=should_stop,
                 extend=label in self.candidates, vram_in_band=vram_ok,
+                save=self._save_results,
             )  # fmt: skip
-            self.results_files.append(outcome_.path)
         finally:
             if label in self.candidates:
                 self._finish_sampling(label)
                 self._attach_vram(label)
 
+    def _save_results(self, path: Path, text: str) -> Path | None:
+        """Results go where they belong or to a rescue folder; either way the run lists them, partial or not."""
+        if self.writer is not None:
+            written = self.writer.write_text(path, text)
+        else:
+            write_text(path, text)
+            written = path
+        if written is not None and written not in self.results_files:
+            self.results_files.append(written)
+        return written
+
     def _attach_vram(self, label: str) -> None:
-        """Write the VRAM timeline and footprint into the candidate's results file."""
-        path = self.run_dir / f"results-{label}.json"
-        if not path.exists():
+        """Write the VRAM timeline and footprint into the candidate's results file (wherever it was saved)."""
+        path = next((p for p in self.results_files if p.name == f"results-{label}.json"), None)
+        if path is None or not path.exists():
             return
         results = read_results(path)
         text = render_json(results.model_copy(update={"vram": self.gpu.report(label)}))

@@ -20,6 +20,7 @@ from swapbench.adapters.files import BALLAST_MIB, Ballast, SafeWriter
 from swapbench.adapters.gpu import read_device
 from swapbench.adapters.journal import Journal, JournalState, active_journal_path, read_journal
 from swapbench.adapters.lock import WindowLock, live_owner
+from swapbench.adapters.phase0 import plan_preflight
 from swapbench.adapters.proc import kill_group, run_argv
 from swapbench.adapters.services import ServiceOps, privileged_argv, start_argv, stop_argv
 from swapbench.adapters.signals import SignalFlag
@@ -137,17 +138,9 @@ def _input_checks(loaded: LoadedPlan) -> list[Outcome]:
 
 
 def _candidate_checks(loaded: LoadedPlan) -> list[Outcome]:
-    found = []
-    for t in loaded.plan.candidates:
-        if t.launch is None:
-            continue
-        found.append(chk.check_port_free(t.launch.port, f" (candidate {t.label})"))
-        found.append(chk.check_path(loaded.resolve(t.launch.model)))
-        if t.launch.mmproj:
-            found.append(chk.check_path(loaded.resolve(t.launch.mmproj)))
-        if t.launch.kind == "native" and t.launch.binary:
-            found.append(chk.check_path(loaded.resolve(t.launch.binary), executable=True))
-    return found
+    """Ports now; programs, model files, secrets and flags through `phase0.plan_preflight`."""
+    found = [chk.check_port_free(t.launch.port, f" (candidate {t.label})") for t in loaded.plan.candidates if t.launch]
+    return found + plan_preflight(loaded)
 
 
 def _host_checks(plan: Plan) -> list[Outcome]:
@@ -398,15 +391,16 @@ def _begin(loaded: LoadedPlan, lock: WindowLock, signals: SignalFlag) -> _Begun:
     run_id = app.new_run_id(loaded.plan.run.label)
     run_dir = output_dir(loaded) / run_id
     ballast = Ballast(run_dir)
+    writer = SafeWriter(run_id, ballast)
     try:
         ballast.lay()
         shutil.copyfile(str(loaded.path), run_dir / "plan.toml")
+        journal = Journal.begin(journal_path(loaded), writer, run_id=run_id, plan=str(loaded.path),
+                                plan_sha256=loaded.sha256, pid=os.getpid())  # fmt: skip
     except OSError as exc:
+        ballast.release()
         raise PreflightFailed(f"cannot prepare the run folder {run_dir}: {exc.strerror or exc}; nothing was touched",
                               hint="free space on run.output_dir's disk or pick another folder") from exc  # fmt: skip
-    writer = SafeWriter(run_id, ballast)
-    journal = Journal.begin(journal_path(loaded), writer, run_id=run_id, plan=str(loaded.path),
-                            plan_sha256=loaded.sha256, pid=os.getpid())  # fmt: skip
     lock.record("run", run_id)
     return _Begun(found, run_dir, journal, writer)
 
@@ -449,8 +443,8 @@ def _write_report(run_dir: Path, writer: SafeWriter) -> tuple[Comparison | None,
     """Production is back and verified; a report that cannot be written must not hide that."""
     try:
         return verdict.write_report(verdict.RunFolder.open(run_dir))
-    except (SwapbenchError, OSError) as exc:
-        why = exc.message if isinstance(exc, SwapbenchError) else (exc.strerror or str(exc))
+    except Exception as exc:  # a report is re-made from the run folder later; production's outcome stands
+        why = exc.message if isinstance(exc, SwapbenchError) else f"{type(exc).__name__}: {exc}"
         writer.failures.append(f"report not written ({why}); `swapbench report {run_dir}` writes it later")
         return None, None, None
 

@@ -6,10 +6,13 @@ become an Exchange with `error` set, so the bench loop records them as samples.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import math
+import socket
+import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -20,6 +23,7 @@ from swapbench.core.results import Exchange, ServerInfo, ServerTimings, Usage
 from swapbench.errors import EndpointUnreachable
 
 CHAT_PATH = "/v1/chat/completions"
+MAX_ANSWER_BYTES = 1 << 20  # a chat answer is a few KiB; a server sending more is broken or hostile
 # A request that fails before any byte of the answer on a reused connection is resent once: the server
 # closes keep-alive connections after every stream, after 5 s idle and after 100 requests.
 RETRIABLE = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
@@ -41,32 +45,83 @@ class HealthReport:
 def server_message(text: str) -> str:
     """The server's own error message from an error body, or the body itself, shortened."""
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError:
-        return text.strip()[:500]
+        data = loads(text)
+    except ValueError:
+        return _text(text.strip()[:500])
     if isinstance(data, dict):
         err = data.get("error")
         if isinstance(err, dict) and err.get("message"):
-            return str(err["message"])
+            return _text(err["message"])[:500]
         if isinstance(err, str):
-            return err
-    return text.strip()[:500]
+            return _text(err)[:500]
+    return _text(text.strip()[:500])
+
+
+def _count(value: Any) -> int | None:
+    """A token count, or None for anything else (a bool, a float, a string, NaN)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _ms(value: Any) -> float | None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+    return float(value) if ok else None
 
 
 def _timings(raw: Any) -> ServerTimings | None:
     if not isinstance(raw, dict):
         return None
-    keys = ("cache_n", "prompt_n", "prompt_ms", "predicted_n", "predicted_ms")
-    return ServerTimings(**{k: raw[k] for k in keys if isinstance(raw.get(k), int | float)})
+    return ServerTimings(
+        cache_n=_count(raw.get("cache_n")), prompt_n=_count(raw.get("prompt_n")), prompt_ms=_ms(raw.get("prompt_ms")),
+        predicted_n=_count(raw.get("predicted_n")), predicted_ms=_ms(raw.get("predicted_ms")),
+    )  # fmt: skip
 
 
 def _usage(raw: Any) -> Usage | None:
     if not isinstance(raw, dict):
         return None
     details = raw.get("prompt_tokens_details")
-    cached = details.get("cached_tokens") if isinstance(details, dict) else None
-    keys = ("prompt_tokens", "completion_tokens", "total_tokens")
-    return Usage(**{k: raw[k] for k in keys if isinstance(raw.get(k), int)}, cached_tokens=cached)
+    return Usage(
+        prompt_tokens=_count(raw.get("prompt_tokens")), completion_tokens=_count(raw.get("completion_tokens")),
+        total_tokens=_count(raw.get("total_tokens")),
+        cached_tokens=_count(details.get("cached_tokens")) if isinstance(details, dict) else None,
+    )  # fmt: skip
+
+
+def _text(value: Any) -> str:
+    """Text as results can store it: lone surrogates (valid in JSON, not in UTF-8) replaced."""
+    text = str(value)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
+def loads(body: bytes | str) -> Any:
+    """JSON as a server may send it: NaN and Infinity (which Python's json accepts) become null."""
+    return json.loads(body, parse_constant=lambda name: None)
+
+
+def _shown(body: bytes) -> str:
+    return _text(body[:300].decode("utf-8", "replace"))
+
+
+def parse_completion(body: bytes) -> tuple[dict[str, Any], dict[str, Any]] | str:
+    """(choice, message) of a chat completion, or what is wrong with the body, in words."""
+    try:
+        data = loads(body)
+    except ValueError:  # not JSON, or not UTF-8 (UnicodeDecodeError is a ValueError)
+        return f"not a chat completion (not JSON): {_shown(body)}"
+    choices = data.get("choices") if isinstance(data, dict) else None
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        return f"not a chat completion (no choices): {_shown(body)}"
+    message = choices[0].get("message") or {}
+    if not isinstance(message, dict):
+        return f"not a chat completion (message is {type(message).__name__}): {_shown(body)}"
+    for field in ("content", "reasoning_content"):
+        if message.get(field) is not None and not isinstance(message[field], str):
+            return f"malformed answer: {field} is {type(message[field]).__name__}, not text: {_shown(body)}"
+    return choices[0], message
 
 
 class _WireClock:
@@ -74,9 +129,10 @@ class _WireClock:
     one was needed) to the last byte of the body received, so httpx's own bookkeeping stays out of the
     recorded latency. Also counts connects, so a transparent reconnect is visible in the sample."""
 
-    __slots__ = ("connects", "end_ns", "start_ns")
+    __slots__ = ("connects", "end_ns", "socket", "start_ns")
 
     def __init__(self) -> None:
+        self.socket: socket.socket | None = None
         self.reset()
 
     def reset(self) -> None:
@@ -93,11 +149,64 @@ class _WireClock:
         elif event == "connection.connect_tcp.started":
             self.start_ns = time.perf_counter_ns()
             self.connects += 1
+        elif event == "connection.connect_tcp.complete":
+            stream = info.get("return_value")
+            self.socket = stream.get_extra_info("socket") if stream is not None else None
 
     def elapsed_ms(self, fallback_start_ns: int) -> float:
         start = self.start_ns or fallback_start_ns
         end = self.end_ns or time.perf_counter_ns()
         return (end - start) / 1e6
+
+
+class _Deadline:
+    """Cuts a request at its deadline, whatever the server does: httpx's timeout is per read, so a server that
+    drips a byte a second (headers or body) would never time out. One watcher thread per endpoint, asleep
+    until a deadline passes; then it shuts the connection's socket down and the read in progress fails. Per
+    request it costs a lock and a notify."""
+
+    def __init__(self, clock: _WireClock) -> None:
+        self._clock = clock
+        self._cond = threading.Condition()
+        self._at: float | None = None
+        self._closed = False
+        self.fired = False
+        self._thread: threading.Thread | None = None
+
+    def arm(self, timeout_s: float) -> None:
+        with self._cond:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._watch, name="swapbench-deadline", daemon=True)
+                self._thread.start()
+            self._at, self.fired = time.monotonic() + timeout_s, False
+            self._cond.notify()
+
+    def disarm(self) -> None:
+        with self._cond:
+            self._at = None
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _watch(self) -> None:
+        while True:
+            with self._cond:
+                while self._at is None and not self._closed:
+                    self._cond.wait()
+                if self._closed or self._at is None:
+                    return
+                left = self._at - time.monotonic()
+                if left > 0:
+                    self._cond.wait(left)
+                    continue
+                self._at, self.fired, sock = None, True, self._clock.socket
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
 
 
 class ChatEndpoint:
@@ -110,8 +219,11 @@ class ChatEndpoint:
         api_key: str | None = None,
         timeout_s: float = 120.0,
         transport: httpx.BaseTransport | None = None,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.timeout_s = timeout_s
+        self.max_answer_bytes = max_answer_bytes
         headers = {"Content-Type": "application/json"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
@@ -124,6 +236,7 @@ class ChatEndpoint:
             trust_env=False,  # never route loopback benchmarks through a proxy from the environment
         )
         self._clock = _WireClock()
+        self._deadline = _Deadline(self._clock)
         self._connected_once = False
 
     def __enter__(self) -> ChatEndpoint:
@@ -133,6 +246,7 @@ class ChatEndpoint:
         self.close()
 
     def close(self) -> None:
+        self._deadline.close()
         self._client.close()
 
     def _unreachable(self, exc: Exception) -> EndpointUnreachable:
@@ -163,8 +277,8 @@ class ChatEndpoint:
     def _json(self, path: str) -> dict[str, Any] | None:
         try:
             resp = self._get(path)
-            data = resp.json() if resp.status_code == 200 else None
-        except (httpx.HTTPError, json.JSONDecodeError):
+            data = loads(resp.content) if resp.status_code == 200 else None
+        except (httpx.HTTPError, ValueError):
             return None
         return data if isinstance(data, dict) else None
 
@@ -175,14 +289,20 @@ class ChatEndpoint:
         entries = models.get("data") if isinstance(models.get("data"), list) else []
         meta = entries[0].get("meta") if entries and isinstance(entries[0], dict) else None
         template = props.get("chat_template")
+
+        def text(key: str) -> str | None:
+            return _text(props[key])[:1000] if isinstance(props.get(key), str) else None
+
         return ServerInfo(
             url=self.base_url,
-            build_info=props.get("build_info"),
-            model_path=props.get("model_path"),
+            build_info=text("build_info"),
+            model_path=text("model_path"),
             models_meta=meta if isinstance(meta, dict) else None,
             modalities=props.get("modalities") if isinstance(props.get("modalities"), dict) else None,
-            chat_template_sha256=hashlib.sha256(template.encode()).hexdigest() if isinstance(template, str) else None,
-            total_slots=props.get("total_slots") if isinstance(props.get("total_slots"), int) else None,
+            chat_template_sha256=hashlib.sha256(template.encode("utf-8", "surrogatepass")).hexdigest()
+            if isinstance(template, str)
+            else None,
+            total_slots=_count(props.get("total_slots")),
         )
 
     def complete(self, body: bytes, *, stream: bool = False) -> Exchange:
@@ -190,16 +310,21 @@ class ChatEndpoint:
         turned out closed. Raises EndpointUnreachable when no connection can be made."""
         for attempt in (1, 2):
             self._clock.reset()
+            self._deadline.arm(self.timeout_s)
             try:
                 exchange = self._stream(body) if stream else self._plain(body)
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 raise self._unreachable(exc) from exc
-            except RETRIABLE as exc:
+            except (*RETRIABLE, httpx.TimeoutException) as exc:
+                if self._deadline.fired:
+                    return Exchange(latency_ms=0.0, error=f"no complete answer within {self.timeout_s:g} s (deadline)")
+                if isinstance(exc, httpx.TimeoutException):
+                    return Exchange(latency_ms=0.0, error=f"timed out: {type(exc).__name__}")
                 if attempt == 2:
                     return Exchange(latency_ms=0.0, error=f"connection lost: {type(exc).__name__}: {exc}")
                 continue
-            except httpx.TimeoutException as exc:
-                return Exchange(latency_ms=0.0, error=f"timed out: {type(exc).__name__}")
+            finally:
+                self._deadline.disarm()
             reconnects = self._clock.connects - (0 if self._connected_once else 1)
             self._connected_once = True
             return exchange.model_copy(update={"reconnects": max(reconnects, 0)})
@@ -208,25 +333,44 @@ class ChatEndpoint:
     def _plain(self, body: bytes) -> Exchange:
         request = self._client.build_request("POST", CHAT_PATH, content=body, extensions={"trace": self._clock})
         start = time.perf_counter_ns()
-        resp = self._client.send(request)
-        latency_ms = self._clock.elapsed_ms(start)
-        if resp.status_code != 200:
-            return Exchange(latency_ms=latency_ms, http_status=resp.status_code, error=server_message(resp.text))
+        resp = self._client.send(request, stream=True)
         try:
-            data = resp.json()
-            choice = data["choices"][0]
-            message = choice.get("message") or {}
-        except (json.JSONDecodeError, KeyError, IndexError, TypeError, AttributeError):
-            return Exchange(latency_ms=latency_ms, http_status=200, error=f"not a chat completion: {resp.text[:300]}")
+            raw = self._read_capped(resp)
+        finally:
+            resp.close()
+        latency_ms = self._clock.elapsed_ms(start)
+        if raw is None:
+            return Exchange(latency_ms=latency_ms, http_status=resp.status_code, error=self._too_large())
+        if resp.status_code != 200:
+            text = raw.decode("utf-8", "replace")
+            return Exchange(latency_ms=latency_ms, http_status=resp.status_code, error=server_message(text))
+        parsed = parse_completion(raw)
+        if isinstance(parsed, str):
+            return Exchange(latency_ms=latency_ms, http_status=200, error=parsed)
+        choice, message = parsed
+        data = loads(raw)
         return Exchange(
             latency_ms=latency_ms,
             http_status=200,
-            content=message.get("content"),
-            reasoning_content=message.get("reasoning_content"),
-            finish_reason=choice.get("finish_reason"),
+            content=_text(message["content"]) if message.get("content") is not None else None,
+            reasoning_content=_text(message["reasoning_content"]) if message.get("reasoning_content") else None,
+            finish_reason=choice["finish_reason"] if isinstance(choice.get("finish_reason"), str) else None,
             usage=_usage(data.get("usage")),
             timings=_timings(data.get("timings")),
         )
+
+    def _read_capped(self, resp: httpx.Response) -> bytes | None:
+        """The body, or None when it is larger than the cap (nothing beyond it is kept)."""
+        chunks, size = [], 0
+        for chunk in resp.iter_raw():
+            size += len(chunk)
+            if size > self.max_answer_bytes:
+                return None
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _too_large(self) -> str:
+        return f"answer larger than {self.max_answer_bytes // 1024} KiB; not stored"
 
     def _stream(self, body: bytes) -> Exchange:
         request = self._client.build_request("POST", CHAT_PATH, content=body, extensions={"trace": self._clock})
@@ -238,28 +382,37 @@ class ChatEndpoint:
                 latency_ms = self._clock.elapsed_ms(start)
                 return Exchange(latency_ms=latency_ms, http_status=resp.status_code, error=server_message(resp.text))
             acc = _StreamAccumulator(self._clock.start_ns or start)
-            for event in _sse_data(resp.iter_lines()):
-                acc.add(event)
+            received = 0
+            for line in resp.iter_lines():
+                received += len(line) + 1
+                if received > self.max_answer_bytes:
+                    return Exchange(latency_ms=self._clock.elapsed_ms(start), http_status=200, error=self._too_large())
+                event = _sse_event(line)
+                if event is DONE:
+                    break
+                if event is not SKIP:
+                    acc.add(event)
             latency_ms = self._clock.elapsed_ms(start)
         finally:
             resp.close()
         return acc.exchange(latency_ms)
 
 
-def _sse_data(lines: Iterator[str]) -> Iterator[dict[str, Any] | None]:
-    """The JSON payloads of an SSE stream; None for a payload that is not JSON."""
-    for line in lines:
-        if not line.startswith("data:"):
-            continue
-        payload = line[5:].strip()
-        if payload == "[DONE]":
-            return
-        try:
-            data = json.loads(payload)
-        except json.JSONDecodeError:
-            yield None
-            continue
-        yield data if isinstance(data, dict) else None
+DONE, SKIP = object(), object()
+
+
+def _sse_event(line: str) -> Any:
+    """One SSE line: its JSON object, None for a payload that is not one, SKIP for other lines, DONE at the end."""
+    if not line.startswith("data:"):
+        return SKIP
+    payload = line[5:].strip()
+    if payload == "[DONE]":
+        return DONE
+    try:
+        data = loads(payload)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
 
 
 class _StreamAccumulator:
@@ -277,22 +430,36 @@ class _StreamAccumulator:
 
     def add(self, event: dict[str, Any] | None) -> None:
         if event is None:
-            self.error = self.error or "malformed stream event"
+            self.error = self.error or "malformed stream event (not a JSON object)"
             return
         if isinstance(event.get("error"), dict):
             self.error = server_message(json.dumps(event))
-        for choice in event.get("choices") or []:
-            delta = choice.get("delta") or {}
-            text, thought = delta.get("content"), delta.get("reasoning_content")
-            if (text or thought) and self.ttft_ms is None:
-                self.ttft_ms = (time.perf_counter_ns() - self.start_ns) / 1e6
-            if text:
-                self.content.append(text)
-            if thought:
-                self.reasoning.append(thought)
-            self.finish_reason = choice.get("finish_reason") or self.finish_reason
+        choices = event.get("choices")
+        if choices is not None and not isinstance(choices, list):
+            self.error = self.error or f"malformed stream event: choices is {type(choices).__name__}"
+            return
+        for choice in choices or []:
+            self._delta(choice)
         self.usage = _usage(event.get("usage")) or self.usage
         self.timings = _timings(event.get("timings")) or self.timings
+
+    def _delta(self, choice: Any) -> None:
+        delta = choice.get("delta") if isinstance(choice, dict) else None
+        if not isinstance(delta, dict):
+            self.error = self.error or "malformed stream event: a choice without a delta object"
+            return
+        text, thought = delta.get("content"), delta.get("reasoning_content")
+        if not isinstance(text, str | None) or not isinstance(thought, str | None):
+            self.error = self.error or "malformed stream event: content is not text"
+            return
+        if (text or thought) and self.ttft_ms is None:
+            self.ttft_ms = (time.perf_counter_ns() - self.start_ns) / 1e6
+        if text:
+            self.content.append(_text(text))
+        if thought:
+            self.reasoning.append(_text(thought))
+        reason = choice.get("finish_reason")
+        self.finish_reason = reason if isinstance(reason, str) else self.finish_reason
 
     def exchange(self, latency_ms: float) -> Exchange:
         return Exchange(

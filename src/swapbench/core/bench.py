@@ -151,8 +151,32 @@ def run_workload(
 
     Stops early, keeping what it gathered, when: a warm-up request fails (the server cannot serve this
     workload at all), MAX_CONSECUTIVE_ERRORS measured requests fail in a row, the server goes away, a stop
-    is requested, or the deadline passes."""
+    is requested, or the deadline passes. Anything unexpected (a bug, Ctrl-C outside a request) stops it the
+    same way: the samples gathered are always returned, never lost with an exception."""
     run = WorkloadRun(workload)
+    try:
+        _gather(run, client, workload, settings, clock, on_sample)
+    except KeyboardInterrupt:
+        run.error = Interrupted(
+            f"interrupted during workload {workload.info.name!r} after {len(run.samples)} samples",
+            hint="run it again for the full count; the samples so far are kept",
+        )
+    except Exception as exc:
+        run.error = EndpointRequestFailed(
+            f"workload {workload.info.name!r} stopped after {len(run.samples)} samples: {type(exc).__name__}: {exc}",
+            hint="the samples so far are kept; this is a bug in swapbench or in a plug-in: please report it",
+        )
+    return run
+
+
+def _gather(
+    run: WorkloadRun,
+    client: ChatClient,
+    workload: BenchWorkload,
+    settings: BenchSettings,
+    clock: Callable[[], int],
+    on_sample: OnSample | None,
+) -> None:
     body = workload.encoded(settings.stream)
     origin: int | None = None
     consecutive, i = 0, 0
@@ -186,7 +210,6 @@ def run_workload(
         if run.error is not None:
             break
         i += 1
-    return run
 
 
 def run_workloads(
