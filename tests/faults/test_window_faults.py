@@ -85,6 +85,53 @@ def test_read_only_output_dir_is_refused_in_phase_0(box: Sandbox, tmp_path: Path
     assert_production_up(box)
 
 
+def test_disk_filled_mid_bench_loses_nothing(box: Sandbox, tmp_path: Path, mounts: Mounts) -> None:
+    disk = mounts.tmpfs(64)
+    plan = on(box, tmp_path / "plan", disk)
+    barrier = Barrier(tmp_path / "barrier", BENCH)
+    proc = start_swapbench("run", str(plan), env=barrier.env)
+    barrier.reached(proc)
+    fill(disk)  # the disk is full while the candidate is measured
+    barrier.go()
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out[-2000:] + err  # the ballast gave back the room the records needed
+    no_traceback((out, err))
+    run_dir = latest_run_dir(disk)
+    results = json.loads((run_dir / f"results-{CANDIDATE_LABEL}.json").read_text())
+    assert results["status"] == "complete" and [len(w["samples"]) for w in results["workloads"]] == [2, 2]
+    assert json.loads((run_dir / "swap.json").read_text())["status"] == "complete"
+    assert_production_up(box, plan)
+
+
+def test_disk_turning_read_only_mid_window_restores_and_rescues_the_samples(
+    box: Sandbox, tmp_path: Path, mounts: Mounts
+) -> None:
+    disk = mounts.ext4(64)
+    plan = on(box, tmp_path / "plan", disk)
+    barrier = Barrier(tmp_path / "barrier", BENCH)
+    proc = start_swapbench("run", str(plan), env=barrier.env)
+    barrier.reached(proc)
+    mounts.fail(disk)  # the kernel turns the run folder's disk read-only under swapbench's open files
+    barrier.go()
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 7, out[-2000:] + err
+    assert "production was restored and verified, but the run's records are incomplete" in err
+    no_traceback((out, err))
+    run_id = latest_run_dir(disk).name
+    rescued = Path.home() / ".cache" / "swapbench" / "rescue" / run_id / f"results-{CANDIDATE_LABEL}.json"
+    assert f"{rescued.name} was saved to {rescued.parent}" in out
+    assert [len(w["samples"]) for w in json.loads(rescued.read_text())["workloads"]] == [2, 2]
+    assert not port_open(box.ports["candidate"])
+    loaded = loaded_of(box, plan)
+    assert all(ServiceOps(s, loaded.resolve).is_up() for s in loaded.plan.services)
+    # the journal could not be closed on the read-only disk: it asks for a rollback, which only closes it
+    mounts.repair(disk)
+    again = swapbench("run", str(plan))
+    assert again.returncode == 9 and "swapbench rollback PLAN" in again.stderr
+    assert swapbench("rollback", str(plan)).returncode == 0
+    assert_production_up(box, plan)
+
+
 def test_watchdog_restores_on_a_disk_turned_read_only(box: Sandbox, tmp_path: Path, mounts: Mounts) -> None:
     disk = mounts.ext4(64)
     plan = on(box, tmp_path / "plan", disk)
