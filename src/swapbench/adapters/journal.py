@@ -72,7 +72,7 @@ def read_journal(path: Path) -> JournalState:
     """Parse a journal; a torn last line is dropped, a damaged line elsewhere is a JournalError."""
     try:
         raw = path.read_bytes()
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # no journal (its folder may not even be one: Phase 0 says)
         return JournalState(path)
     except OSError as exc:
         raise JournalError(f"cannot read journal {path}: {exc.strerror}", hint="check its permissions") from exc
