@@ -87,8 +87,9 @@ def _api_key(loaded: LoadedPlan, target: Target) -> str | None:
     path = loaded.resolve(target.api_key_file)
     try:
         return path.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise InputError(f"cannot read api_key_file {path}: {exc.strerror}", hint="check the path") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise InputError(f"cannot read api_key_file {path}: {why}", hint="check the path") from exc
 
 
 def prepare_workloads(

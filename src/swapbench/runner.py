@@ -20,7 +20,7 @@ from swapbench.adapters.files import BALLAST_MIB, Ballast, SafeWriter
 from swapbench.adapters.gpu import read_device
 from swapbench.adapters.journal import Journal, JournalState, active_journal_path, read_journal
 from swapbench.adapters.lock import WindowLock, live_owner
-from swapbench.adapters.phase0 import plan_preflight
+from swapbench.adapters.preflight import plan_preflight
 from swapbench.adapters.proc import kill_group, run_argv
 from swapbench.adapters.services import ServiceOps, privileged_argv, start_argv, stop_argv
 from swapbench.adapters.signals import SignalFlag

@@ -167,7 +167,9 @@ def test_fault_matrix(box: Sandbox, boundary: str, fault: str) -> None:
 
 def test_candidate_never_ready(box: Sandbox, tmp_path: Path) -> None:
     plan = tmp_path / "plan.toml"
-    text = box.plan_path.read_text().replace('"1"]\nready_timeout_s = 60.0', '"1"]\nready_timeout_s = 0.05')
+    text = box.plan_path.read_text().replace(
+        '"1"]\nready_timeout_s = 60.0\nsettle_s = 0.3', '"1"]\nready_timeout_s = 0.05\nsettle_s = 0.0'
+    )
     assert "ready_timeout_s = 0.05" in text
     plan.write_text(text)
     run = swapbench("run", str(plan))

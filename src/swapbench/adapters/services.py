@@ -83,7 +83,8 @@ class ServiceOps:
         return self.service.name
 
     def _run(self, argv: list[str], timeout_s: float, what: str) -> CommandResult:
-        cwd = self.resolve(self.service.cwd) if isinstance(self.service, CommandService) and self.service.cwd else None
+        # A relative start script resolves beside the plan (as Phase 0 checked it), not in swapbench's own cwd.
+        cwd = self.resolve(self.service.cwd or Path(".")) if isinstance(self.service, CommandService) else None
         result = self.runner(argv, timeout_s, cwd=cwd)
         if not result.ok:
             raise StepFailed(

@@ -1,0 +1,451 @@
+"""Phase 0's checks of what the plan will run: programs, model files, secrets and the candidate's flags.
+
+Whatever can be known before the window is checked here, each outcome named by its plan key: a start script
+that cannot be executed would stop a service and never bring it back; a flag llama-server refuses is found
+only after production is down. Reads only: no file that is not regular is ever opened (a FIFO blocks), and
+the one thing started, `llama-server --help`, runs with a deadline in its own process group.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import secrets
+import shutil
+import stat
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from swapbench.adapters.candidate import launch_argv
+from swapbench.adapters.checks import outcome
+from swapbench.adapters.proc import CommandResult, run_argv
+from swapbench.core.steps import Outcome, Status
+from swapbench.errors import StepFailed
+from swapbench.plan.load import LoadedPlan
+from swapbench.plan.models import CommandService, DockerService, Launch, SystemdService, Target
+
+GGUF_MAGIC = b"GGUF"
+TEMPLATE_MAX_BYTES = 1 << 20
+SECRET_MAX_BYTES = 64 << 10
+HELP_TIMEOUT_S = 30.0
+DOCKER_HELP_TIMEOUT_S = 120.0
+DOCKER_INSPECT_TIMEOUT_S = 30.0
+# What a file starts with when it is not the GGUF it claims to be, and what usually went wrong.
+NOT_GGUF_HINTS = {
+    b"version https://git-lfs": "a Git LFS pointer: run `git lfs pull` where it was cloned",
+    b"<": "an HTML or XML page: the download failed; fetch the file again",
+    b"{": "JSON: the download failed or this is a config file; fetch the .gguf itself",
+}
+# One option column of `--help`: `-ngl,  --gpu-layers, --n-gpu-layers N   description...`
+_SPEC = re.compile(r"^ {0,4}(?P<names>--?[A-Za-z][\w.-]*(?:,\s*--?[A-Za-z][\w.-]*)*)(?P<rest>.*)$")
+_METAVAR = re.compile(r"^ (\S.*?)(?: {2,}|$)")
+
+
+class _Unusable(Exception):
+    """Why a path cannot be used as the file the plan says it is (internal: turned into an Outcome)."""
+
+
+# --- files -------------------------------------------------------------------------------------------------
+
+
+def _not_a_file(path: Path) -> str | None:
+    """Why `path` is not a regular file, from its stat alone (nothing is opened), or None."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return f"is a broken symlink (to {os.readlink(path)})" if path.is_symlink() else "does not exist"
+    except OSError as exc:
+        return f"cannot be reached ({exc.strerror})"
+    if stat.S_ISREG(mode):
+        return None
+    kinds = {stat.S_ISDIR: "a directory", stat.S_ISFIFO: "a FIFO", stat.S_ISSOCK: "a socket"}
+    return "is " + next((what for test, what in kinds.items() if test(mode)), "a device, not a regular file")
+
+
+def read_head(path: Path, limit: int) -> bytes:
+    """Up to `limit` bytes of a regular file. Raises _Unusable. A non-regular file is refused on its stat, and the
+    open is non-blocking and checked again, so a FIFO swapped in between cannot block Phase 0."""
+    why = _not_a_file(path)
+    if why is not None:
+        raise _Unusable(why)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except PermissionError as exc:
+        raise _Unusable("is not readable by this user") from exc
+    except OSError as exc:
+        raise _Unusable(f"cannot be opened ({exc.strerror})") from exc
+    with open(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise _Unusable("is not a regular file")
+        return f.read(limit)
+
+
+def check_gguf(path: Path, key: str) -> Outcome:
+    """A model or projector: a regular, readable file that starts with the GGUF magic."""
+    try:
+        head = read_head(path, 32)
+    except _Unusable as exc:
+        return outcome(key, False, f"{path} {exc}; fix {key}")
+    if not head.startswith(GGUF_MAGIC):
+        hint = next((h for prefix, h in NOT_GGUF_HINTS.items() if head.startswith(prefix)), f"fix {key}")
+        return outcome(key, False, f"{path} is not a GGUF file (starts with {head[:4]!r}): {hint}")
+    return outcome(key, True, f"{path}: GGUF, {path.stat().st_size / 2**20:.1f} MiB")
+
+
+def check_template(path: Path, key: str, max_bytes: int = TEMPLATE_MAX_BYTES) -> Outcome:
+    """A chat template: a regular, readable, non-empty UTF-8 file under `max_bytes`."""
+    try:
+        data = read_head(path, max_bytes + 1)
+        if len(data) > max_bytes:
+            raise _Unusable(f"is larger than {max_bytes >> 10} KiB: not a chat template")
+        text = data.decode("utf-8")
+    except _Unusable as exc:
+        return outcome(key, False, f"{path} {exc}; fix {key}")
+    except UnicodeDecodeError as exc:
+        return outcome(key, False, f"{path} is not UTF-8 text (at byte {exc.start}); fix {key}")
+    if not text.strip():
+        return outcome(key, False, f"{path} is empty; fix {key}")
+    return outcome(key, True, f"{path}: UTF-8, {len(data)} bytes")
+
+
+def check_secret(path: Path, key: str) -> Outcome:
+    """An API key file: readable, one non-empty line an HTTP header can carry. Its content is never shown."""
+    try:
+        data = read_head(path, SECRET_MAX_BYTES + 1)
+        if len(data) > SECRET_MAX_BYTES:
+            raise _Unusable(f"is larger than {SECRET_MAX_BYTES >> 10} KiB: not a key file")
+        token = data.decode("utf-8").strip()
+    except _Unusable as exc:
+        return outcome(key, False, f"{path} {exc}; fix {key}")
+    except UnicodeDecodeError:
+        return outcome(key, False, f"{path} is not UTF-8 text (content not shown); fix {key}")
+    if not token:
+        return outcome(key, False, f"{path} is empty; write the key into it")
+    if not (token.isascii() and token.isprintable()):
+        why = "holds more than one line, or a character an HTTP header cannot carry"
+        return outcome(key, False, f"{path} {why} (content not shown); keep only the key in it")
+    return outcome(key, True, f"{path}: readable, not empty (content not shown)")
+
+
+# --- programs ----------------------------------------------------------------------------------------------
+
+
+def _interpreter_problem(head: bytes) -> str | None:
+    """Why the kernel would refuse to execute a file starting with `head`, or None."""
+    if head.startswith(b"\x7fELF"):
+        return None
+    if not head.startswith(b"#!"):
+        return "has no #! line and is not a binary: running it fails with 'Exec format error'; add #!/bin/sh"
+    line = head[2:].split(b"\n", 1)[0]
+    if b"\r" in line:
+        return "has Windows line endings (CRLF) in its #! line: run `dos2unix` on it"
+    words = line.decode("utf-8", "replace").split()
+    if not words or not os.access(words[0], os.X_OK) or not os.path.isfile(words[0]):
+        return f"names an interpreter that cannot be run: #!{' '.join(words)}"
+    if words[0].endswith("/env"):
+        named = next((w for w in words[1:] if not w.startswith("-")), None)
+        if named is not None and shutil.which(named) is None:
+            return f"runs {named!r} through #!{' '.join(words)}, and {named!r} is not on PATH"
+    return None
+
+
+def _executable_problem(path: Path) -> str | None:
+    why = _not_a_file(path)
+    if why is not None:
+        return why
+    if not os.access(path, os.X_OK):
+        return f"is not executable by this user: `chmod +x {path}`"
+    try:
+        head = read_head(path, 256)
+    except _Unusable:
+        return None  # execute-only (not readable): the kernel can still run it
+    return _interpreter_problem(head)
+
+
+def check_program(name: str, cwd: Path, key: str) -> Outcome:
+    """argv[0] of a command: a path with a `/` is taken from `cwd` (as exec does); a bare name from PATH."""
+    if "/" in name:
+        path = cwd / name
+    else:
+        found = shutil.which(name)
+        if found is None:
+            return outcome(
+                key, False, f"{name!r} is not on PATH ({os.environ.get('PATH', '')}); install it or fix {key}"
+            )
+        path = Path(found)
+    why = _executable_problem(path)
+    return outcome(key, why is None, f"{path} {why}; fix {key}" if why else f"{path}: executable")
+
+
+def _service_checks(loaded: LoadedPlan) -> list[Outcome]:
+    found: list[Outcome] = []
+    for i, svc in enumerate(loaded.plan.services):
+        key = f"services[{i}] ({svc.name})"
+        if isinstance(svc, CommandService):
+            cwd = loaded.resolve(svc.cwd) if svc.cwd is not None else loaded.base_dir
+            if not cwd.is_dir():
+                found.append(outcome(f"{key}.cwd", False, f"{cwd} does not exist or is not a folder; fix {key}.cwd"))
+                continue
+            found += [check_program(svc.start[0], cwd, f"{key}.start[0]")]
+            found += [check_program(svc.stop[0], cwd, f"{key}.stop[0]")]
+        elif isinstance(svc, SystemdService):
+            found += [check_program("systemctl", loaded.base_dir, f"{key}.manager")]
+            found += [check_program("sudo", loaded.base_dir, f"{key}.sudo")] if svc.sudo else []
+        elif isinstance(svc, DockerService):
+            found += [check_program("docker", loaded.base_dir, f"{key}.manager")]
+    return found
+
+
+def launched(loaded: LoadedPlan) -> list[tuple[str, Target, Launch]]:
+    """(plan key, target, launch) of every candidate swapbench starts."""
+    found = []
+    for i, target in enumerate(loaded.plan.candidates):
+        if target.launch is not None:
+            found.append((f"candidates[{i}] ({target.label}).launch", target, target.launch))
+    return found
+
+
+def program_checks(loaded: LoadedPlan) -> list[Outcome]:
+    """Every program a service or a candidate runs exists and can be executed by this user."""
+    found = _service_checks(loaded)
+    for key, _, launch in launched(loaded):
+        if launch.kind == "native" and launch.binary is not None:
+            found.append(check_program(str(loaded.resolve(launch.binary)), loaded.base_dir, f"{key}.binary"))
+        else:
+            found.append(check_program("docker", loaded.base_dir, f"{key}.kind"))
+    return found
+
+
+# --- model files and secrets -------------------------------------------------------------------------------
+
+
+def _files(launch: Launch) -> list[tuple[str, Path]]:
+    named = [("model", launch.model), ("mmproj", launch.mmproj), ("chat_template_file", launch.chat_template_file)]
+    return [(name, path) for name, path in named if path is not None]
+
+
+def _mount_problem(path: Path, models_dir: Path) -> str | None:
+    """Why a docker candidate would not see `path` under /models, or None."""
+    if not models_dir.is_dir():
+        return f"launch.models_dir {models_dir} is not a folder"
+    if not path.is_relative_to(models_dir):
+        return f"{path} is not under launch.models_dir {models_dir}: the container sees only that folder"
+    real, real_dir = Path(os.path.realpath(path)), Path(os.path.realpath(models_dir))
+    if path.exists() and not real.is_relative_to(real_dir):
+        return f"{path} is a symlink to {real}, outside models_dir: inside the container the link is broken"
+    return None
+
+
+def model_file_checks(loaded: LoadedPlan) -> list[Outcome]:
+    """model and mmproj are GGUF files, the chat template is UTF-8 text; a container sees them under /models."""
+    found: list[Outcome] = []
+    for key, _, launch in launched(loaded):
+        for name, path in _files(launch):
+            resolved = loaded.resolve(path)
+            check = check_template if name == "chat_template_file" else check_gguf
+            found.append(check(resolved, f"{key}.{name}"))
+            if launch.kind == "docker" and launch.models_dir is not None:
+                why = _mount_problem(resolved, loaded.resolve(launch.models_dir))
+                if why is not None:
+                    found.append(outcome(f"{key}.{name}", False, f"{why}; move it there or change models_dir"))
+    return found
+
+
+def secret_checks(loaded: LoadedPlan) -> list[Outcome]:
+    """Every target's api_key_file: readable, one line, not empty; never shown."""
+    plan = loaded.plan
+    keyed = [("baseline", plan.baseline)] if plan.baseline is not None else []
+    keyed += [(f"candidates[{i}] ({t.label})", t) for i, t in enumerate(plan.candidates)]
+    return [
+        check_secret(loaded.resolve(t.api_key_file), f"{where}.api_key_file")
+        for where, t in keyed
+        if t.api_key_file is not None
+    ]
+
+
+# --- the candidate's flags ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HelpOption:
+    """One option line of `llama-server --help`: its names and how many entries follow it as values."""
+
+    names: tuple[str, ...]
+    values: int
+    spec: str
+
+
+Options = Mapping[str, HelpOption]
+_HELP_CACHE: dict[tuple[str, ...], Options] = {}
+
+
+def parse_help(text: str) -> dict[str, HelpOption]:
+    """Every option name the help lists, from its option column only (prose that mentions a flag is not a
+    listing). `-c,    --ctx-size N` takes one value; `START END`, two; `--jinja, --no-jinja`, none."""
+    options: dict[str, HelpOption] = {}
+    for line in text.splitlines():
+        match = _SPEC.match(line)
+        if match is None:
+            continue
+        names = tuple(n.strip() for n in match["names"].split(","))
+        metavar = _METAVAR.match(match["rest"])
+        values = len(re.sub(r"<[^>]*>", "X", metavar[1]).split()) if metavar else 0
+        option = HelpOption(names, values, f"{', '.join(names)}{' ' + metavar[1] if metavar else ''}")
+        options.update({name: option for name in names})
+    return options
+
+
+def is_option(entry: str) -> bool:
+    """`-x`, `--long`, `--long=value`; not a value such as `-1`, `-0.5` or `-`."""
+    return re.match(r"^--?[A-Za-z]", entry) is not None
+
+
+def _unknown(entry: str, options: Options, source: str) -> str:
+    name = entry.split("=", 1)[0]
+    if "=" in entry and name in options:
+        return f'{entry}: {source} takes no --option=value form; write "{name}", "{entry[len(name) + 1 :]}"'
+    close = difflib.get_close_matches(entry, list(options), n=1, cutoff=0.75)
+    return f"{entry} is not an option of {source} (from its --help)" + (f"; did you mean {close[0]}?" if close else "")
+
+
+def argv_problems(args: Sequence[str], options: Options, source: str) -> list[str]:
+    """What llama-server's parser would refuse in `args`: unknown options, missing values, stray entries."""
+    problems, i = [], 0
+    while i < len(args):
+        entry, i = args[i], i + 1
+        option = options.get(entry)
+        if not is_option(entry):
+            problems.append(f"{entry!r} is not the value of any option ({source} takes no positional arguments)")
+        elif option is None:
+            problems.append(_unknown(entry, options, source))
+        else:
+            taken = args[i : i + option.values]
+            # llama-server would swallow `-c --jinja` as "-c = --jinja" and fail: an option is never a value
+            given = next((n for n, a in enumerate(taken) if is_option(a)), len(taken))
+            if given < option.values:
+                problems.append(f"{entry} expects {option.values} value(s) after it (`{option.spec}`)")
+            i += given
+    return problems
+
+
+def read_help(
+    argv: Sequence[str], timeout_s: float, cache_key: tuple[str, ...], cleanup: Sequence[str] = ()
+) -> Options | str:
+    """The options `argv` (a `--help` command) lists, cached per `cache_key`; or why they cannot be read.
+    `cleanup` runs when the command outlives its deadline (a container its killed CLI leaves behind)."""
+    if cache_key in _HELP_CACHE:
+        return _HELP_CACHE[cache_key]
+    try:
+        result: CommandResult = run_argv(argv, timeout_s)
+    except ValueError as exc:  # output that is not text
+        return f"`{' '.join(argv)}` printed something that is not text ({exc})"
+    if result.timed_out and cleanup:
+        run_argv(cleanup, DOCKER_INSPECT_TIMEOUT_S)
+    if not result.ok:
+        return f"cannot read its options: {result.describe()}"
+    options = parse_help(result.stdout + "\n" + result.stderr)
+    if "--port" not in options:
+        return f"`{' '.join(argv)}` lists no --port option: is it llama-server? (output ends: {_tail(result)})"
+    _HELP_CACHE[cache_key] = options
+    return options
+
+
+def _tail(result: CommandResult) -> str:
+    return " | ".join((result.stdout + result.stderr).strip().splitlines()[-3:])
+
+
+def _split_argv(target: Target, launch: Launch, resolve: Callable[[Path], Path]) -> tuple[list[str], list[str]]:
+    """The arguments swapbench passes to llama-server itself, and the plan's flags (always last), from the very
+    argv builders the window uses. Raises StepFailed when a docker candidate's file is outside models_dir."""
+    argv = launch_argv(target, "preflight", resolve, Path(os.devnull))
+    # native: after the binary; docker: after the image, whose entrypoint is llama-server
+    start = 1 if launch.kind == "native" else len(argv) - argv[::-1].index(launch.image or "")
+    tail = argv[start:]
+    own = len(tail) - len(launch.flags)
+    return tail[:own], tail[own:]
+
+
+def _flag_outcomes(
+    key: str, runs: str, source: str, argv: tuple[list[str], list[str]], options: Options
+) -> list[Outcome]:
+    """One outcome for what swapbench passes (named by `runs`: the binary or the image), one for the plan's flags."""
+    own, flags = argv
+    mine, theirs = argv_problems(own, options, source), argv_problems(flags, options, source)
+    passed = " ".join(a for a in own if is_option(a))
+    own_detail = f"{'; '.join(mine)}; use a llama-server that takes them" if mine else f"takes {passed}"
+    flags_detail = f"{'; '.join(theirs)}; fix {key}.flags" if theirs else f"{len(flags)} entries accepted by {source}"
+    return [outcome(f"{key}.{runs}", not mine, own_detail), outcome(f"{key}.flags", not theirs, flags_detail)]
+
+
+def _checked_argv(
+    loaded: LoadedPlan, key: str, target: Target, runs: str, source: str, options: Options
+) -> list[Outcome]:
+    launch = target.launch
+    assert launch is not None
+    try:
+        argv = _split_argv(target, launch, loaded.resolve)
+    except StepFailed as exc:  # a file outside models_dir: model_file_checks names it
+        return [Outcome(name=f"{key}.flags", status=Status.SKIP, detail=f"no argv can be built: {exc.message}")]
+    return _flag_outcomes(key, runs, source, argv, options)
+
+
+def native_flag_checks(loaded: LoadedPlan, key: str, target: Target, timeout_s: float) -> list[Outcome]:
+    """`BINARY --help` lists every option swapbench and the plan pass, each followed by its values."""
+    launch = target.launch
+    assert launch is not None and launch.binary is not None
+    binary = loaded.resolve(launch.binary)
+    if _executable_problem(binary) is not None:
+        return [Outcome(name=f"{key}.flags", status=Status.SKIP, detail=f"{binary} cannot run: see {key}.binary")]
+    info = binary.stat()
+    options = read_help([str(binary), "--help"], timeout_s, (str(binary), str(info.st_size), str(info.st_mtime_ns)))
+    if isinstance(options, str):
+        return [outcome(f"{key}.binary", False, f"{binary}: {options}; fix the binary (run it by hand to see why)")]
+    return _checked_argv(loaded, key, target, "binary", str(binary), options)
+
+
+def docker_flag_checks(loaded: LoadedPlan, key: str, target: Target, timeout_s: float) -> list[Outcome]:
+    """The image is present before the window (a pull inside it stretches the downtime, or fails offline), and
+    the llama-server inside lists every option swapbench and the plan pass."""
+    launch = target.launch
+    assert launch is not None and launch.image is not None
+    image = launch.image
+    if shutil.which("docker") is None:
+        return [Outcome(name=f"{key}.image", status=Status.SKIP, detail=f"docker is not on PATH: see {key}.kind")]
+    inspect = run_argv(["docker", "image", "inspect", "--format", "{{.Id}}", image], DOCKER_INSPECT_TIMEOUT_S)
+    if not inspect.ok:
+        why = "is not present here" if "No such image" in inspect.stderr + inspect.stdout else "cannot be inspected"
+        detail = f"{image} {why} ({inspect.describe()}); run `docker pull {image}` before the window"
+        return [outcome(f"{key}.image", False, detail)]
+    image_id = inspect.stdout.strip()
+    found = [outcome(f"{key}.image", True, f"{image} is present ({image_id[:19]})")]
+    options = _docker_help(image, image_id, timeout_s)
+    if isinstance(options, str):
+        return [*found, outcome(f"{key}.image", False, f"{image}: {options}")]
+    return found + _checked_argv(loaded, key, target, "image", image, options)
+
+
+def _docker_help(image: str, image_id: str, timeout_s: float) -> Options | str:
+    """`docker run ... IMAGE --help` in a named, networkless container, removed if it outlives its deadline."""
+    name = f"swapbench-help-{secrets.token_hex(4)}"
+    argv = ["docker", "run", "--rm", "--pull=never", "--network=none", "--name", name, image, "--help"]
+    return read_help(argv, timeout_s, ("docker", image, image_id), cleanup=["docker", "rm", "-f", name])
+
+
+def flag_checks(
+    loaded: LoadedPlan, help_timeout_s: float = HELP_TIMEOUT_S, docker_timeout_s: float = DOCKER_HELP_TIMEOUT_S
+) -> list[Outcome]:
+    """The candidate's llama-server (native binary, or the image's) takes every flag it will be given."""
+    found: list[Outcome] = []
+    for key, target, launch in launched(loaded):
+        if launch.kind == "native":
+            found += native_flag_checks(loaded, key, target, help_timeout_s)
+        else:
+            found += docker_flag_checks(loaded, key, target, docker_timeout_s)
+    return found
+
+
+def plan_preflight(loaded: LoadedPlan) -> list[Outcome]:
+    """Programs, model files, secrets and flags of the whole plan, each outcome named by its plan key."""
+    return [*program_checks(loaded), *model_file_checks(loaded), *secret_checks(loaded), *flag_checks(loaded)]
