@@ -2,9 +2,14 @@
 # Lint, type-check and run every test (unit, adapters, real llama-server integration, CLI, demo).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-# The HTML report is opened in headless Chromium by a test: Debian's package.
-if ! command -v chromium >/dev/null; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+# The HTML report is opened in headless Chromium by a test; the fault suite makes real ext4 disks (mkfs.ext4,
+# findmnt) and mounts them: Debian's packages.
+missing=()
+command -v chromium >/dev/null || missing+=(chromium)
+command -v mkfs.ext4 >/dev/null || missing+=(e2fsprogs)
+command -v findmnt >/dev/null || missing+=(util-linux)
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
