@@ -106,8 +106,8 @@ def _shown(body: bytes) -> str:
     return _text(body[:300].decode("utf-8", "replace"))
 
 
-def parse_completion(body: bytes) -> tuple[dict[str, Any], dict[str, Any]] | str:
-    """(choice, message) of a chat completion, or what is wrong with the body, in words."""
+def parse_completion(body: bytes) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]] | str:
+    """(the whole answer, its first choice, that choice's message), or what is wrong with the body, in words."""
     try:
         data = loads(body)
     except ValueError:  # not JSON, or not UTF-8 (UnicodeDecodeError is a ValueError)
@@ -121,7 +121,7 @@ def parse_completion(body: bytes) -> tuple[dict[str, Any], dict[str, Any]] | str
     for field in ("content", "reasoning_content"):
         if message.get(field) is not None and not isinstance(message[field], str):
             return f"malformed answer: {field} is {type(message[field]).__name__}, not text: {_shown(body)}"
-    return choices[0], message
+    return data, choices[0], message
 
 
 class _WireClock:
@@ -347,8 +347,7 @@ class ChatEndpoint:
         parsed = parse_completion(raw)
         if isinstance(parsed, str):
             return Exchange(latency_ms=latency_ms, http_status=200, error=parsed)
-        choice, message = parsed
-        data = loads(raw)
+        data, choice, message = parsed
         return Exchange(
             latency_ms=latency_ms,
             http_status=200,
