@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -38,9 +40,23 @@ cli = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+class _Console(Console):
+    """A console whose reader went away (`swapbench run | tee log`, and tee died with the Ctrl-C) goes quiet:
+    rich's default exits the process, which in a window would cut restore short."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        with contextlib.suppress(OSError):
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, self.file.fileno())
+            os.close(null)
+
+
 # Wide enough for the tables when the output is a file or a CI log; a terminal keeps its own width.
-out = Console(width=None if sys.stdout.isatty() else 150)
-err = Console(stderr=True)
+out = _Console(width=None if sys.stdout.isatty() else 150)
+err = _Console(stderr=True)
 P = ParamSpec("P")
 R = TypeVar("R")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import signal
@@ -34,7 +35,6 @@ from swapbench.errors import (
     InputError,
     Interrupted,
     JournalError,
-    PlanError,
     PreflightFailed,
     RestoreFailed,
     SwapbenchError,
@@ -224,8 +224,8 @@ def dry_run(loaded: LoadedPlan) -> list[tuple[str, str]]:
     plan, resolve = loaded.plan, loaded.resolve
     steps: list[tuple[str, str]] = [("check", "no unfinished journal at " + str(journal_path(loaded)))]
     privileged = privileged_argv(plan.services)
-    steps += [("check", "sudo -n true")] if privileged else []
-    steps += [("check", f"sudo -n -l {' '.join(a)}") for a in privileged]
+    steps += [("check", "sudo -k -n true")] if privileged else []
+    steps += [("check", f"sudo -k -n -l {' '.join(a)}") for a in privileged]
     steps += [("check", f"service {s.name} is up now ({s.manager})") for s in plan.services]
     steps += [("check", _describe_check(c)) for c in plan.checks if not (privileged and c.kind == "sudo")]
     sp = swap_plan(loaded, "RUN_ID")
@@ -395,12 +395,18 @@ def _begin(loaded: LoadedPlan, lock: WindowLock, signals: SignalFlag) -> _Begun:
     try:
         ballast.lay()
         shutil.copyfile(str(loaded.path), run_dir / "plan.toml")
+        changed = hashlib.sha256((run_dir / "plan.toml").read_bytes()).hexdigest() != loaded.sha256
         journal = Journal.begin(journal_path(loaded), writer, run_id=run_id, plan=str(loaded.path),
                                 plan_sha256=loaded.sha256, pid=os.getpid())  # fmt: skip
     except OSError as exc:
         ballast.release()
         raise PreflightFailed(f"cannot prepare the run folder {run_dir}: {exc.strerror or exc}; nothing was touched",
                               hint="free space on run.output_dir's disk or pick another folder") from exc  # fmt: skip
+    if changed:  # the copy is what the watchdog will roll back with: it must be what Phase 0 checked
+        ballast.release()
+        journal.end("not-started", archive_to=run_dir / "journal.jsonl")
+        raise PreflightFailed(f"{loaded.path} changed while Phase 0 checked it; nothing was touched",
+                              hint="run again once the plan is saved")  # fmt: skip
     lock.record("run", run_id)
     return _Begun(found, run_dir, journal, writer)
 
@@ -416,7 +422,7 @@ def _window(
     begun = _begin(loaded, lock, signals)
     run_dir, journal, writer, run_id = begun.run_dir, begun.journal, begun.writer, begun.run_dir.name
     sp = swap_plan(loaded, run_id)
-    watchdog = Watchdog(loaded.path or run_dir, journal.path, run_id, run_dir / "watchdog.log", sp.time_cap_s + 120)
+    watchdog = _arm_watchdog(loaded, begun, sp.time_cap_s + 120)
     host = RealHost(loaded, run_id, run_dir, on_sample=on_sample, expect=expect, writer=writer)
     offset = [0.0]
     report = run_swap(sp, host, journal, lambda: time.monotonic() + offset[0], signals, begun.checks,
@@ -429,6 +435,17 @@ def _window(
     if writer.ballast is not None:
         writer.ballast.release()
     return RunOutcome(report, run_dir, decision, report_md, comparison, list(writer.failures))
+
+
+def _arm_watchdog(loaded: LoadedPlan, begun: _Begun, backstop_s: float) -> Watchdog:
+    """Armed after the journal is open and before the first mutation; if it cannot be, nothing is touched."""
+    run_dir = begun.run_dir
+    try:
+        return Watchdog(loaded.path or run_dir, begun.journal.path, run_dir.name, run_dir / "watchdog.log", backstop_s)
+    except OSError as exc:
+        begun.journal.end("not-started", archive_to=run_dir / "journal.jsonl")
+        raise PreflightFailed(f"the watchdog could not be started ({exc.strerror or exc}); nothing was touched",
+                              hint="free memory and processes, then run again") from exc  # fmt: skip
 
 
 def _with_gpu(report: SwapReport, loaded: LoadedPlan, host: RealHost) -> SwapReport:
@@ -540,14 +557,13 @@ def _converge(loaded: LoadedPlan, if_unfinished: bool, lock: WindowLock) -> Swap
 
 
 def window_plan(plan: Path, journal: Path) -> LoadedPlan:
-    """The plan of a window for its watchdog: the plan file, or — if it was edited into something that no
-    longer loads — the copy the window ran with, resolving paths beside the original."""
+    """The plan of a window for its watchdog: the copy the window ran with (paths resolved beside the
+    original), whatever was done to the plan file since; the plan file only if the copy cannot be read."""
     try:
-        return load_plan(plan)
-    except PlanError:
         state = read_journal(journal)
-        copy = journal.parent / (state.run_id or "?") / "plan.toml"
-        return load_plan(copy, base_dir=plan.parent)
+        return load_plan(journal.parent / (state.run_id or "?") / "plan.toml", base_dir=plan.parent)
+    except SwapbenchError:
+        return load_plan(plan)
 
 
 def watchdog_rollback(loaded: LoadedPlan, give_up_s: float = 3600.0) -> str:

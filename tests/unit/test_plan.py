@@ -252,6 +252,10 @@ BAD = [
         "gates.candidate_vram_gb: abort_above (6) must not be below the healthy or warn band (8)",
     ),
     (CAND + DOCKER.replace("name='e4b'", "name='" + "e" * 65 + "'"), "launch.name: String should have at most 64"),
+    (
+        "[[services]]\nname='llm'\nmanager='docker'\ncontainer='e4b'\n" + CAND + DOCKER,
+        "candidates[0].launch.name 'e4b' is a production container ([[services]])",
+    ),
 ]
 
 

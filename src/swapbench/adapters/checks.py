@@ -39,13 +39,15 @@ def outcome(name: str, ok: bool, detail: str, exit_code: int | None = None) -> O
 
 
 def check_sudo(privileged: list[list[str]], runner: Runner = run_argv) -> list[Outcome]:
-    """`sudo -n true`, then `sudo -n -l CMD` for every command the plan runs through sudo."""
-    result = runner(["sudo", "-n", "true"], 10.0)
-    found = [outcome("sudo -n true", result.ok, "passwordless sudo works" if result.ok else result.describe())]
+    """`sudo -k -n true`, then `sudo -k -n -l CMD` for every command the plan runs through sudo. `-k` with a
+    command ignores cached credentials (without removing them): a sudo typed 10 minutes ago must not make
+    Phase 0 pass and the restore, 20 minutes later, fail for want of a password."""
+    result = runner(["sudo", "-k", "-n", "true"], 10.0)
+    found = [outcome("sudo -k -n true", result.ok, "passwordless sudo works" if result.ok else result.describe())]
     for argv in privileged:
-        allowed = runner(["sudo", "-n", "-l", *argv], 10.0)
+        allowed = runner(["sudo", "-k", "-n", "-l", *argv], 10.0)
         detail = "allowed" if allowed.ok else f"not allowed without a password: {allowed.describe()}"
-        found.append(outcome(f"sudo -n -l {' '.join(argv)}", allowed.ok, detail))
+        found.append(outcome(f"sudo -k -n -l {' '.join(argv)}", allowed.ok, detail))
     return found
 
 

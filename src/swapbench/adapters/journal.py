@@ -8,6 +8,7 @@ its action never started, since the intent comes first) and strict about damage 
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from collections.abc import Callable
@@ -150,7 +151,10 @@ class Journal:
     def _append(self, data: bytes) -> bool:
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
-            os.write(fd, data)
+            size = os.fstat(fd).st_size
+            if os.write(fd, data) != len(data):  # a full disk took part of the line: take it back, say so
+                os.ftruncate(fd, size)
+                raise OSError(errno.ENOSPC, "No space left on device (short write)")
             os.fsync(fd)
         finally:
             os.close(fd)

@@ -100,8 +100,11 @@ class WindowLock:
         return None
 
     def acquire(self, role: str, run_id: str | None = None) -> None:
-        """Take the lock or refuse, naming the owner (exit 9)."""
+        """Take the lock or refuse, naming the owner (exit 9). A `status` probing the lock that very moment
+        holds it for microseconds: retry for a second before calling anyone an owner."""
         owner = self.try_acquire(role, run_id)
+        if owner is not None and self.wait(role, run_id, time.monotonic() + 1.0):
+            owner = None
         if owner is not None:
             raise WindowBusy(
                 f"another swapbench owns this window: {owner.describe()}",

@@ -224,7 +224,8 @@ class ChatEndpoint:
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
         self.max_answer_bytes = max_answer_bytes
-        headers = {"Content-Type": "application/json"}
+        # identity: the body is read raw (to cap its size), so it must not arrive compressed
+        headers = {"Content-Type": "application/json", "Accept-Encoding": "identity"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
         self._client = httpx.Client(
@@ -256,10 +257,20 @@ class ChatEndpoint:
         )
 
     def _get(self, path: str) -> httpx.Response:
+        """GET with the same deadline and size cap as a chat request: a /health that drips is cut too."""
+        self._deadline.arm(self.timeout_s)
         try:
-            return self._client.get(path, extensions={"trace": self._clock})
+            request = self._client.build_request("GET", path, extensions={"trace": self._clock})
+            resp = self._client.send(request, stream=True)
+            try:
+                body = self._read_capped(resp)
+            finally:
+                resp.close()
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise self._unreachable(exc) from exc
+        finally:
+            self._deadline.disarm()
+        return httpx.Response(resp.status_code, content=body if body is not None else b"", request=request)
 
     def health(self) -> HealthReport:
         """/health: 200 is ok; 503 (llama-server's "Loading model") is loading; anything else an error."""
@@ -308,9 +319,15 @@ class ChatEndpoint:
     def complete(self, body: bytes, *, stream: bool = False) -> Exchange:
         """Send one chat completion and time it, send -> last byte; resend once if a kept-alive connection
         turned out closed. Raises EndpointUnreachable when no connection can be made."""
+        self._deadline.arm(self.timeout_s)  # one deadline for the request, the resend included
+        try:
+            return self._complete(body, stream)
+        finally:
+            self._deadline.disarm()
+
+    def _complete(self, body: bytes, stream: bool) -> Exchange:
         for attempt in (1, 2):
             self._clock.reset()
-            self._deadline.arm(self.timeout_s)
             try:
                 exchange = self._stream(body) if stream else self._plain(body)
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
@@ -323,8 +340,8 @@ class ChatEndpoint:
                 if attempt == 2:
                     return Exchange(latency_ms=0.0, error=f"connection lost: {type(exc).__name__}: {exc}")
                 continue
-            finally:
-                self._deadline.disarm()
+            except httpx.HTTPError as exc:  # anything else httpx can say about one answer: a failed sample
+                return Exchange(latency_ms=0.0, error=f"malformed HTTP answer: {type(exc).__name__}: {exc}")
             reconnects = self._clock.connects - (0 if self._connected_once else 1)
             self._connected_once = True
             return exchange.model_copy(update={"reconnects": max(reconnects, 0)})

@@ -95,6 +95,7 @@ def run_argv(
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            errors="replace",  # a program's stray bytes must not turn its success into an exception
             start_new_session=True,
         )
     except OSError as exc:

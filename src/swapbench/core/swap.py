@@ -10,7 +10,7 @@ code runs against the real machine and against an in-memory host in unit tests. 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -108,7 +108,8 @@ class _Run:
 
     @contextmanager
     def span(self, phase: str, target: str | None = None) -> Iterator[None]:
-        self.on_phase(phase, target)
+        with suppress(Exception):  # the display may fail (a closed pipe); the phase itself must not
+            self.on_phase(phase, target)
         start = self.clock() - self.t0
         try:
             yield

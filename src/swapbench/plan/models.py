@@ -505,6 +505,7 @@ class Plan(StrictModel):
             )
         _check_orders(self)
         _check_ports(self)
+        _check_container_names(self)
         if any(t.results is not None for t in self.candidates):
             raise ValueError("candidates[].results: only the baseline may come from an earlier results file")
         if self.baseline is not None and self.baseline.launch is not None:
@@ -543,6 +544,17 @@ def _check_orders(plan: Plan) -> None:
         extra = sorted(set(plan.run.restore_order) - set(plan.run.stop_order))
         detail = f"stopped but never restored: {', '.join(missing)}" if missing else f"not stopped: {', '.join(extra)}"
         raise ValueError(f"run.restore_order must name exactly the services in run.stop_order ({detail})")
+
+
+def _check_container_names(plan: Plan) -> None:
+    """Teardown is `docker rm -f NAME`: a candidate named like a production container would remove it."""
+    production = {s.container for s in plan.services if isinstance(s, DockerService)}
+    for i, t in enumerate(plan.candidates):
+        if t.launch is not None and t.launch.kind == "docker" and t.launch.name in production:
+            raise ValueError(
+                f"candidates[{i}].launch.name {t.launch.name!r} is a production container ([[services]]): "
+                "teardown removes the candidate's container by name; pick another name"
+            )
 
 
 def port_of(url: str) -> int | None:
