@@ -230,7 +230,7 @@ def decide(
 @reported
 def report(run_dir: Annotated[Path, typer.Argument(help="A run folder written by `swapbench run`.")]) -> None:
     """Write comparison.json, report.md, report.html and the [report] documents from results alone (no GPU)."""
-    _, decision, path = verdict.write_report(verdict.RunFolder.open(run_dir))
+    _, decision, path = verdict.write_report_safely(verdict.RunFolder.open(run_dir))
     print_decision(out, decision, path)
 
 

@@ -613,7 +613,7 @@ def status(loaded: LoadedPlan) -> list[str]:
 def _last_run(folder: Path) -> list[str]:
     """The newest readable swap.json; damaged ones are named and skipped."""
     lines: list[str] = []
-    runs = sorted(folder.glob("*/swap.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+    runs = sorted((p for p in folder.glob("*/swap.json") if p.is_file()), key=lambda p: p.stat().st_mtime, reverse=True)
     for path in runs:
         try:
             report = SwapReport.model_validate_json(path.read_bytes())

@@ -160,11 +160,25 @@ def _gib(mib: float | None) -> str:
     return "unknown" if mib is None else f"{mib / 1024:.2f} GiB"
 
 
+def write_report_safely(folder: RunFolder) -> tuple[Comparison | None, DecisionOutcome | None, Path]:
+    """`report` and `decide`: a run folder or document that cannot be written is an input error (3)."""
+    try:
+        return write_report(folder)
+    except (OSError, UnicodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise InputError(f"cannot write the report of {folder.path}: {why}",
+                         hint="make the run folder and the [report] documents writable") from exc  # fmt: skip
+
+
 def record_judgment(path: Path, judgment: Judgment, note: str | None) -> tuple[DecisionOutcome | None, Path]:
     """`swapbench decide`: record the person's describe verdict, then decide and rewrite the report."""
     folder = RunFolder.open(path)
     if len(folder.results) < 2:
         raise InputError(f"{path} holds one target only", hint="a decision needs a baseline and a candidate")
-    write_text(folder.judgment_file, json.dumps({"judgment": judgment.value, "note": note}, indent=2) + "\n")
-    _, decision, report = write_report(folder)
+    try:
+        write_text(folder.judgment_file, json.dumps({"judgment": judgment.value, "note": note}, indent=2) + "\n")
+    except OSError as exc:
+        raise InputError(f"cannot record the judgment in {folder.judgment_file}: {exc.strerror}",
+                         hint="make the run folder writable") from exc  # fmt: skip
+    _, decision, report = write_report_safely(folder)
     return decision, report

@@ -141,7 +141,7 @@ def _interpreter_problem(head: bytes) -> str | None:
     line = head[2:].split(b"\n", 1)[0]
     if b"\r" in line:
         return "has Windows line endings (CRLF) in its #! line: run `dos2unix` on it"
-    words = line.decode("utf-8", "replace").split()
+    words = line.decode("utf-8", "replace").replace("\0", " ").split()  # a NUL would make os.access raise
     if not words or not os.access(words[0], os.X_OK) or not os.path.isfile(words[0]):
         return f"names an interpreter that cannot be run: #!{' '.join(words)}"
     if words[0].endswith("/env"):

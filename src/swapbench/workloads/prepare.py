@@ -209,6 +209,8 @@ def read_schema(path: Path, key: str) -> dict[str, Any]:
         raise InputError(f"{key}: {path} is not a JSON object", hint="give a JSON Schema file")
     try:
         jsonschema.Draft202012Validator.check_schema(schema)
+    except RecursionError as exc:
+        raise InputError(f"{key}: {path} is nested too deeply to be checked", hint="flatten the schema") from exc
     except jsonschema.exceptions.SchemaError as exc:
         at = "/".join(str(p) for p in exc.path) or "the top level"
         raise InputError(
