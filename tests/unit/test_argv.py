@@ -17,23 +17,31 @@ def resolve(p: Path) -> Path:
 
 def test_systemd_service_argv() -> None:
     svc = SystemdService(name="e2b", manager="systemd", unit="panda-llamacpp")
-    assert stop_argv(svc) == ["sudo", "-n", "systemctl", "stop", "panda-llamacpp"]
-    assert start_argv(svc) == ["sudo", "-n", "systemctl", "start", "panda-llamacpp"]
-    assert privileged_argv([svc]) == [["systemctl", "stop", "panda-llamacpp"], ["systemctl", "start", "panda-llamacpp"]]
-    no_sudo = SystemdService(name="e2b", manager="systemd", unit="u", sudo=False)
-    assert stop_argv(no_sudo) == ["systemctl", "stop", "u"] and privileged_argv([no_sudo]) == []
+    # sudoers matches argv exactly: always the full unit name (the rehearsal host's rule names .service)
+    assert stop_argv(svc) == ["sudo", "-n", "systemctl", "stop", "panda-llamacpp.service"]
+    assert start_argv(svc) == ["sudo", "-n", "systemctl", "start", "panda-llamacpp.service"]
+    assert privileged_argv([svc]) == [
+        ["systemctl", "stop", "panda-llamacpp.service"], ["systemctl", "start", "panda-llamacpp.service"]
+    ]  # fmt: skip
+    no_sudo = SystemdService(name="e2b", manager="systemd", unit="u.socket", sudo=False)
+    assert stop_argv(no_sudo) == ["systemctl", "stop", "u.socket"] and privileged_argv([no_sudo]) == []
 
 
 def test_docker_service_argv() -> None:
     svc = DockerService(name="tts", manager="docker", container="chatterbox")
-    assert (stop_argv(svc), start_argv(svc)) == (["docker", "stop", "chatterbox"], ["docker", "start", "chatterbox"])
+    # the 10 s grace said out loud: podman's Docker API would SIGKILL at once
+    assert (stop_argv(svc), start_argv(svc)) == (
+        ["docker", "stop", "-t", "10", "chatterbox"], ["docker", "start", "chatterbox"]
+    )  # fmt: skip
+    quick = DockerService(name="tts", manager="docker", container="chatterbox", stop_timeout_s=4)
+    assert stop_argv(quick) == ["docker", "stop", "-t", "2", "chatterbox"]
 
 
 def test_docker_candidate_argv() -> None:
     target = Target.model_validate({"label": "e4b", "launch": {
         "kind": "docker", "name": "panda-llamacpp-e4b", "image": "ghcr.io/ggml-org/llama.cpp:server-cuda",
         "port": 11437, "models_dir": "~/models", "model": "~/models/e4b/m.gguf", "mmproj": "~/models/e4b/p.gguf",
-        "flags": ["-ngl", "99"]}})  # fmt: skip
+        "flags": ["-ngl", "99"], "gpus": "all"}})  # fmt: skip
     assert docker_run_argv(target, "RUN1", resolve) == [
         "docker", "run", "-d", "--name", "panda-llamacpp-e4b", "--label", "swapbench.run=RUN1",
         "--label", "swapbench.candidate=e4b", "--restart", "no", "--gpus", "all", "-p", "127.0.0.1:11437:8080",
@@ -42,6 +50,9 @@ def test_docker_candidate_argv() -> None:
         "--jinja", "-ngl", "99",
     ]  # fmt: skip
     assert teardown_argv(target) == ["docker", "rm", "-f", "panda-llamacpp-e4b"]
+    assert target.launch is not None
+    cpu = target.model_copy(update={"launch": target.launch.model_copy(update={"gpus": None})})  # a CPU host
+    assert "--gpus" not in docker_run_argv(cpu, "RUN1", resolve)
 
 
 def test_systemd_backstop_argv() -> None:
@@ -50,3 +61,6 @@ def test_systemd_backstop_argv() -> None:
                         "--description=swapbench rollback backstop"]  # fmt: skip
     assert argv[4:] == [sys.executable, "-m", "swapbench", "rollback", "/p/plan.toml", "--if-unfinished"]
     assert systemd_disarm_argv("RUN1") == ["systemctl", "stop", "swapbench-rollback-RUN1.timer"]
+    user = systemd_backstop_argv("RUN1", Path("/p/plan.toml"), 60, ["--user"])
+    assert user[:3] == ["systemd-run", "--user", "--unit=swapbench-rollback-RUN1"]
+    assert systemd_disarm_argv("RUN1", ["--user"]) == ["systemctl", "--user", "stop", "swapbench-rollback-RUN1.timer"]

@@ -47,7 +47,7 @@ def docker_run_argv(target: Target, run_id: str, resolve: Callable[[Path], Path]
     argv = [
         "docker", "run", "-d", "--name", launch.name,
         "--label", f"swapbench.run={run_id}", "--label", f"swapbench.candidate={target.label}",
-        "--restart", "no", "--gpus", launch.gpus, "-p", publish,
+        "--restart", "no", *(["--gpus", launch.gpus] if launch.gpus else []), "-p", publish,
         "-v", f"{resolve(launch.models_dir)}:/models:ro",
         launch.image,
         "-m", container_model_path(launch, launch.model, resolve),

@@ -32,7 +32,12 @@ Runner = Callable[..., CommandResult]
 
 
 def _systemctl(service: SystemdService, verb: str) -> list[str]:
-    return (["sudo", "-n"] if service.sudo else []) + ["systemctl", verb, service.unit]
+    return (["sudo", "-n"] if service.sudo else []) + ["systemctl", verb, service.unit_name]
+
+
+def docker_stop_grace(service: DockerService) -> int:
+    """Seconds between `docker stop`'s SIGTERM and its SIGKILL: 10, well inside the service's stop timeout."""
+    return int(min(10.0, max(1.0, service.stop_timeout_s / 2)))
 
 
 def stop_argv(service: Service) -> list[str] | None:
@@ -41,7 +46,8 @@ def stop_argv(service: Service) -> list[str] | None:
         case SystemdService():
             return _systemctl(service, "stop")
         case DockerService():
-            return ["docker", "stop", service.container]
+            # Docker's default grace (10 s), said out loud: podman's Docker API defaults to 0 (SIGKILL at once).
+            return ["docker", "stop", "-t", str(docker_stop_grace(service)), service.container]
         case CommandService():
             return list(service.stop)
         case ProcessService():
@@ -98,7 +104,7 @@ class ServiceOps:
         svc = self.service
         match svc:
             case SystemdService():
-                running = self.runner(["systemctl", "is-active", "--quiet", svc.unit], 10.0).ok
+                running = self.runner(["systemctl", "is-active", "--quiet", svc.unit_name], 10.0).ok
             case DockerService():
                 result = self.runner(["docker", "inspect", "-f", "{{.State.Running}}", svc.container], 10.0)
                 running = result.ok and result.stdout.strip() == "true"
@@ -114,7 +120,7 @@ class ServiceOps:
         roots: list[int] = []
         match svc:
             case SystemdService():
-                out = self.runner(["systemctl", "show", "-p", "MainPID", "--value", svc.unit], 10.0).stdout.strip()
+                out = self.runner(["systemctl", "show", "-p", "MainPID", "--value", svc.unit_name], 10.0).stdout.strip()
                 roots = [int(out)] if out.isdigit() and out != "0" else []
             case DockerService():
                 out = self.runner(["docker", "inspect", "-f", "{{.State.Pid}}", svc.container], 10.0).stdout.strip()
@@ -145,7 +151,7 @@ class ServiceOps:
             return f"its start command is still running (pid {', '.join(map(str, pids))})"
         match svc:
             case SystemdService():
-                state = self.runner(["systemctl", "is-active", svc.unit], 10.0).stdout.strip()
+                state = self.runner(["systemctl", "is-active", svc.unit_name], 10.0).stdout.strip()
                 return f"systemd says {state}" if state in ("activating", "reloading") else None
             case CommandService() if svc.pattern and (pids := pgrep(svc.pattern)):
                 return f"its process runs (pid {', '.join(map(str, pids[:3]))}) but is not healthy yet"
@@ -169,7 +175,7 @@ class ServiceOps:
     def _restarts(self) -> int | None:
         if not isinstance(self.service, SystemdService):
             return None
-        result = self.runner(["systemctl", "show", "-p", "NRestarts", "--value", self.service.unit], 10.0)
+        result = self.runner(["systemctl", "show", "-p", "NRestarts", "--value", self.service.unit_name], 10.0)
         return int(result.stdout.strip()) if result.ok and result.stdout.strip().isdigit() else None
 
     def stop(self, timeout_s: float) -> None:

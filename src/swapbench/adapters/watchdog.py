@@ -8,12 +8,13 @@ armed as well, as a backstop that survives even the watchdog.
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import psutil
@@ -32,21 +33,33 @@ def watchdog_argv(plan: Path, journal: Path, pid: int, create_time: float) -> li
     ]  # fmt: skip
 
 
-def systemd_backstop_argv(run_id: str, plan: Path, delay_s: float) -> list[str]:
+def systemd_backstop_argv(run_id: str, plan: Path, delay_s: float, scope: Sequence[str] = ()) -> list[str]:
     """A transient systemd timer that runs rollback after `delay_s` unless it is stopped first."""
     return [
-        "systemd-run", f"--unit=swapbench-rollback-{run_id}", f"--on-active={int(delay_s)}s",
+        "systemd-run", *scope, f"--unit=swapbench-rollback-{run_id}", f"--on-active={int(delay_s)}s",
         "--description=swapbench rollback backstop",
         sys.executable, "-m", "swapbench", "rollback", str(plan), "--if-unfinished",
     ]  # fmt: skip
 
 
-def systemd_disarm_argv(run_id: str) -> list[str]:
-    return ["systemctl", "stop", f"swapbench-rollback-{run_id}.timer"]
+def systemd_disarm_argv(run_id: str, scope: Sequence[str] = ()) -> list[str]:
+    return ["systemctl", *scope, "stop", f"swapbench-rollback-{run_id}.timer"]
 
 
 def has_systemd() -> bool:
     return Path("/run/systemd/system").is_dir() and shutil.which("systemd-run") is not None
+
+
+def backstop_scope() -> list[str] | None:
+    """Which systemd manager can hold the backstop timer: the system's for root; for an operator, their own
+    user manager, where one runs (a login session; with lingering it outlives the login). None: neither — an
+    unprivileged `systemd-run` on the system manager is refused (found on the rehearsal host)."""
+    if not has_systemd():
+        return None
+    if os.geteuid() == 0:
+        return []
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    return ["--user"] if runtime and (Path(runtime) / "systemd" / "private").exists() else None
 
 
 class Watchdog:
@@ -61,13 +74,17 @@ class Watchdog:
                 watchdog_argv(plan.resolve(), journal.resolve(), me.pid, me.create_time()),
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
-        self.systemd = has_systemd()
-        if self.systemd:
-            run_argv(systemd_backstop_argv(run_id, plan.resolve(), backstop_s), 15.0)
+        self.scope = backstop_scope()
+        if self.scope is not None:
+            armed = run_argv(systemd_backstop_argv(run_id, plan.resolve(), backstop_s, self.scope), 15.0)
+            if not armed.ok:  # the watchdog process still stands guard; the log says the backstop is missing
+                with contextlib.suppress(OSError), log_path.open("a") as log:
+                    log.write(f"systemd backstop not armed: {armed.describe()}\n")
+                self.scope = None
 
     def disarm(self) -> None:
-        if self.systemd:
-            run_argv(systemd_disarm_argv(self.run_id), 15.0)
+        if self.scope is not None:
+            run_argv(systemd_disarm_argv(self.run_id, self.scope), 15.0)
         with contextlib.suppress(ProcessLookupError):
             self.process.send_signal(signal.SIGTERM)
         with contextlib.suppress(subprocess.TimeoutExpired):

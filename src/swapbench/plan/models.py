@@ -173,7 +173,12 @@ class Launch(StrictModel):
     # docker
     name: str | None = Field(None, pattern=NAME_PATTERN, max_length=NAME_MAX, description="docker: container name.")
     image: str | None = Field(None, description="docker: image, e.g. ghcr.io/ggml-org/llama.cpp:server-cuda.")
-    gpus: str = Field("all", description="docker: --gpus value.")
+    gpus: str | None = Field(
+        None,
+        pattern=r"^[\w,=:\"-]+$",
+        description='docker: the --gpus value ("all" on an NVIDIA host); left out, no --gpus is passed '
+        "(a CPU host: Docker without the NVIDIA runtime refuses --gpus).",
+    )
     models_dir: Path | None = Field(None, description="docker: host folder mounted read-only at /models.")
     publish: str | None = Field(None, description="docker: -p value; default 127.0.0.1:PORT:8080.")
 
@@ -277,10 +282,20 @@ class ServiceBase(StrictModel):
         return self
 
 
+UNIT_SUFFIXES = (".service", ".socket", ".target", ".timer", ".mount", ".automount", ".path", ".swap", ".slice",
+                 ".scope", ".device")  # fmt: skip
+
+
 class SystemdService(ServiceBase):
     manager: Literal["systemd"]
     unit: str = Field(pattern=r"^[\w@.:-]+$")
     sudo: bool = Field(True, description="Run systemctl through `sudo -n`.")
+
+    @property
+    def unit_name(self) -> str:
+        """The full unit name swapbench passes to systemctl: `panda-llamacpp` is `panda-llamacpp.service`.
+        sudoers rules match argv exactly, so the name must be the one the rule names — always the full one."""
+        return self.unit if self.unit.endswith(UNIT_SUFFIXES) else f"{self.unit}.service"
 
 
 class DockerService(ServiceBase):

@@ -1,0 +1,371 @@
+"""The rehearsal host: a Debian machine with systemd as PID 1, in a podman container, holding a twin of the
+user's box (Panda) that swapbench swaps for real.
+
+Inside: the production llama-server as the systemd unit `panda-llamacpp.service`, the nav sidecar as a real
+uvicorn (`panda-nav.service`), the phone daemon (`panda-phone.service`), Chatterbox behind `./start.sh` and
+`./stop.sh`, an operator user `panda` whose sudoers rule allows exactly `systemctl start|stop
+panda-llamacpp.service`, Python with swapbench installed, and the real docker CLI talking to podman's API
+socket outside (the engine runs the candidate as a sibling container, as Docker would on the real box).
+
+The operator's home lives at the same path inside and outside (under the state folder), so a `docker run -v
+~/models/...` given inside names the same folder for the engine outside — as on a real host.
+
+HAZARD (../shared/notes/real-managers.md): systemd runs only as PID 1 of the podman container. Nothing here
+starts a systemd manager on this machine; the tests check /proc/1/cgroup and their own cgroup before and after.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+TWIN = Path(__file__).resolve().parent / "twin"
+EXAMPLE = REPO / "examples" / "panda-gemma4-e4b.toml"
+DEMO_IMAGE = REPO / "src" / "swapbench" / "demo" / "car-view.jpg"
+
+CONTAINER = "swapbench-rehearsal"
+OPERATOR, OPERATOR_UID, DOCKER_GID = "panda", 1000, 2375
+UNIT = "panda-llamacpp"
+LLAMA_IMAGE = "localhost/llama.cpp:server-b11434-cpu"
+HEALTH = {
+    "panda-llamacpp": "http://127.0.0.1:11435/health",
+    "panda-nav": "http://127.0.0.1:11436/health",
+    "chatterbox": "http://127.0.0.1:8772/health",
+    "phone": "http://127.0.0.1:8770/health",
+}
+CONTAINERS_CONF = """\
+# crun cannot run under this machine's hybrid cgroups, and podman's default nofile ulimit exceeds its hard limit.
+[containers]
+default_ulimits = []
+[engine]
+cgroup_manager = "cgroupfs"
+runtime = "runc"
+"""
+
+
+class RehearsalError(Exception):
+    """The rehearsal host could not be built, started or reached; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Change:
+    """One edit that turns the user's plan into the twin's; `old` must occur exactly once."""
+
+    old: str
+    new: str
+    why: str
+
+
+# Everything that differs between examples/panda-gemma4-e4b.toml and the plan run on the twin. The paths and
+# ports are the user's own: the twin has its files at the same places under the operator's home.
+TWIN_CHANGES = [
+    Change('image = "ghcr.io/ggml-org/llama.cpp:server-cuda"', f'image = "{LLAMA_IMAGE}"',
+           "no registry is reachable: a CPU llama-server image built locally from the rig"),
+    Change('gpus = "all"\n', "", "a CPU host: the plan leaves --gpus out"),
+    Change('"-np", "1"]', '"-np", "1", "-t", "1"]', "two llama-servers on 2 cores need one thread each"),
+    Change('[[checks]]\nkind = "gpu"\n\n', "", "no GPU here (the VRAM check and verify are skipped, as they say)"),
+    Change("min_bytes = 1_000_000_000", "min_bytes = 50_000_000", "the stand-in model is 98 MB"),
+    Change('python_path = ["~/workplace/her/her-os"]\n',
+           'python_path = ["~/workplace/her/her-os"]\n[workloads.extra_body.response_format]\ntype = "json_schema"\n'
+           'json_schema = { name = "nav", schema = { type = "object", required = ["action"], properties = '
+           '{ action = { enum = ["forward", "left", "right", "back", "stop"] } } } }\n',
+           "a 135M stand-in follows the nav contract only under a JSON-schema grammar"),
+    Change("vram_in_band = true", "vram_in_band = false", "no VRAM reading on a CPU host"),
+]  # fmt: skip
+
+
+def twin_plan_text(example: str | None = None) -> str:
+    text = EXAMPLE.read_text() if example is None else example
+    for change in TWIN_CHANGES:
+        if text.count(change.old) != 1:
+            raise RehearsalError(f"the twin's change {change.old!r} no longer matches {EXAMPLE.name} exactly once")
+        text = text.replace(change.old, change.new)
+    header = "# The rehearsal twin of examples/panda-gemma4-e4b.toml. Changes, each for one reason:\n"
+    header += "".join(f"#   - {c.why}\n" for c in TWIN_CHANGES)
+    return header + text
+
+
+def cgroups() -> tuple[str, str]:
+    """The cgroups of PID 1 and of this process: a systemd manager started on this machine would move both."""
+    return Path("/proc/1/cgroup").read_text(), Path("/proc/self/cgroup").read_text()
+
+
+def _run(argv: Sequence[str], timeout_s: float, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(
+            list(argv), capture_output=True, text=True, timeout=timeout_s, env=env, errors="replace", check=False
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise RehearsalError(f"{' '.join(argv[:4])} did not finish in {timeout_s:.0f} s") from exc
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2.0) as answer:  # loopback URLs only (HEALTH)
+            return int(answer.status) == 200 and b'"model_loaded": false' not in answer.read()
+    except OSError:
+        return False
+
+
+class RehearsalHost:
+    """Build, start, use and remove the rehearsal host. One at a time per state folder."""
+
+    def __init__(self, state: Path | None = None, rig: Path | None = None) -> None:
+        self.state = state or Path(os.environ.get("SWAPBENCH_REHEARSAL_DIR", "/var/tmp/swapbench-rehearsal"))
+        self.rig = rig or Path.home() / ".cache" / "swapbench" / "rig-b11434"
+        self.home = self.state / "home" / OPERATOR
+        self.her_os = self.home / "workplace" / "her" / "her-os"
+        self.plan = self.home / "panda-twin.toml"
+        self.results = self.her_os / "benchmark-results"
+        self.socket = self.state / "engine.sock"
+        self.env = {**os.environ, "CONTAINERS_CONF": str(self.state / "containers.conf")}
+
+    # --- the engine ---------------------------------------------------------------------------------------
+
+    def podman(self, *args: str, timeout_s: float = 120.0) -> subprocess.CompletedProcess[str]:
+        return _run(["podman", *args], timeout_s, env=self.env)
+
+    def _need(self, result: subprocess.CompletedProcess[str], what: str) -> str:
+        if result.returncode != 0:
+            raise RehearsalError(f"{what} failed (exit {result.returncode}): {(result.stderr or result.stdout)[-800:]}")
+        return result.stdout
+
+    def image_tag(self) -> str:
+        """Keyed by what goes into the image: the build script and swapbench's dependencies."""
+        deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+        digest = hashlib.sha256((Path(__file__).parent / "build-image.sh").read_bytes() + repr(deps).encode())
+        return f"localhost/swapbench-rehearsal:{digest.hexdigest()[:12]}"
+
+    def build(self) -> float:
+        """Build whatever image is missing; seconds spent building (0.0 when both were cached)."""
+        for tool in ("podman", "runc", "debootstrap"):
+            if shutil.which(tool) is None:
+                raise RehearsalError(f"{tool} is not installed; run scripts/rehearsal.sh, which installs it")
+        self._write_engine_conf()
+        start, built = time.monotonic(), False
+        if self.podman("image", "exists", self.image_tag()).returncode != 0:
+            built = True
+            with tempfile.TemporaryDirectory(dir="/var/tmp", prefix="swapbench-wheels-") as wheels:
+                self._need(_run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", wheels,
+                                 str(REPO)], 300.0), "building swapbench's wheel")  # fmt: skip
+                wheel = next(Path(wheels).glob("swapbench-*.whl"))
+                self._need(_run([sys.executable, "-m", "pip", "download", "--quiet", "-d", wheels, str(wheel)], 600.0),
+                           "fetching swapbench's dependencies")  # fmt: skip
+                script = str(Path(__file__).parent / "build-image.sh")
+                self._need(_run(["bash", script, self.image_tag(), wheels], 1200.0, env=self.env), "build-image.sh")
+        if self.podman("image", "exists", LLAMA_IMAGE).returncode != 0:
+            built = True
+            self._build_llama_image()
+        return time.monotonic() - start if built else 0.0
+
+    def _write_engine_conf(self) -> None:
+        self.state.mkdir(parents=True, exist_ok=True)
+        (self.state / "containers.conf").write_text(CONTAINERS_CONF)
+
+    def _build_llama_image(self) -> None:
+        """The rig's CPU llama-server with the libraries ldd names, an /etc/passwd, and llama-server as the
+        entrypoint (as in the upstream server images)."""
+        binary = self.rig / "bin" / "llama-server"
+        libs = [Path(p) for line in self._need(_run(["ldd", str(binary)], 30.0), "ldd").splitlines()
+                for p in line.split() if p.startswith("/")]  # fmt: skip
+        with tempfile.TemporaryDirectory(dir="/var/tmp", prefix="swapbench-llama-image-") as work:
+            root = Path(work) / "rootfs"
+            (root / "app").mkdir(parents=True)
+            shutil.copy2(binary, root / "app" / "llama-server")
+            for lib in libs:
+                (root / lib.relative_to("/")).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(lib, root / lib.relative_to("/"))
+            (root / "etc").mkdir(exist_ok=True)
+            (root / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
+            (root / "etc" / "group").write_text("root:x:0:\n")
+            (root / "tmp").mkdir(mode=0o1777)
+            tar = Path(work) / "rootfs.tar"
+            self._need(_run(["tar", "-C", str(root), "-cf", str(tar), "."], 120.0), "tar")
+            change = 'ENTRYPOINT ["/app/llama-server"]'
+            self._need(self.podman("import", "--change", change, str(tar), LLAMA_IMAGE), "podman import")
+
+    # --- up and down --------------------------------------------------------------------------------------
+
+    def up(self) -> float:
+        """Start the host with the twin running and healthy; seconds from `podman run` to all healthy."""
+        self.build()
+        self.down()
+        self._lay_out_twin()
+        self._start_engine_socket()
+        start = time.monotonic()
+        self._need(self.podman(
+            "run", "-d", "--name", CONTAINER, "--systemd=always", "--network", "host",
+            "--label", "swapbench.rehearsal=host",
+            "-v", f"{self.state / 'units'}:/usr/local/lib/systemd/system:ro",
+            "-v", f"{self.socket}:/run/docker.sock",
+            "-v", "/usr/local/bin/docker:/usr/local/bin/docker:ro",
+            "-v", f"{self.rig / 'bin' / 'llama-server'}:/usr/local/bin/llama-server:ro",
+            "-v", f"{self.state / 'wheels'}:/opt/swapbench-wheels:ro",
+            "-v", f"{self.state / 'home'}:{self.state / 'home'}",
+            self.image_tag(),
+        ), "podman run (the rehearsal host)")  # fmt: skip
+        deadline = time.monotonic() + 60.0
+        while (state := self.podman("exec", CONTAINER, "systemctl", "is-system-running", "--wait")).stdout.strip() \
+                not in ("running", "degraded"):  # fmt: skip
+            if time.monotonic() > deadline:  # before its bus exists, systemctl cannot even ask
+                raise RehearsalError(f"systemd in the rehearsal host did not boot: {state.stdout}{state.stderr}")
+            time.sleep(0.1)
+        self._need(self.root(self._setup_script()), "setting up the rehearsal host")
+        self.wait_healthy(120.0)
+        return time.monotonic() - start
+
+    def down(self) -> None:
+        """Remove the host, every container swapbench or the tests started on the engine, and the engine's
+        socket service. Safe to call when nothing is up."""
+        if self.podman("container", "exists", CONTAINER).returncode == 0:
+            self.podman("stop", "-t", "10", CONTAINER, timeout_s=60.0)
+            self.podman("rm", "-f", CONTAINER, timeout_s=60.0)
+        for label in ("swapbench.run", "swapbench.rehearsal"):
+            listed = self.podman("ps", "-aq", "--filter", f"label={label}").stdout.split()
+            if listed:
+                self.podman("rm", "-f", *listed, timeout_s=60.0)
+        pid_file = self.state / "engine.pid"
+        if pid_file.exists():
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.killpg(int(pid_file.read_text()), 15)
+            pid_file.unlink()
+        self.socket.unlink(missing_ok=True)
+
+    def _lay_out_twin(self) -> None:
+        if self.home.exists():
+            shutil.rmtree(self.home)
+        shutil.copytree(TWIN / "her-os", self.her_os)
+        for sub in ("docs", "benchmark-results"):
+            (self.her_os / sub).mkdir(exist_ok=True)
+        (self.home / ".rehearsal").mkdir()
+        shutil.copy2(DEMO_IMAGE, self.home / "car-view.jpg")
+        models = self.rig / "models"
+        layout = {
+            "gemma-4-E2B/gemma-4-E2B-it-Q4_K_M.gguf": "gemma-3-270m-q4_k_m.gguf",
+            "gemma-4-E2B/mmproj-F16.gguf": "gemma-3-270m-q4_k_m.mmproj.gguf",
+            "gemma-4-E2B/chat_template.jinja": "gemma3.jinja",
+            "gemma-4-E4B/gemma-4-E4B-it-Q4_K_M.gguf": "SmolLM2-135M-Instruct.Q4_1.gguf",
+            "gemma-4-E4B/mmproj-F16.gguf": "SmolLM2-135M-Instruct.Q4_1.mmproj.gguf",
+        }
+        for name, source in layout.items():
+            dest = self.home / "models" / name
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(models / source, dest)  # read-only use; the rig's files are world-readable
+            except OSError:
+                shutil.copy2(models / source, dest)
+        self.plan.write_text(twin_plan_text())
+        units = self.state / "units"
+        if units.exists():
+            shutil.rmtree(units)
+        units.mkdir()
+        for unit in (TWIN / "units").glob("*.service"):
+            (units / unit.name).write_text(unit.read_text().replace("@HOME@", str(self.home)))
+        wheels = self.state / "wheels"
+        if wheels.exists():
+            shutil.rmtree(wheels)
+        self._need(_run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(wheels), str(REPO)],
+                        300.0), "building swapbench's wheel")  # fmt: skip
+        for path in [self.home, *self.home.rglob("*")]:
+            if not (path.is_file() and path.parent.name.startswith("gemma-4-")):
+                os.chown(path, OPERATOR_UID, OPERATOR_UID, follow_symlinks=False)
+        os.chmod(self.state / "home", 0o755)
+
+    def _start_engine_socket(self) -> None:
+        """podman's Docker-compatible API on a socket of our own, group `docker` (gid 2375) as on a real host."""
+        engine_log = (self.state / "engine.log").open("w")
+        service = subprocess.Popen(
+            ["podman", "system", "service", "--time=0", f"unix://{self.socket}"],
+            env=self.env, stdout=engine_log, stderr=engine_log, stdin=subprocess.DEVNULL, start_new_session=True,
+        )  # fmt: skip
+        (self.state / "engine.pid").write_text(str(service.pid))
+        deadline = time.monotonic() + 30.0
+        while True:
+            try:
+                with socket.socket(socket.AF_UNIX) as probe:
+                    probe.connect(str(self.socket))
+                break
+            except OSError as exc:
+                if service.poll() is not None or time.monotonic() > deadline:
+                    log = self.state / "engine.log"
+                    raise RehearsalError(f"podman system service did not start; see {log}") from exc
+                time.sleep(0.1)
+        os.chown(self.socket, 0, DOCKER_GID)
+        os.chmod(self.socket, 0o660)
+
+    def _setup_script(self) -> str:
+        wheel = next((self.state / "wheels").glob("swapbench-*.whl")).name
+        return f"""set -e
+groupadd -g {DOCKER_GID} docker
+useradd -M -u {OPERATOR_UID} -U -G docker -d {self.home} -s /bin/bash {OPERATOR}
+{self.sudoers_script()}
+/opt/swapbench/bin/pip install --quiet --no-deps --force-reinstall --no-index /opt/swapbench-wheels/{wheel}
+systemctl daemon-reload
+systemctl start {UNIT}.service panda-nav.service panda-phone.service
+runuser -u {OPERATOR} -- sh -c 'cd {self.her_os}/services/chatterbox && ./start.sh'
+"""
+
+    @staticmethod
+    def sudoers_script(verbs: Sequence[str] = ("start", "stop")) -> str:
+        """The operator may run exactly `systemctl VERB panda-llamacpp.service` for each verb, nothing else."""
+        rule = ", ".join(f"/usr/bin/systemctl {verb} {UNIT}.service" for verb in verbs)
+        return (
+            f"printf '%s\\n' '{OPERATOR} ALL=(root) NOPASSWD: {rule}' >/etc/sudoers.d/{OPERATOR}.new\n"
+            f"chmod 0440 /etc/sudoers.d/{OPERATOR}.new\n"
+            f"visudo -cqf /etc/sudoers.d/{OPERATOR}.new\n"
+            f"mv /etc/sudoers.d/{OPERATOR}.new /etc/sudoers.d/{OPERATOR}"
+        )
+
+    # --- using it -----------------------------------------------------------------------------------------
+
+    def exec(
+        self, argv: Sequence[str], user: str = OPERATOR, env: dict[str, str] | None = None, timeout_s: float = 600.0
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a command inside, by default as the operator in their home (as after an SSH login)."""
+        flags = ["--user", user]
+        if user == OPERATOR:
+            flags += ["--workdir", str(self.home), "-e", f"HOME={self.home}", "-e", f"USER={OPERATOR}"]
+        for key, value in (env or {}).items():
+            flags += ["-e", f"{key}={value}"]
+        return self.podman("exec", *flags, CONTAINER, *argv, timeout_s=timeout_s)
+
+    def root(self, script: str, timeout_s: float = 120.0) -> subprocess.CompletedProcess[str]:
+        return self.exec(["bash", "-c", script], user="root", timeout_s=timeout_s)
+
+    def swapbench(
+        self, *args: str, env: dict[str, str] | None = None, timeout_s: float = 600.0
+    ) -> subprocess.CompletedProcess[str]:
+        return self.exec(["swapbench", *args], env=env, timeout_s=timeout_s)
+
+    def unit_property(self, name: str, unit: str = UNIT) -> str:
+        result = self.exec(["systemctl", "show", "-p", name, "--value", f"{unit}.service"], user="root")
+        return self._need(result, f"systemctl show {name}").strip()
+
+    def labelled_containers(self) -> list[str]:
+        """Containers swapbench started (label swapbench.run), running or not: `docker ps -a` from inside."""
+        result = self.exec(["docker", "ps", "-a", "--filter", "label=swapbench.run", "--format", "{{.Names}}"])
+        return self._need(result, "docker ps -a").split()
+
+    def unhealthy(self) -> list[str]:
+        return [name for name, url in HEALTH.items() if not _http_ok(url)]
+
+    def wait_healthy(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while bad := self.unhealthy():
+            if time.monotonic() > deadline:
+                logs = self.exec(["journalctl", "--no-pager", "-n", "30"], user="root").stdout
+                raise RehearsalError(f"not healthy after {timeout_s:.0f} s: {', '.join(bad)}\n{logs}")
+            time.sleep(0.2)
