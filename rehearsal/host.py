@@ -132,6 +132,7 @@ class RehearsalHost:
         self.results = self.her_os / "benchmark-results"
         self.socket = self.state / "engine.sock"
         self.env = {**os.environ, "CONTAINERS_CONF": str(self.state / "containers.conf")}
+        self._engine: subprocess.Popen[bytes] | None = None
 
     # --- the engine ---------------------------------------------------------------------------------------
 
@@ -214,7 +215,8 @@ class RehearsalHost:
             "-v", "/usr/local/bin/docker:/usr/local/bin/docker:ro",
             "-v", f"{self.rig / 'bin' / 'llama-server'}:/usr/local/bin/llama-server:ro",
             "-v", f"{self.state / 'wheels'}:/opt/swapbench-wheels:ro",
-            "-v", f"{self.state / 'home'}:{self.state / 'home'}",
+            # rslave: a disk the tests mount under the home later (a full one) shows inside too
+            "-v", f"{self.state / 'home'}:{self.state / 'home'}:rslave",
             self.image_tag(),
         ), "podman run (the rehearsal host)")  # fmt: skip
         deadline = time.monotonic() + 60.0
@@ -242,6 +244,10 @@ class RehearsalHost:
             with contextlib.suppress(ProcessLookupError, ValueError):
                 os.killpg(int(pid_file.read_text()), 15)
             pid_file.unlink()
+        if self._engine is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._engine.wait(10.0)
+            self._engine = None
         self.socket.unlink(missing_ok=True)
 
     def _lay_out_twin(self) -> None:
@@ -286,11 +292,12 @@ class RehearsalHost:
 
     def _start_engine_socket(self) -> None:
         """podman's Docker-compatible API on a socket of our own, group `docker` (gid 2375) as on a real host."""
-        engine_log = (self.state / "engine.log").open("w")
-        service = subprocess.Popen(
-            ["podman", "system", "service", "--time=0", f"unix://{self.socket}"],
-            env=self.env, stdout=engine_log, stderr=engine_log, stdin=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
+        with (self.state / "engine.log").open("w") as engine_log:
+            service = subprocess.Popen(
+                ["podman", "system", "service", "--time=0", f"unix://{self.socket}"],
+                env=self.env, stdout=engine_log, stderr=engine_log, stdin=subprocess.DEVNULL, start_new_session=True,
+            )  # fmt: skip
+        self._engine = service
         (self.state / "engine.pid").write_text(str(service.pid))
         deadline = time.monotonic() + 30.0
         while True:
@@ -328,6 +335,23 @@ runuser -u {OPERATOR} -- sh -c 'cd {self.her_os}/services/chatterbox && ./start.
             f"visudo -cqf /etc/sudoers.d/{OPERATOR}.new\n"
             f"mv /etc/sudoers.d/{OPERATOR}.new /etc/sudoers.d/{OPERATOR}"
         )
+
+    def repair(self) -> None:
+        """Put the twin back as `up` left it (rules, units, Chatterbox, no swapbench containers), whatever a
+        test did to it. Tests assert before they repair: this only stops one failure from causing the next."""
+        for label in ("swapbench.run", "swapbench.rehearsal=service"):
+            listed = self.podman("ps", "-aq", "--filter", f"label={label}").stdout.split()
+            if listed:
+                self.podman("rm", "-f", *listed, timeout_s=60.0)
+        for flag in (self.home / ".rehearsal").glob("*.fail-next-start"):
+            flag.unlink()
+        (self.her_os / "services" / "chatterbox" / ".fail-next-start").unlink(missing_ok=True)
+        script = f"""{self.sudoers_script()}
+systemctl start {UNIT}.service panda-nav.service panda-phone.service
+curl -fs http://127.0.0.1:8772/health >/dev/null || runuser -u {OPERATOR} -- {self.her_os}/services/chatterbox/start.sh
+"""
+        self._need(self.root(script), "repairing the twin")
+        self.wait_healthy(120.0)
 
     # --- using it -----------------------------------------------------------------------------------------
 

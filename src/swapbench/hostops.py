@@ -227,8 +227,13 @@ def _up(ops: ServiceOps) -> Outcome:
 
 
 def _gone(cand: CandidateOps) -> Outcome:
-    gone, port = cand.is_gone(), cand.launch_spec.port
-    return outcome(f"candidate {cand.target.label} gone", gone, f"port {port} " + ("closed" if gone else "OPEN"))
+    gone, spec = cand.is_gone(), cand.launch_spec
+    what = (
+        f"container {spec.name} removed, port {spec.port} closed"
+        if spec.kind == "docker"
+        else f"port {spec.port} closed"
+    )
+    return outcome(f"candidate {cand.target.label} gone", gone, what if gone else f"NOT gone: expected {what}")
 
 
 def _safely(name: str, step: Callable[[], Outcome]) -> Outcome:

@@ -17,7 +17,7 @@ import psutil
 
 from swapbench.adapters.llama_server import LlamaServer, LlamaServerSpec, log_tail, server_argv
 from swapbench.adapters.openai_client import ChatEndpoint, Health
-from swapbench.adapters.proc import CommandResult, kill_group, port_open, port_owner, run_argv
+from swapbench.adapters.proc import CommandResult, container_pid, kill_group, port_open, port_owner, run_argv
 from swapbench.errors import EndpointError, StepFailed
 from swapbench.plan.models import Launch, Target
 
@@ -166,9 +166,8 @@ class CandidateOps:
     def pids(self) -> list[int]:
         """Host PIDs of the candidate (for VRAM attribution and teardown)."""
         if self.launch_spec.kind == "docker":
-            result = self.runner(["docker", "inspect", "-f", "{{.State.Pid}}", self.launch_spec.name or ""], 10.0)
-            pid = result.stdout.strip()
-            return [int(pid)] if result.ok and pid.isdigit() and pid != "0" else []
+            pid = container_pid(self.launch_spec.name or "", self.runner)
+            return [pid] if pid else []
         if self._recorded_pgid() is not None and _alive(self.pgid or 0):
             return [self.pgid or 0]
         owner = self._port_owner_pid()
@@ -220,6 +219,9 @@ class CandidateOps:
             time.sleep(POLL_S)
 
     def is_gone(self) -> bool:
+        if self.launch_spec.kind == "docker":  # its PID may live in a namespace we cannot see: ask the engine
+            exists = self.runner(["docker", "inspect", self.launch_spec.name or ""], 10.0).ok
+            return not exists and not port_open(self.launch_spec.port)
         return not self.pids() and not port_open(self.launch_spec.port)
 
 

@@ -9,7 +9,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -182,3 +182,19 @@ def port_holder(port: int) -> str:
         return "no listening process found"
     pid, cmd = owner
     return f"pid {pid} ({cmd[:80]})" if pid else cmd
+
+
+def container_pid(name: str, runner: Callable[..., CommandResult] = run_argv) -> int | None:
+    """The PID of a running container's main process, only where this process sees that very process.
+    docker reports PIDs of the engine's PID namespace; where swapbench runs in another one (inside a container,
+    as on the rehearsal host, or beside a remote engine) the number names some other process here, or none —
+    signalling it would hit a stranger. Checked by the container's id in the PID's cgroup."""
+    result = runner(["docker", "inspect", "-f", "{{.State.Pid}} {{.Id}}", name], 10.0)
+    pid, _, container_id = result.stdout.strip().partition(" ")
+    if not result.ok or not pid.isdigit() or pid == "0" or len(container_id) < 12:
+        return None
+    try:
+        cgroups = Path(f"/proc/{pid}/cgroup").read_text()
+    except OSError:
+        return None
+    return int(pid) if container_id in cgroups else None

@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 
 from swapbench.adapters.probes import probe_http
-from swapbench.adapters.proc import CommandResult, pgrep, port_open, port_owner, run_argv, with_children
+from swapbench.adapters.proc import CommandResult, container_pid, pgrep, port_open, port_owner, run_argv, with_children
 from swapbench.errors import StepFailed
 from swapbench.plan.models import (
     CommandService,
@@ -123,8 +123,7 @@ class ServiceOps:
                 out = self.runner(["systemctl", "show", "-p", "MainPID", "--value", svc.unit_name], 10.0).stdout.strip()
                 roots = [int(out)] if out.isdigit() and out != "0" else []
             case DockerService():
-                out = self.runner(["docker", "inspect", "-f", "{{.State.Pid}}", svc.container], 10.0).stdout.strip()
-                roots = [int(out)] if out.isdigit() and out != "0" else []
+                roots = [pid] if (pid := container_pid(svc.container, self.runner)) else []
             case CommandService() | ProcessService():
                 roots = pgrep(svc.pattern) if svc.pattern else []
         if not roots and svc.health is not None and (port := port_of(svc.health.url)) and (owner := port_owner(port)):

@@ -2,9 +2,6 @@
 
 from collections.abc import Iterator
 
-
-# (line 3)
-# (line 4)
 # (line 5)
 # (line 6)
 # (line 7)
@@ -148,9 +145,8 @@ from collections.abc import Iterator
 # (line 145)
 # (line 146)
 # (line 147)
-# (line 148)
-# (line 149)
-# (line 150)
+
+
 class TTSStoppedFrame:
     """Tells the pipeline to go quiet."""
 

@@ -1,0 +1,131 @@
+"""The rehearsal host for these tests: booted once per session, checked for the systemd hazard before and after.
+
+Every test here runs swapbench inside it as the operator, against the real unit, the real sudo rules and the
+real engine, and asserts production as the user would see it afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from rehearsal.host import OPERATOR_UID, RehearsalHost, cgroups
+
+from swapbench.adapters.journal import active_journal_path
+from swapbench.rig import Rig
+
+CANDIDATE_PORT = 11437
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.rehearsal)
+
+
+def _same_cgroups(before: tuple[str, str], when: str) -> None:
+    after = cgroups()
+    if after != before:
+        pytest.fail(
+            f"HAZARD {when}: the cgroup of PID 1 or of the test process changed — a systemd manager may have "
+            f"moved this machine's processes (see shared/notes/real-managers.md).\nbefore: {before}\nafter: {after}",
+            pytrace=False,
+        )
+
+
+@pytest.fixture(scope="session")
+def host(rig: Rig) -> Iterator[RehearsalHost]:
+    before = cgroups()
+    box = RehearsalHost(rig=rig.root)
+    box.up()
+    _same_cgroups(before, "after booting the rehearsal host")
+    yield box
+    box.down()
+    _same_cgroups(before, "after removing the rehearsal host")
+
+
+@pytest.fixture(autouse=True)
+def _repaired(host: RehearsalHost) -> Iterator[None]:
+    """Each test starts from a healthy twin; a failed one does not leave the next a broken box."""
+    yield
+    host.repair()
+
+
+@dataclass(frozen=True)
+class Production:
+    """What production looked like before the test: the unit's NRestarts and main PID, Chatterbox's PID."""
+
+    restarts: str
+    main_pid: str
+    chatterbox_pid: str
+
+
+def snapshot(host: RehearsalHost) -> Production:
+    pid_file = host.her_os / "services" / "chatterbox" / "chatterbox.pid"
+    return Production(host.unit_property("NRestarts"), host.unit_property("MainPID"), pid_file.read_text().strip())
+
+
+@pytest.fixture
+def before(host: RehearsalHost) -> Production:
+    return snapshot(host)
+
+
+def port_refused(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(2.0)
+        return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def wait_window_closed(host: RehearsalHost, timeout_s: float = 180.0) -> None:
+    """Until no swapbench owns the window and the journal is closed (a watchdog's rollback, after SIGKILL)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        status = host.swapbench("status", str(host.plan)).stdout
+        if not active_journal_path(host.results).exists() and "RUNNING" not in status:
+            return
+        time.sleep(0.5)
+    pytest.fail(f"the window did not close in {timeout_s:.0f} s: {host.swapbench('status', str(host.plan)).stdout}")
+
+
+def assert_restored(host: RehearsalHost, before: Production) -> None:
+    """The unit active with NRestarts unchanged, no swapbench container left (`docker ps -a` inside), the
+    candidate port refused, the journal closed, every production service healthy."""
+    assert host.unit_property("ActiveState") == "active"
+    assert host.unit_property("NRestarts") == before.restarts, "systemd restarted the unit on its own"
+    assert host.labelled_containers() == []
+    assert port_refused(CANDIDATE_PORT)
+    assert not active_journal_path(host.results).exists(), "journal left open"
+    assert host.unhealthy() == []
+
+
+def variant(host: RehearsalHost, name: str, changes: dict[str, str], count: dict[str, int] | None = None) -> Path:
+    """The twin's plan with exact text changes (each `old` must occur as often as `count` says, default once),
+    written into the operator's home. Returns its path (the same inside and out)."""
+    text = host.plan.read_text()
+    for old, new in changes.items():
+        assert text.count(old) == (count or {}).get(old, 1), f"{old!r} in the twin's plan"
+        text = text.replace(old, new)
+    path = host.home / f"{name}.toml"
+    path.write_text(text)
+    os.chown(path, OPERATOR_UID, OPERATOR_UID)
+    return path
+
+
+# Few samples and short answers: the window and every step of it, in seconds rather than minutes.
+QUICK = {
+    "samples = 20 ": "samples = 2 ",
+    "extended_samples = 100 ": "extended_samples = 2 ",
+    "warmup = 3": "warmup = 1",
+    "max_tokens = 128": "max_tokens = 16",
+}
+
+
+@pytest.fixture(scope="session")
+def quick(host: RehearsalHost) -> Path:
+    return variant(host, "quick", QUICK)

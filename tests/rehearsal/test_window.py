@@ -1,0 +1,211 @@
+"""The user's own plan, end to end on the rehearsal host: a real systemd unit stopped and started through real
+sudo rules, the candidate in a real container, every verify step, the docs — and every way to fail."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from rehearsal.host import LLAMA_IMAGE, TWIN_CHANGES, RehearsalHost, twin_plan_text
+
+from swapbench.adapters.journal import active_journal_path, read_journal
+from swapbench.adapters.proc import container_pid
+from swapbench.plan.load import load_plan
+from tests.integration.test_swap import expected_exit
+from tests.rehearsal.conftest import (
+    QUICK,
+    Production,
+    assert_restored,
+    snapshot,
+    variant,
+    wait_window_closed,
+)
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "panda-gemma4-e4b.toml"
+TESTING = {"SWAPBENCH_TESTING": "1"}
+
+
+def latest_swap(host: RehearsalHost) -> dict[str, object]:
+    path = max(host.results.glob("*/swap.json"), key=os.path.getmtime)
+    data: dict[str, object] = json.loads(path.read_text())
+    return data
+
+
+def test_the_twin_plan_is_the_users_plan_with_the_listed_changes_only(tmp_path: Path) -> None:
+    text = twin_plan_text()
+    undone = text.split("\n", len(TWIN_CHANGES) + 1)[-1]  # without the header that lists the changes
+    for change in reversed(TWIN_CHANGES):
+        undone = undone.replace(change.new, change.old, 1) if change.new else undone
+    example = EXAMPLE.read_text()
+    removed = [c.old for c in TWIN_CHANGES if not c.new]
+    for old in removed:
+        example = example.replace(old, "")
+    assert undone == example
+    (tmp_path / "twin.toml").write_text(text)
+    plan = load_plan(tmp_path / "twin.toml").plan  # a valid plan, with the user's services, ports and paths
+    assert [s.name for s in plan.services] == ["panda-llamacpp", "chatterbox", "panda-nav", "phone"]
+    assert plan.candidates[0].launch is not None and plan.candidates[0].launch.gpus is None
+
+
+def test_whole_window_on_real_managers(host: RehearsalHost, before: Production) -> None:
+    plan = variant(host, "whole", {k: v for k, v in QUICK.items() if "max_tokens" not in k})
+    run = host.swapbench("run", str(plan))
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr
+    assert "Traceback" not in run.stdout + run.stderr
+    swap = latest_swap(host)
+    assert swap["status"] == "complete"
+    verify = swap["verify"]
+    assert isinstance(verify, list)
+    statuses = {v["name"]: v["status"] for v in verify}
+    assert len(statuses) == 13 and statuses.pop("VRAM of GPU 0") == "skip", verify  # no GPU: skipped, as it says
+    assert set(statuses.values()) == {"pass"}, verify
+    run_id = str(swap["run_id"])
+    assert run_id in (host.her_os / "docs" / "RESEARCH-GEMMA4-E4B-QUANTIZATIONS.md").read_text()
+    assert run_id in (host.her_os / "docs" / "RESOURCE-REGISTRY.md").read_text()
+    # the unit was stopped and started for real, through sudo: a new main process, not a restart by systemd
+    assert host.unit_property("MainPID") != before.main_pid
+    assert_restored(host, before)
+
+
+BOUNDARIES = ["baseline bench", "stop chatterbox", "stop panda-llamacpp", "drain", "launch", "ready", "smoke",
+              "bench", "teardown", "restore panda-llamacpp", "restore chatterbox"]  # fmt: skip
+FAULTS = ["exception", "sigterm", "sigkill"]
+MATRIX = [(b, f) for b in BOUNDARIES for f in FAULTS]
+
+
+@pytest.mark.parametrize(("boundary", "fault"), MATRIX, ids=[f"{b}-{f}".replace(" ", "_") for b, f in MATRIX])
+def test_fault_matrix_on_real_managers(
+    host: RehearsalHost, quick: Path, before: Production, boundary: str, fault: str
+) -> None:
+    run = host.swapbench("run", str(quick), env={**TESTING, "SWAPBENCH_FAULT": f"{boundary}:{fault}"})
+    # podman exec reports a command killed by SIGKILL as 137, as a shell would
+    expected = 137 if fault == "sigkill" else expected_exit(boundary, fault)
+    assert run.returncode == expected, run.stdout[-3000:] + run.stderr
+    if fault == "sigkill":
+        wait_window_closed(host)  # the watchdog's rollback
+    else:
+        assert "Traceback" not in run.stdout + run.stderr
+    if run.returncode == 7:
+        assert "production was restored and verified" in run.stderr
+    assert_restored(host, before)
+
+
+def test_candidate_container_exits_while_loading(host: RehearsalHost, quick: Path, before: Production) -> None:
+    """A wrong mmproj (another model's projector): a valid GGUF, so Phase 0 passes; llama-server exits at load."""
+    models = host.home / "models" / "gemma-4-E4B"
+    wrong = models / "wrong-mmproj.gguf"
+    shutil.copyfile(host.home / "models" / "gemma-4-E2B" / "mmproj-F16.gguf", wrong)
+    try:
+        plan = variant(host, "wrong-mmproj", {**QUICK, 'mmproj = "~/models/gemma-4-E4B/mmproj-F16.gguf"':
+                                              'mmproj = "~/models/gemma-4-E4B/wrong-mmproj.gguf"'})  # fmt: skip
+        run = host.swapbench("run", str(plan))
+    finally:
+        wrong.unlink()
+    assert run.returncode == 7, run.stdout[-3000:] + run.stderr
+    out = run.stdout + run.stderr
+    assert "died while loading" in out and "container panda-llamacpp-e4b is not running" in out
+    assert "failed to load multimodal model" in out  # the container's own last log lines
+    assert_restored(host, before)
+
+
+def test_unit_fails_to_start_once(host: RehearsalHost, quick: Path, before: Production) -> None:
+    """The restore's `sudo -n systemctl start` fails once (ExecStartPre refuses); swapbench starts it again."""
+    (host.home / ".rehearsal" / "panda-llamacpp.fail-next-start").touch()
+    run = host.swapbench("run", str(quick))
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr
+    run_dir = max(host.results.glob("*/swap.json"), key=os.path.getmtime).parent
+    journal = read_journal(run_dir / "journal.jsonl")
+    assert any(r["type"] == "failed" and r["target"] == "panda-llamacpp" for r in journal.records)
+    assert not (host.home / ".rehearsal" / "panda-llamacpp.fail-next-start").exists()
+    assert_restored(host, before)
+
+
+def test_real_time_cap(host: RehearsalHost, before: Production) -> None:
+    plan = variant(host, "cap", {**QUICK, "samples = 2 ": "samples = 500 ", "extended_samples = 2 ":
+                                 "extended_samples = 500 ", "time_cap_s = 1500": "time_cap_s = 40",
+                                 "restore_reserve_s = 300": "restore_reserve_s = 20"})  # fmt: skip
+    started = time.monotonic()
+    run = host.swapbench("run", str(plan))
+    assert run.returncode == 7, run.stdout[-3000:] + run.stderr
+    assert "time cap" in run.stdout + run.stderr
+    assert time.monotonic() - started < 60
+    assert_restored(host, before)
+
+
+# --- Phase 0 fails for real and touches nothing -----------------------------------------------------------------
+
+
+def assert_untouched(host: RehearsalHost, before: Production, unit_running: bool = True) -> None:
+    after = snapshot(host)
+    assert after.restarts == before.restarts
+    assert after.main_pid == (before.main_pid if unit_running else "0")
+    assert after.chatterbox_pid == before.chatterbox_pid
+    assert host.labelled_containers() == []
+    assert not active_journal_path_exists(host)
+
+
+def active_journal_path_exists(host: RehearsalHost) -> bool:
+    return active_journal_path(host.results).exists()
+
+
+def test_check_fails_without_the_start_rule(host: RehearsalHost, quick: Path, before: Production) -> None:
+    host.root(host.sudoers_script(verbs=("stop",)))
+    run = host.swapbench("run", str(quick))
+    assert run.returncode == 6, run.stdout[-3000:] + run.stderr
+    assert "1 contract(s) failed; nothing was touched" in run.stderr
+    assert "- sudo -k -n -l systemctl start panda-llamacpp.service: not allowed without a password" in run.stderr
+    assert_untouched(host, before)
+
+
+def test_check_fails_when_the_unit_is_inactive(host: RehearsalHost, quick: Path, before: Production) -> None:
+    host.root("systemctl stop panda-llamacpp.service")
+    run = host.swapbench("run", str(quick))
+    assert run.returncode == 6, run.stdout[-3000:] + run.stderr
+    assert "1 contract(s) failed; nothing was touched" in run.stderr
+    assert "- service panda-llamacpp up now:" in run.stderr
+    assert_untouched(host, before, unit_running=False)  # swapbench did not start it either
+
+
+def test_check_fails_when_the_candidate_port_is_taken(host: RehearsalHost, quick: Path, before: Production) -> None:
+    with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        squatter.bind(("127.0.0.1", 11437))
+        squatter.listen()
+        run = host.swapbench("run", str(quick))
+    assert run.returncode == 6, run.stdout[-3000:] + run.stderr
+    assert "port 11437 is in use" in run.stderr
+    assert_untouched(host, before)
+
+
+def test_check_fails_when_the_image_is_not_present(host: RehearsalHost, quick: Path, before: Production) -> None:
+    plan = variant(host, "no-image", {f'image = "{LLAMA_IMAGE}"': 'image = "localhost/llama.cpp:never-pulled"'})
+    run = host.swapbench("run", str(plan))
+    assert run.returncode == 6, run.stdout[-3000:] + run.stderr
+    assert "localhost/llama.cpp:never-pulled is not present" in run.stdout + run.stderr
+    assert "docker pull localhost/llama.cpp:never-pulled" in run.stdout + run.stderr
+    assert_untouched(host, before)
+
+
+# --- the engine's PIDs are not ours ---------------------------------------------------------------------------------
+
+
+def test_a_container_pid_is_used_only_where_it_is_visible(host: RehearsalHost, monkeypatch: pytest.MonkeyPatch) -> None:
+    """docker reports the engine's PIDs: outside (the engine's namespace) the pid is the container's; inside the
+    rehearsal host it names nothing of ours, and swapbench must not signal or count it."""
+    name = "swapbench-pid-probe"
+    sleeper = host.exec(["docker", "run", "-d", "--name", name, "--label", "swapbench.rehearsal=service",
+                         host.image_tag(), "sleep", "60"])  # fmt: skip
+    assert sleeper.returncode == 0, sleeper.stderr
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{host.socket}")
+    outside = subprocess.run(["docker", "inspect", "-f", "{{.State.Pid}}", name], capture_output=True, text=True,
+                             check=True).stdout.strip()  # fmt: skip
+    assert container_pid(name) == int(outside)
+    probe = f"from swapbench.adapters.proc import container_pid; print(container_pid({name!r}))"
+    inside = host.exec(["/opt/swapbench/bin/python", "-c", probe])
+    assert (inside.returncode, inside.stdout.strip()) == (0, "None"), inside.stderr
