@@ -131,6 +131,7 @@ class RehearsalHost:
         self.plan = self.home / "panda-twin.toml"
         self.results = self.her_os / "benchmark-results"
         self.socket = self.state / "engine.sock"
+        self.small_disk = self.state / "disks" / "small"  # a 64 MiB tmpfs the operator owns, for full-disk tests
         self.env = {**os.environ, "CONTAINERS_CONF": str(self.state / "containers.conf")}
         self._engine: subprocess.Popen[bytes] | None = None
 
@@ -205,6 +206,7 @@ class RehearsalHost:
         self.build()
         self.down()
         self._lay_out_twin()
+        self._mount_small_disk()
         self._start_engine_socket()
         start = time.monotonic()
         self._need(self.podman(
@@ -215,8 +217,8 @@ class RehearsalHost:
             "-v", "/usr/local/bin/docker:/usr/local/bin/docker:ro",
             "-v", f"{self.rig / 'bin' / 'llama-server'}:/usr/local/bin/llama-server:ro",
             "-v", f"{self.state / 'wheels'}:/opt/swapbench-wheels:ro",
-            # rslave: a disk the tests mount under the home later (a full one) shows inside too
-            "-v", f"{self.state / 'home'}:{self.state / 'home'}:rslave",
+            "-v", f"{self.small_disk}:{self.small_disk}",
+            "-v", f"{self.state / 'home'}:{self.state / 'home'}",
             self.image_tag(),
         ), "podman run (the rehearsal host)")  # fmt: skip
         deadline = time.monotonic() + 60.0
@@ -249,6 +251,15 @@ class RehearsalHost:
                 self._engine.wait(10.0)
             self._engine = None
         self.socket.unlink(missing_ok=True)
+        if os.path.ismount(self.small_disk):
+            _run(["umount", str(self.small_disk)], 30.0)
+
+    def _mount_small_disk(self) -> None:
+        """Mounted before the host starts (this machine's mounts are private: a later one would not show inside)."""
+        self.small_disk.mkdir(parents=True, exist_ok=True)
+        options = f"size=64m,mode=0755,uid={OPERATOR_UID},gid={OPERATOR_UID}"
+        self._need(_run(["mount", "-t", "tmpfs", "-o", options, "swapbench-small", str(self.small_disk)], 30.0),
+                   "mounting the small disk")  # fmt: skip
 
     def _lay_out_twin(self) -> None:
         if self.home.exists():
@@ -355,16 +366,19 @@ curl -fs http://127.0.0.1:8772/health >/dev/null || runuser -u {OPERATOR} -- {se
 
     # --- using it -----------------------------------------------------------------------------------------
 
-    def exec(
-        self, argv: Sequence[str], user: str = OPERATOR, env: dict[str, str] | None = None, timeout_s: float = 600.0
-    ) -> subprocess.CompletedProcess[str]:
-        """Run a command inside, by default as the operator in their home (as after an SSH login)."""
+    def exec_argv(self, argv: Sequence[str], user: str = OPERATOR, env: dict[str, str] | None = None) -> list[str]:
+        """`podman exec` of a command inside, by default as the operator in their home (as after an SSH login)."""
         flags = ["--user", user]
         if user == OPERATOR:
             flags += ["--workdir", str(self.home), "-e", f"HOME={self.home}", "-e", f"USER={OPERATOR}"]
         for key, value in (env or {}).items():
             flags += ["-e", f"{key}={value}"]
-        return self.podman("exec", *flags, CONTAINER, *argv, timeout_s=timeout_s)
+        return ["podman", "exec", *flags, CONTAINER, *argv]
+
+    def exec(
+        self, argv: Sequence[str], user: str = OPERATOR, env: dict[str, str] | None = None, timeout_s: float = 600.0
+    ) -> subprocess.CompletedProcess[str]:
+        return _run(self.exec_argv(argv, user, env), timeout_s, env=self.env)
 
     def root(self, script: str, timeout_s: float = 120.0) -> subprocess.CompletedProcess[str]:
         return self.exec(["bash", "-c", script], user="root", timeout_s=timeout_s)

@@ -1,0 +1,187 @@
+"""The hardening guarantees again, on the real managers: the operator's SSH session hanging up, one owner per
+window, a disk that fills mid-window, and a production service that docker manages."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import psutil
+import pytest
+from rehearsal.host import OPERATOR_UID, RehearsalHost
+
+from tests.rehearsal.conftest import QUICK, Production, assert_restored, variant
+
+CANDIDATE = "gemma-4-E4B-Q4_K_M"
+
+
+running: list[subprocess.Popen[str]] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_window_left() -> Iterator[None]:
+    """A test that failed half-way leaves no `swapbench run` behind (the repair fixture then heals the twin)."""
+    yield
+    while running:
+        proc = running.pop()
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=60)
+
+
+class Window:
+    """`swapbench run` inside, in the background, stopped at a barrier (`WHERE:barrier`) until `go()`."""
+
+    def __init__(self, host: RehearsalHost, plan: Path, where: str, name: str, pty: bool = False):
+        self.barrier = host.home / ".rehearsal" / f"barrier-{name}"
+        env = {"SWAPBENCH_TESTING": "1", "SWAPBENCH_FAULT": f"{where}:barrier"}
+        env["SWAPBENCH_BARRIER"] = str(self.barrier)
+        argv = ["swapbench", "run", str(plan)]
+        if pty:  # on a terminal of its own, as an SSH login gives: `script` holds the pty's other end
+            argv = ["script", "-qefc", shlex.join(["exec", *argv]), "/dev/null"]
+        pipe = subprocess.PIPE
+        self.proc = subprocess.Popen(host.exec_argv(argv, env=env), env=host.env, text=True,
+                                     stdin=subprocess.DEVNULL, stdout=pipe, stderr=pipe)  # fmt: skip
+        running.append(self.proc)
+
+    def reached(self, timeout_s: float = 180.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not (self.barrier / "reached").exists():
+            assert self.proc.poll() is None, self.proc.communicate()
+            assert time.monotonic() < deadline, "the run never reached its barrier"
+            time.sleep(0.05)
+
+    def go(self) -> None:
+        (self.barrier / "go").touch()
+
+    def finish(self, timeout_s: float = 300.0) -> tuple[int, str, str]:
+        out, err = self.proc.communicate(timeout=timeout_s)
+        return self.proc.returncode, out, err
+
+
+def swapbench_process(plan: Path) -> psutil.Process:
+    """The operator's `swapbench run PLAN`, seen from this machine (the host's PID namespace)."""
+    for proc in psutil.process_iter(["cmdline", "uids"]):
+        cmdline = proc.info["cmdline"] or []
+        ours = proc.info["uids"] and proc.info["uids"].real == OPERATOR_UID and cmdline[-2:] == ["run", str(plan)]
+        if ours and any("swapbench" in part for part in cmdline[:3]):
+            return proc
+    raise AssertionError(f"no swapbench run {plan} found")
+
+
+def latest_run_dir(folder: Path) -> Path:
+    return max(folder.glob("*/swap.json"), key=os.path.getmtime).parent
+
+
+def test_the_operators_ssh_session_hangs_up_mid_window(host: RehearsalHost, quick: Path, before: Production) -> None:
+    """swapbench runs on a pty (`script`, as an SSH login gives one) and the pty's other end goes away with the
+    candidate up: the kernel sends SIGHUP. The window ends as on SIGTERM — teardown, restore, verify — and the
+    baseline's samples are kept."""
+    window = Window(host, quick, "bench", "sighup", pty=True)
+    window.reached()
+    run = swapbench_process(quick)
+    terminal = psutil.Process(run.ppid())
+    assert terminal.name() == "script"
+    terminal.kill()  # the session's terminal is gone
+    window.go()
+    run.wait(timeout=180)  # not our child: its exit code went to `script`, which is gone; swap.json tells
+    window.finish()
+    run_dir = latest_run_dir(host.results)
+    swap = json.loads((run_dir / "swap.json").read_text())
+    assert (swap["status"], swap["error"]) == ("aborted", f"SIGHUP received before bench {CANDIDATE}")
+    baseline = json.loads((run_dir / "results-gemma-4-E2B.json").read_text())
+    assert [len(w["samples"]) for w in baseline["workloads"]] == [2, 2]
+    assert_restored(host, before)
+
+
+def test_one_owner_per_window_on_real_managers(host: RehearsalHost, quick: Path, before: Production) -> None:
+    window = Window(host, quick, "bench", "lock")
+    window.reached()
+    second = host.swapbench("run", str(quick))
+    rollback = host.swapbench("rollback", str(quick))
+    status = host.swapbench("status", str(quick))
+    window.go()
+    code, out, err = window.finish()
+    assert (second.returncode, rollback.returncode) == (9, 9), second.stderr + rollback.stderr
+    assert "another swapbench owns this window: `swapbench run` of run" in second.stderr
+    assert "another swapbench owns this window: `swapbench run` of run" in rollback.stderr
+    assert status.stdout.startswith("RUNNING:")
+    assert code == 0, out[-2000:] + err
+    assert_restored(host, before)
+
+
+@contextmanager
+def filled(disk: Path) -> Iterator[None]:
+    """Fill the disk to the last byte (from outside, as another program on the box would), then free it."""
+    filler = disk / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        block = b"\0" * (1 << 20)
+        while block:
+            try:
+                os.write(fd, block)
+            except OSError:
+                block = block[: len(block) // 2]
+        yield
+    finally:
+        os.close(fd)
+        filler.unlink()
+
+
+def test_disk_filled_mid_bench_loses_nothing(host: RehearsalHost, before: Production) -> None:
+    output = host.small_disk / "results"
+    plan = variant(host, "small-disk", {**QUICK, 'output_dir = "~/workplace/her/her-os/benchmark-results"':
+                                        f'output_dir = "{output}"'})  # fmt: skip
+    window = Window(host, plan, "bench", "disk")
+    window.reached()
+    with filled(host.small_disk):
+        window.go()
+        code, out, err = window.finish()
+    assert code == 0, out[-2000:] + err  # the ballast gave back the room the records needed
+    assert "Traceback" not in out + err
+    run_dir = latest_run_dir(output)
+    results = json.loads((run_dir / f"results-{CANDIDATE}.json").read_text())
+    assert results["status"] == "complete" and [len(w["samples"]) for w in results["workloads"]] == [2, 2]
+    assert json.loads((run_dir / "swap.json").read_text())["status"] == "complete"
+    assert_restored(host, before)
+
+
+@pytest.fixture
+def echo_container(host: RehearsalHost) -> str:
+    """A production service docker manages: a small HTTP server in a container with a restart policy."""
+    name = "panda-echo"
+    started = host.exec(["docker", "run", "-d", "--name", name, "--label", "swapbench.rehearsal=service",
+                         "--restart", "unless-stopped", "-p", "127.0.0.1:8790:8790", host.image_tag(),
+                         "python3", "-m", "http.server", "8790"])  # fmt: skip
+    assert started.returncode == 0, started.stderr
+    return name  # removed by the repair after each test (label swapbench.rehearsal=service)
+
+
+def test_docker_managed_production_service(
+    host: RehearsalHost, quick: Path, before: Production, echo_container: str
+) -> None:
+    plan = variant(host, "with-docker-service", {
+        'stop_order = ["chatterbox", "panda-llamacpp"]': 'stop_order = ["panda-echo", "chatterbox", "panda-llamacpp"]',
+        'restore_order = ["panda-llamacpp", "chatterbox"]':
+            'restore_order = ["panda-llamacpp", "chatterbox", "panda-echo"]',
+        **QUICK,
+    })  # fmt: skip
+    with plan.open("a") as out:  # one more production service, the docker-managed one
+        out.write('\n[[services]]\nname = "panda-echo"\nmanager = "docker"\ncontainer = "panda-echo"\n'
+                  'health = { url = "http://127.0.0.1:8790/" }\nsettle_s = 1\n')  # fmt: skip
+    started_at = host.exec(["docker", "inspect", "-f", "{{.State.StartedAt}}", echo_container]).stdout.strip()
+    run = host.swapbench("run", str(plan))
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr
+    state = host.exec(["docker", "inspect", "-f", "{{.State.Running}} {{.State.StartedAt}}", echo_container]).stdout
+    running, restarted_at = state.split(maxsplit=1)
+    assert running == "true" and restarted_at.strip() != started_at  # stopped and started for real
+    swap = json.loads((latest_run_dir(host.results) / "swap.json").read_text())
+    verified = {v["name"]: v["status"] for v in swap["verify"]}
+    assert verified["service panda-echo up"] == "pass"
+    assert_restored(host, before)
