@@ -256,6 +256,11 @@ BAD = [
         "[[services]]\nname='llm'\nmanager='docker'\ncontainer='e4b'\n" + CAND + DOCKER,
         "candidates[0].launch.name 'e4b' is a production container ([[services]])",
     ),
+    (  # without gpus the container gets no GPU: a plan that checks for one means one (gpus used to default "all")
+        "[[checks]]\nkind='gpu'\n" + CAND + DOCKER,
+        "candidates[0].launch.gpus is not set, so the container would get no GPU, but the plan checks for one",
+    ),
+    (CAND + DOCKER + "gpus='all; rm -rf /'\n", "candidates[0].launch.gpus: String should match pattern"),
 ]
 
 

@@ -521,6 +521,7 @@ class Plan(StrictModel):
         _check_orders(self)
         _check_ports(self)
         _check_container_names(self)
+        _check_gpus(self)
         if any(t.results is not None for t in self.candidates):
             raise ValueError("candidates[].results: only the baseline may come from an earlier results file")
         if self.baseline is not None and self.baseline.launch is not None:
@@ -569,6 +570,19 @@ def _check_container_names(plan: Plan) -> None:
             raise ValueError(
                 f"candidates[{i}].launch.name {t.launch.name!r} is a production container ([[services]]): "
                 "teardown removes the candidate's container by name; pick another name"
+            )
+
+
+def _check_gpus(plan: Plan) -> None:
+    """A docker candidate gets no GPU unless the plan says `gpus`; a plan that checks for a GPU means one."""
+    if not any(isinstance(c, GpuCheck) for c in plan.checks):
+        return
+    for i, t in enumerate(plan.candidates):
+        if t.launch is not None and t.launch.kind == "docker" and t.launch.gpus is None:
+            raise ValueError(
+                f"candidates[{i}].launch.gpus is not set, so the container would get no GPU, but the plan checks "
+                'for one ([[checks]] kind = "gpu"): set gpus = "all" (docker --gpus), or drop the GPU check on a '
+                "CPU host"
             )
 
 
