@@ -174,7 +174,13 @@ class RehearsalHost:
         return time.monotonic() - start if built else 0.0
 
     def _write_engine_conf(self) -> None:
+        """The state folder is ours alone (`up` empties the operator's home in it): a folder that has files but
+        not our marker is refused, so a mistyped SWAPBENCH_REHEARSAL_DIR never loses anything."""
+        marker = self.state / ".swapbench-rehearsal"
+        if self.state.exists() and any(self.state.iterdir()) and not marker.exists():
+            raise RehearsalError(f"{self.state} has files that are not the rehearsal host's; pick an empty folder")
         self.state.mkdir(parents=True, exist_ok=True)
+        marker.touch()
         (self.state / "containers.conf").write_text(CONTAINERS_CONF)
 
     def _build_llama_image(self) -> None:

@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from rehearsal.host import LLAMA_IMAGE, TWIN_CHANGES, RehearsalHost, twin_plan_text
+from rehearsal.host import LLAMA_IMAGE, TWIN_CHANGES, RehearsalError, RehearsalHost, twin_plan_text
 
 from swapbench.adapters.journal import active_journal_path, read_journal
 from swapbench.adapters.proc import container_pid
@@ -52,6 +52,13 @@ def test_the_twin_plan_is_the_users_plan_with_the_listed_changes_only(tmp_path: 
     plan = load_plan(tmp_path / "twin.toml").plan  # a valid plan, with the user's services, ports and paths
     assert [s.name for s in plan.services] == ["panda-llamacpp", "chatterbox", "panda-nav", "phone"]
     assert plan.candidates[0].launch is not None and plan.candidates[0].launch.gpus is None
+
+
+def test_a_state_folder_with_other_files_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "thesis.tex").write_text("years of work")
+    with pytest.raises(RehearsalError, match="has files that are not the rehearsal host's"):
+        RehearsalHost(state=tmp_path).build()
+    assert [p.name for p in tmp_path.iterdir()] == ["thesis.tex"]
 
 
 def test_whole_window_on_real_managers(host: RehearsalHost, before: Production) -> None:
