@@ -224,7 +224,10 @@ def dry_run(loaded: LoadedPlan) -> list[tuple[str, str]]:
     plan, resolve = loaded.plan, loaded.resolve
     steps: list[tuple[str, str]] = [("check", "no unfinished journal at " + str(journal_path(loaded)))]
     privileged = privileged_argv(plan.services)
-    steps += [("check", f"sudo -k -n -l {' '.join(a)}") for a in privileged]
+    for argv in privileged:
+        steps.append(("check", f"sudo -k -n -l {' '.join(argv)}"))
+        if argv[:2] == ["systemctl", "start"]:
+            steps.append(("check", f"sudo -k -n {' '.join(argv)} (the unit runs: a no-op that proves no password)"))
     steps += [("check", f"service {s.name} is up now ({s.manager})") for s in plan.services]
     steps += [("check", _describe_check(c)) for c in plan.checks if not (privileged and c.kind == "sudo")]
     sp = swap_plan(loaded, "RUN_ID")

@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from rehearsal.host import LLAMA_IMAGE, TWIN_CHANGES, RehearsalError, RehearsalHost, twin_plan_text
+from rehearsal.host import LLAMA_IMAGE, OPERATOR, TWIN_CHANGES, RehearsalError, RehearsalHost, twin_plan_text
 
 from swapbench.adapters.journal import active_journal_path, read_journal
 from swapbench.adapters.proc import container_pid
@@ -174,6 +174,30 @@ def test_check_fails_without_the_start_rule(host: RehearsalHost, quick: Path, be
     assert run.returncode == 6, run.stdout[-3000:] + run.stderr
     assert "1 contract(s) failed; nothing was touched" in run.stderr
     assert "- sudo -k -n -l systemctl start panda-llamacpp.service: not allowed without a password" in run.stderr
+    assert_untouched(host, before)
+
+
+def test_check_fails_when_start_needs_a_password(host: RehearsalHost, quick: Path, before: Production) -> None:
+    """The operator is in %sudo (everything, with a password) and has NOPASSWD for `stop` only: `sudo -n -l`
+    says `start` is allowed (one NOPASSWD entry lets the listing through), but the restore would ask for a
+    password. Phase 0 tries the start of the running unit (a no-op) and refuses the window."""
+    host.root(host.sudoers_script(verbs=("stop",)) + f"\nusermod -aG sudo {OPERATOR}")
+    run = host.swapbench("run", str(quick))
+    assert run.returncode == 6, run.stdout[-3000:] + run.stderr
+    assert "1 contract(s) failed; nothing was touched" in run.stderr
+    assert "- sudo -k -n systemctl start panda-llamacpp.service: allowed only with a password" in run.stderr
+    assert_untouched(host, before)
+
+
+def test_check_names_a_rule_written_for_the_short_unit_name(
+    host: RehearsalHost, quick: Path, before: Production
+) -> None:
+    host.root(host.sudoers_script(unit="panda-llamacpp"))
+    run = host.swapbench("run", str(quick))
+    assert run.returncode == 6, run.stdout[-3000:] + run.stderr
+    assert "2 contract(s) failed; nothing was touched" in run.stderr
+    assert "sudoers allows `systemctl stop panda-llamacpp` without `.service`" in run.stderr
+    assert "sudoers allows `systemctl start panda-llamacpp` without `.service`" in run.stderr
     assert_untouched(host, before)
 
 

@@ -24,7 +24,13 @@ def test_the_user_plan_as_a_dry_run() -> None:
     launch = next(what for phase, what in steps if phase == "launch")
     assert "-p 127.0.0.1:11437:8080" in launch and "--jinja" in launch  # decisions 1, 2, 3
     assert "--restart no" in launch and "--name panda-llamacpp-e4b" in launch
-    assert "sudo -k -n -l systemctl stop panda-llamacpp" in text  # decision 10
+    # decision 10, with the exact argv sudoers matches; a least-privilege rule refuses `sudo -n true`
+    sudo = [what for phase, what in steps if phase == "check" and what.startswith("sudo")]
+    assert sudo == [
+        "sudo -k -n -l systemctl stop panda-llamacpp.service",
+        "sudo -k -n -l systemctl start panda-llamacpp.service",
+        "sudo -k -n systemctl start panda-llamacpp.service (the unit runs: a no-op that proves no password)",
+    ]
     assert "pattern=TTSStoppedFrame lines=(159, 161)" in text  # decisions 6 and 10
     assert "port_free port=11437" in text and "port_owner port=11436 process=uvicorn" in text
     assert "extended to 100 unless a thinking marker trips" in text  # decision 8

@@ -220,8 +220,9 @@ class CandidateOps:
 
     def is_gone(self) -> bool:
         if self.launch_spec.kind == "docker":  # its PID may live in a namespace we cannot see: ask the engine
-            exists = self.runner(["docker", "inspect", self.launch_spec.name or ""], 10.0).ok
-            return not exists and not port_open(self.launch_spec.port)
+            found = self.runner(["docker", "inspect", self.launch_spec.name or ""], 10.0)
+            removed = not found.ok and "no such" in (found.stderr + found.stdout).lower()  # not: engine unreachable
+            return removed and not port_open(self.launch_spec.port)
         return not self.pids() and not port_open(self.launch_spec.port)
 
 

@@ -39,20 +39,44 @@ def outcome(name: str, ok: bool, detail: str, exit_code: int | None = None) -> O
 
 
 def check_sudo(privileged: list[list[str]], runner: Runner = run_argv) -> list[Outcome]:
-    """`sudo -k -n -l CMD` for every command the plan runs through sudo: the exact argv, as sudoers matches it.
-    `-k` with a command ignores cached credentials (without removing them): a sudo typed 10 minutes ago must not
-    make Phase 0 pass and the restore, 20 minutes later, fail for want of a password. A least-privilege rule
-    (only `systemctl start|stop UNIT.service`) refuses `sudo -n true`, so that is asked only of a plan that
-    runs nothing through sudo but asked for the check."""
+    """Every command the plan runs through sudo, by its exact argv (sudoers matches argv exactly), with cached
+    credentials ignored (`-k`: a sudo typed 10 minutes ago must not make Phase 0 pass and the restore fail).
+
+    `sudo -n -l CMD` says the command is allowed, not that it is allowed without a password: one NOPASSWD entry
+    lets `-l` through (sudoers' `listpw=any`), so a user in `%sudo` with a NOPASSWD rule for `stop` only would
+    pass, and the restore's `start` would then ask for a password — production left down. A `systemctl start` of
+    a unit that is running is a no-op, so that one is run for real to prove no password is needed. A
+    least-privilege rule refuses `sudo -n true`: that is asked only of a plan that runs nothing through sudo."""
     if not privileged:
         result = runner(["sudo", "-k", "-n", "true"], 10.0)
         return [outcome("sudo -k -n true", result.ok, "passwordless sudo works" if result.ok else result.describe())]
     found = []
     for argv in privileged:
         allowed = runner(["sudo", "-k", "-n", "-l", *argv], 10.0)
-        detail = "allowed" if allowed.ok else f"not allowed without a password: {allowed.describe()}"
-        found.append(outcome(f"sudo -k -n -l {' '.join(argv)}", allowed.ok, detail))
+        if not allowed.ok:
+            found.append(outcome(f"sudo -k -n -l {' '.join(argv)}", False, _refused(argv, allowed, runner)))
+            continue
+        found.append(outcome(f"sudo -k -n -l {' '.join(argv)}", True, "allowed"))
+        if argv[:2] == ["systemctl", "start"] and runner(["systemctl", "is-active", "--quiet", argv[2]], 10.0).ok:
+            tried = runner(["sudo", "-k", "-n", *argv], 30.0)
+            detail = "no password needed (a start of the running unit: nothing changed)"
+            found.append(outcome(f"sudo -k -n {' '.join(argv)}", tried.ok, detail if tried.ok else (
+                f"allowed only with a password: {tried.describe()}; the restore runs it unattended: give it "
+                "NOPASSWD in sudoers")))  # fmt: skip
     return found
+
+
+def _refused(argv: list[str], result: CommandResult, runner: Runner) -> str:
+    """Why sudo refused, and the likeliest fix: a rule written for the short unit name."""
+    detail = f"not allowed without a password: {result.describe()}"
+    if argv[0] == "systemctl" and argv[-1].endswith(".service"):
+        short = [*argv[:-1], argv[-1].removesuffix(".service")]
+        if runner(["sudo", "-k", "-n", "-l", *short], 10.0).ok:
+            detail += (
+                f"; sudoers allows `{' '.join(short)}` without `.service`, but swapbench runs the full unit "
+                "name and sudoers matches argv exactly: name the unit with `.service` in the rule"
+            )
+    return detail
 
 
 def check_port_free(port: int, why: str = "") -> Outcome:
