@@ -161,9 +161,7 @@ class RehearsalHost:
         if self.podman("image", "exists", self.image_tag()).returncode != 0:
             built = True
             with tempfile.TemporaryDirectory(dir="/var/tmp", prefix="swapbench-wheels-") as wheels:
-                self._need(_run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", wheels,
-                                 str(REPO)], 300.0), "building swapbench's wheel")  # fmt: skip
-                wheel = next(Path(wheels).glob("swapbench-*.whl"))
+                wheel = self._swapbench_wheel(Path(wheels))
                 self._need(_run([sys.executable, "-m", "pip", "download", "--quiet", "-d", wheels, str(wheel)], 600.0),
                            "fetching swapbench's dependencies")  # fmt: skip
                 script = str(Path(__file__).parent / "build-image.sh")
@@ -172,6 +170,14 @@ class RehearsalHost:
             built = True
             self._build_llama_image()
         return time.monotonic() - start if built else 0.0
+
+    def _swapbench_wheel(self, folder: Path) -> Path:
+        """The working tree's swapbench as a wheel in `folder` (what the rehearsal host installs)."""
+        built = _run(
+            [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(folder), str(REPO)], 300.0
+        )
+        self._need(built, "building swapbench's wheel")
+        return next(folder.glob("swapbench-*.whl"))
 
     def _write_engine_conf(self) -> None:
         """The state folder is ours alone (`up` empties the operator's home in it): a folder that has files but
@@ -314,8 +320,7 @@ class RehearsalHost:
         wheels = self.state / "wheels"
         if wheels.exists():
             shutil.rmtree(wheels)
-        self._need(_run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(wheels), str(REPO)],
-                        300.0), "building swapbench's wheel")  # fmt: skip
+        self._swapbench_wheel(wheels)
         for path in [self.home, *self.home.rglob("*")]:
             if not (path.is_file() and path.parent.name.startswith("gemma-4-")):
                 os.chown(path, OPERATOR_UID, OPERATOR_UID, follow_symlinks=False)

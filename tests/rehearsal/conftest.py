@@ -104,12 +104,12 @@ def assert_restored(host: RehearsalHost, before: Production) -> None:
     assert host.unhealthy() == []
 
 
-def variant(host: RehearsalHost, name: str, changes: dict[str, str], count: dict[str, int] | None = None) -> Path:
-    """The twin's plan with exact text changes (each `old` must occur as often as `count` says, default once),
-    written into the operator's home. Returns its path (the same inside and out)."""
+def variant(host: RehearsalHost, name: str, changes: dict[str, str]) -> Path:
+    """The twin's plan with exact text changes (each `old` must occur exactly once), written into the operator's
+    home. Returns its path (the same inside and out)."""
     text = host.plan.read_text()
     for old, new in changes.items():
-        assert text.count(old) == (count or {}).get(old, 1), f"{old!r} in the twin's plan"
+        assert text.count(old) == 1, f"{old!r} in the twin's plan"
         text = text.replace(old, new)
     path = host.home / f"{name}.toml"
     path.write_text(text)
