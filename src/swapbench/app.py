@@ -13,7 +13,7 @@ from typing import Any
 
 from swapbench import __version__
 from swapbench.adapters.host import host_info
-from swapbench.adapters.image import LoadedImage, load_image
+from swapbench.adapters.image import LoadedFrames, load_frames
 from swapbench.adapters.openai_client import ChatEndpoint, Health
 from swapbench.core.bench import (
     BenchSettings,
@@ -37,6 +37,11 @@ READY_POLL_S = 0.1
 def bundled_image() -> Path:
     """The demo camera frame shipped with swapbench."""
     return Path(str(resources.files("swapbench.demo").joinpath("car-view.jpg")))
+
+
+def bundled_frames() -> Path:
+    """The demo's camera frames: a car driving on, one frame per request in turn."""
+    return Path(str(resources.files("swapbench.demo").joinpath("frames")))
 
 
 def plan_from_options(
@@ -94,7 +99,7 @@ def _api_key(loaded: LoadedPlan, target: Target) -> str | None:
 
 def prepare_workloads(
     loaded: LoadedPlan, target: Target, only: Sequence[str] = ()
-) -> tuple[LoadedImage | None, list[BenchWorkload]]:
+) -> tuple[LoadedFrames | None, list[BenchWorkload]]:
     """Check every input before any traffic: the image, prompt builders, parsers, schemas."""
     plan = loaded.plan
     chosen = [(i, w) for i, w in enumerate(plan.workloads) if not only or w.name in only]
@@ -104,11 +109,11 @@ def prepare_workloads(
             f"the plan has no workload {missing[0]!r}",
             hint=f"use one of: {', '.join(w.name for w in plan.workloads)}",
         )
-    image = None
+    frames = None
     if plan.image is not None and any(w.image for _, w in chosen):
-        image = load_image(loaded.resolve(plan.image.path), plan.image.sha256)
-    url = image.data_url if image else None
-    return image, [prepare(w, i, url, plan.run.seed, target.model, loaded.resolve) for i, w in chosen]
+        frames = load_frames(plan.image.path, plan.image.frames, plan.image.sha256, loaded.resolve)
+    urls = [f.data_url for f in frames.frames] if frames else []
+    return frames, [prepare(w, i, urls, plan.run.seed, target.model, loaded.resolve) for i, w in chosen]
 
 
 def wait_until_serving(endpoint: ChatEndpoint, wait_s: float) -> None:
@@ -158,6 +163,7 @@ def bench(
     extend: bool = False,
     vram_in_band: Callable[[], bool | None] | None = None,
     save: Callable[[Path, str], Path | None] | None = None,
+    file_name: str | None = None,
 ) -> BenchOutcome:
     """Benchmark one running server without touching it; save results even when it stops early.
     `extend` applies the N -> N2 extension of `swapbench run` (decision 8)."""
@@ -169,7 +175,7 @@ def bench(
     extension = (plan.run.extended_samples or plan.run.samples) - plan.run.samples if extend else 0
     settings = BenchSettings(
         warmup=plan.run.warmup, samples=plan.run.samples, stream=plan.run.stream, deadline_ns=deadline_ns,
-        should_stop=should_stop, extension=extension,
+        should_stop=should_stop, extension=extension, precision=plan.run.p50_precision,
         extend_if=lambda samples: extension_verdict(samples, vram_in_band() if vram_in_band else None),
     )  # fmt: skip
     for w in workloads:
@@ -189,11 +195,13 @@ def bench(
         provenance=_provenance(loaded, started, settings, plan.run.seed),
         host=host_info(),
         server=server,
-        image=image.info if image else None,
+        image=image.frames[0].info if image else None,
+        frames=image.infos if image else [],
+        frames_sha256=image.digest if image else None,
         workloads=workload_results(runs),
     )
     out_dir = (output_dir or loaded.resolve(plan.run.output_dir)) / results.run_id
-    path = _save(out_dir / f"results-{target.label}.json", render_json(results), save, runs)
+    path = _save(out_dir / (file_name or f"results-{target.label}.json"), render_json(results), save, runs)
     if error is not None:
         raise _with_saved(error, runs, path)
     return BenchOutcome(results=results, path=path)

@@ -199,7 +199,7 @@ def run_command(
         runner.raise_for(outcome)
 
 
-DECISION_EXIT = {"adopt": 0, "reject": 20, "pending": 21}
+DECISION_EXIT = {"adopt": 0, "reject": 20, "pending": 21, "inconclusive": 22}
 
 
 @cli.command("compare")
@@ -207,10 +207,17 @@ DECISION_EXIT = {"adopt": 0, "reject": 20, "pending": 21}
 def compare_command(
     baseline: Annotated[Path, typer.Argument(help="Results file of the baseline.")],
     candidate: Annotated[Path, typer.Argument(help="Results file of the candidate.")],
-    force: Annotated[bool, typer.Option(help="Compare even if image, prompts or max_tokens differ.")] = False,
+    force: Annotated[bool, typer.Option(help="Compare even if frames, prompts, max_tokens or cache differ.")] = False,
+    tolerance: Annotated[
+        float, typer.Option(min=0.001, max=0.5, help="Equivalence margin: 0.05 judges ratios within ±5 % equivalent.")
+    ] = 0.05,
+    after: Annotated[
+        Path | None, typer.Option(help="The baseline measured again after the candidate: reports the drift.")
+    ] = None,
 ) -> None:
-    """A/B per workload: both values, the difference, its bootstrap 95% CI and a verdict per metric."""
-    out.print(comparison_tables(verdict.compare_files(baseline, candidate, force=force)))
+    """A/B per workload: both values, the ratio with its 95% interval, and a verdict against the tolerance:
+    faster, slower, equivalent or inconclusive."""
+    out.print(comparison_tables(verdict.compare_files(baseline, candidate, force, tolerance, after)))
 
 
 @cli.command()
@@ -220,7 +227,8 @@ def decide(
     describe: Annotated[Judgment, typer.Option(help="Your verdict on the describe outputs (see report.md).")],
     note: Annotated[str | None, typer.Option(help="Why, in a sentence; kept with the decision.")] = None,
 ) -> None:
-    """Record the describe judgment; print ADOPT / REJECT / PENDING with every reason (exit 0 / 20 / 21)."""
+    """Record the describe judgment; print ADOPT / REJECT / PENDING / INCONCLUSIVE with every reason
+    (exit 0 / 20 / 21 / 22)."""
     decision, report = verdict.record_judgment(run_dir, describe, note)
     print_decision(out, decision, report)
     raise typer.Exit(DECISION_EXIT[decision.status.value] if decision else 0)

@@ -40,6 +40,7 @@ class RealHost:
     services: dict[str, ServiceOps] = field(init=False)
     candidates: dict[str, CandidateOps] = field(init=False)
     results_files: list[Path] = field(default_factory=list)
+    drift_files: list[Path] = field(default_factory=list)
     drain_seconds: dict[str, float] = field(default_factory=dict)
     gpu: GpuLedger = field(init=False)
     sampler: VramSampler | None = None
@@ -144,9 +145,12 @@ class RealHost:
         target = app.pick_target(self.loaded, label)
         _, workloads = app.prepare_workloads(self.loaded, target)
         url = target.endpoint or ""
+        empty: list[str] = []
         with ChatEndpoint(url, timeout_s=self.loaded.plan.run.request_timeout_s) as ep:
             for w in workloads:
-                sample = interpret(0, 0.0, ep.complete(w.encoded(stream=False)), w)
+                sample = interpret(0, 0.0, ep.complete(w.encoded(stream=False)), w, w.frame(0))
+                if sample.degenerate == "empty":
+                    empty.append(f"{w.info.name} (finish_reason {sample.exchange.finish_reason})")
                 ex = sample.exchange
                 shown = repr((ex.content or "")[:120])
                 if ex.error:
@@ -163,6 +167,11 @@ class RealHost:
                         f"({sample.parse.error or 'loose fallback'}); strategy 1 or 2 is required",
                         hint="the model does not follow the nav contract; check the prompt and the template",
                     )
+        if empty and len(empty) == len(workloads):
+            raise SmokeFailed(
+                f"smoke {label}: every answer was empty: {', '.join(empty)}",
+                hint="the candidate produces no text: check its chat template (--jinja, chat_template_file) and model",
+            )
 
     def bench(self, label: str, deadline: float, should_stop: Callable[[], bool]) -> None:
         self._phase("bench")
@@ -185,15 +194,31 @@ class RealHost:
                 self._finish_sampling(label)
                 self._attach_vram(label)
 
-    def _save_results(self, path: Path, text: str) -> Path | None:
+    def bench_drift(self, label: str, deadline: float, should_stop: Callable[[], bool]) -> None:
+        """The baseline again, after verify: same workloads and sample count as before the window."""
+        deadline_ns = time.perf_counter_ns() + int(max(deadline - time.monotonic(), 0) * 1e9)
+
+        def expect(target: str, workload: str, total: int) -> None:
+            if self.expect is not None:
+                self.expect(f"{target} (after)", workload, total)
+
+        app.bench(
+            self.loaded, label, output_dir=self.run_dir.parent, run_id=self.run_id, on_sample=self.on_sample,
+            expect=expect, deadline_ns=deadline_ns, should_stop=should_stop,
+            save=functools.partial(self._save_results, listed=self.drift_files),
+            file_name=f"results-{label}.after.json",
+        )  # fmt: skip
+
+    def _save_results(self, path: Path, text: str, listed: list[Path] | None = None) -> Path | None:
         """Results go where they belong or to a rescue folder; either way the run lists them, partial or not."""
+        listed = self.results_files if listed is None else listed
         if self.writer is not None:
             written = self.writer.write_text(path, text)
         else:
             write_text(path, text)
             written = path
-        if written is not None and written not in self.results_files:
-            self.results_files.append(written)
+        if written is not None and written not in listed:
+            listed.append(written)
         return written
 
     def _attach_vram(self, label: str) -> None:

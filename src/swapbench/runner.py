@@ -29,6 +29,7 @@ from swapbench.adapters.watchdog import Watchdog
 from swapbench.core.bench import OnSample
 from swapbench.core.compare import Comparison
 from swapbench.core.decision import Outcome as DecisionOutcome
+from swapbench.core.decision import rule_warnings
 from swapbench.core.steps import Outcome, Status, SwapReport, SwapStatus, failures
 from swapbench.core.swap import Hook, PhaseEvent, SwapPlan, rollback, run_swap
 from swapbench.errors import (
@@ -43,7 +44,7 @@ from swapbench.errors import (
 )
 from swapbench.hostops import RealHost
 from swapbench.plan.load import LoadedPlan, load_plan
-from swapbench.plan.models import DockerService, Plan, port_of
+from swapbench.plan.models import Decision, DockerService, Plan, port_of
 
 SAMPLE_KIB = 4  # a sample in a results file, generously (Phase 0 estimates the disk a run needs)
 FAULT_ENV = "SWAPBENCH_FAULT"  # tests only, and only with SWAPBENCH_TESTING=1: "WHERE:FAULT"
@@ -70,6 +71,7 @@ def swap_plan(loaded: LoadedPlan, run_id: str) -> SwapPlan:
         time_cap_s=cap,
         restore_reserve_s=reserve,
         drain_timeout_s=plan.run.drain_timeout_s,
+        drift_check=plan.run.drift_check,
     )
 
 
@@ -131,8 +133,12 @@ def _input_checks(loaded: LoadedPlan) -> list[Outcome]:
             detail = f"{exc.message} (what to do: {exc.hint})" if exc.hint else exc.message
             return [chk.outcome("inputs", False, detail, exit_code=exc.exit_code)]
     if plan.image is not None and image is not None:
-        info = image.info
-        found.append(chk.outcome(f"image {info.path}", True, f"{info.format} {info.width}x{info.height}, decoded"))
+        info = image.frames[0].info
+        if len(image.frames) == 1:
+            found.append(chk.outcome(f"image {info.path}", True, f"{info.format} {info.width}x{info.height}, decoded"))
+        else:
+            found.append(chk.outcome(f"image.frames {plan.image.frames}", True,
+                                     f"{len(image.frames)} frames decoded, set {image.digest[:12]}"))  # fmt: skip
     found.append(chk.outcome("workloads", True, f"{len(plan.workloads)} prepared (prompts, parsers, schemas)"))
     return found
 
@@ -286,19 +292,34 @@ def dry_run(loaded: LoadedPlan) -> list[tuple[str, str]]:
                 "-> abort: teardown, restore, verify",
             )
         )
+    if sp.baseline and sp.drift_check and plan.baseline:
+        steps.append(("drift", f"baseline {plan.baseline.label} measured again after verify (production is up: no "
+                      "downtime); the before/after drift says whether the verdicts can be trusted"))  # fmt: skip
     steps.append(("report", f"results, swap report and journal under {output_dir(loaded)}/RUN_ID/"))
-    if plan.decision is not None:
-        d = plan.decision
-        steps.append(
-            (
-                "decision",
-                f"adopt if schema adherence >= {d.min_schema_adherence:.0%}"
-                + (" AND describe judged better" if d.describe_must_improve else "")
-                + (" AND VRAM in band" if d.vram_in_band else "")
-                + ": decided after the run; the describe judgment with `swapbench decide RUN_DIR`",
-            )
-        )
+    steps += _decision_steps(plan)
     return steps
+
+
+def _decision_steps(plan: Plan) -> list[tuple[str, str]]:
+    """The decision rule in words, and a warning for each rule that cannot apply or can never be met."""
+    d = plan.decision or Decision()
+    source = "[decision]" if plan.decision is not None else "the default rule (no [decision] in the plan)"
+    parts = [f"schema adherence >= {d.min_schema_adherence:.0%}"]
+    parts += ["describe judged better"] if d.describe_must_improve else []
+    parts += ["VRAM in band"] if d.vram_in_band else []
+    parts += [f"nav p50 <= {d.latency_gate_p50_ms:g} ms (its 95 % interval)"] if d.latency_gate_p50_ms else []
+    parts += [f"nav latency not slower (±{d.tolerance:.0%})"] if d.latency_must_not_regress else []
+    parts.append(f"at most {d.max_degenerate_share:.0%} degenerate answers per workload")
+    when = "decided after the run, the describe judgment with `swapbench decide RUN_DIR`"
+    rule = f"{source}: adopt if " + " AND ".join(parts) + f"; verdicts against ±{d.tolerance:.0%}; {when}"
+    steps = [("decision", rule)]
+    kinds: set[str] = {w.kind for w in plan.workloads}
+    has_baseline = plan.baseline is not None and (plan.baseline.results is not None or plan.run.bench_baseline)
+    gpu_read = read_device(plan.run.gpu_index).error is None
+    has_band = plan.gates is not None and plan.gates.candidate_vram_gb is not None
+    warnings = rule_warnings(d, kinds, gpu_read=gpu_read, has_band=has_band, has_baseline=has_baseline,
+                             samples=plan.run.extended_samples or plan.run.samples)  # fmt: skip
+    return steps + [("decision", f"WARNING: {w}") for w in warnings]
 
 
 # --- run ----------------------------------------------------------------------------------------------------
@@ -455,7 +476,8 @@ def _with_gpu(report: SwapReport, loaded: LoadedPlan, host: RealHost) -> SwapRep
         gpu = host.gpu.summary(baseline_service(plan=loaded.plan), host.drain_seconds)
     except Exception:  # a GPU reading that fails now must not cost the report of a restored production
         gpu = None
-    return report.model_copy(update={"results_files": [str(p) for p in host.results_files], "gpu": gpu})
+    files = {"results_files": [str(p) for p in host.results_files], "drift_files": [str(p) for p in host.drift_files]}
+    return report.model_copy(update={**files, "gpu": gpu})
 
 
 def _write_report(run_dir: Path, writer: SafeWriter) -> tuple[Comparison | None, DecisionOutcome | None, Path | None]:

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from swapbench.core.compare import Comparison, compare
+from swapbench.core.compare import DEFAULT_TOLERANCE, Comparison, compare
 from swapbench.core.decision import Judgment, decide
 from swapbench.core.decision import Outcome as DecisionOutcome
 from swapbench.core.results import Results
@@ -17,7 +17,7 @@ from swapbench.plan.models import Band, Decision, ReportSettings
 from swapbench.report.docs import update_registry, update_research
 from swapbench.report.html import render_html
 from swapbench.report.markdown import render_markdown
-from swapbench.report.results_file import read_results, write_text
+from swapbench.report.results_file import read_results, reanalysed, write_text
 
 
 class ComparisonRefused(SwapbenchError):
@@ -26,14 +26,28 @@ class ComparisonRefused(SwapbenchError):
     exit_code = 2
 
 
-def compare_files(baseline: Path, candidate: Path, force: bool = False) -> Comparison:
-    a, b = read_results(baseline), read_results(candidate)
+def compare_files(
+    baseline: Path,
+    candidate: Path,
+    force: bool = False,
+    tolerance: float = DEFAULT_TOLERANCE,
+    after: Path | None = None,
+) -> Comparison:
+    """Two results files (metrics recomputed from their samples); `after`: the baseline measured again later."""
+    a, b = reanalysed(read_results(baseline)), reanalysed(read_results(candidate))
+    later = reanalysed(read_results(after)) if after is not None else None
+    if later is not None and later.label != a.label:
+        raise InputError(
+            f"--after {after} measures {later.label!r}, not the baseline {a.label!r}",
+            hint="give the baseline's results from after the window (results-LABEL.after.json)",
+        )
     try:
-        return compare(a, b, force=force)
+        return compare(a, b, force=force, tolerance=tolerance, after=later)
     except ValueError as exc:
         raise ComparisonRefused(
             f"{baseline.name} and {candidate.name} differ in: {exc}",
-            hint="measure both on the same image, prompts and max_tokens, or pass --force to compare anyway",
+            hint="measure both on the same frames, prompts, max_tokens and cache_prompt, or pass --force to compare "
+            "anyway",
         ) from exc
 
 
@@ -47,6 +61,7 @@ class RunFolder:
     rule: Decision
     report: ReportSettings | None = None
     band: Band | None = None
+    after: Results | None = None  # the baseline measured again after verify, for the drift
 
     @classmethod
     def open(cls, path: Path) -> RunFolder:
@@ -64,7 +79,10 @@ class RunFolder:
             files.insert(0, earlier.expanduser() if earlier.expanduser().is_absolute() else base / earlier)
         rule = (plan.decision if plan else None) or Decision()
         band = plan.gates.candidate_vram_gb if plan and plan.gates else None
-        return cls(path, [read_results(f) for f in files], swap, rule, plan.report if plan else None, band)
+        after = _readable(Path(swap.drift_files[0])) if swap and swap.drift_files else None
+        return cls(
+            path, [reanalysed(read_results(f)) for f in files], swap, rule, plan.report if plan else None, band, after
+        )
 
     @property
     def judgment_file(self) -> Path:
@@ -83,6 +101,14 @@ class RunFolder:
             ) from exc
 
 
+def _readable(path: Path) -> Results | None:
+    """The drift's results: a file that cannot be read costs the drift figure, never the report."""
+    try:
+        return read_results(path)
+    except SwapbenchError:
+        return None
+
+
 def _swap_report(path: Path) -> SwapReport:
     try:
         return SwapReport.model_validate_json(path.read_bytes())
@@ -99,10 +125,12 @@ def write_report(folder: RunFolder) -> tuple[Comparison | None, DecisionOutcome 
     """comparison.json and report.md from the folder's results alone (no GPU, no server)."""
     comparison = decision = None
     if len(folder.results) >= 2:
-        comparison = compare(folder.results[0], folder.results[-1], force=True)
+        after = folder.after if folder.after and folder.after.label == folder.results[0].label else None
+        comparison = compare(folder.results[0], folder.results[-1], force=True, tolerance=folder.rule.tolerance,
+                             after=after)  # fmt: skip
         write_text(folder.path / "comparison.json", comparison.model_dump_json(indent=2) + "\n")
         judgment, note = folder.judgment()
-        decision = decide(folder.rule, folder.results[-1], judgment, note)
+        decision = decide(folder.rule, folder.results[-1], judgment, note, comparison)
     path = folder.path / "report.md"
     write_text(path, render_markdown(folder.results, comparison, decision, folder.swap))
     html = render_html(folder.results, comparison, decision, folder.swap, folder.band)

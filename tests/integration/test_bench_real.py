@@ -16,6 +16,7 @@ from swapbench.adapters.openai_client import ChatEndpoint, Health
 from swapbench.core.results import Results, RunStatus, Sample
 from swapbench.errors import EndpointLoading, EndpointRequestFailed, EndpointUnreachable, InputError, WorkloadError
 from swapbench.plan.load import LoadedPlan, validate_plan
+from swapbench.plan.models import ImageSpec
 from swapbench.report.results_file import read_results, reanalysed
 from swapbench.rig import Rig
 from swapbench.workloads.nav import DEFAULT_SCHEMA
@@ -47,6 +48,28 @@ def make_plan(
 
 def nav(**extra: Any) -> dict[str, Any]:
     return {"name": "nav", "kind": "nav", **extra}
+
+
+def test_cached_and_fresh_modes_on_frames_the_server_reports(smol: LlamaServer, tmp_path: Path) -> None:
+    """llama-server serves a repeated prompt from its cache (images too, and earlier prompts from host memory):
+    the cached figure is decode; `cache_prompt = false` makes it evaluate every prompt, image included."""
+    frames = DEMO_IMAGE.parent / "frames"
+    workloads = [nav(name="nav-cached", max_tokens=4), nav(name="nav-fresh", max_tokens=4, cache_prompt=False)]
+    plan = make_plan(smol.spec.url, tmp_path, workloads, image=None, samples=8, warmup=4)
+    plan = LoadedPlan(
+        plan=plan.plan.model_copy(update={"image": ImageSpec(frames=frames)}), path=plan.path, sha256=None
+    )
+    res = app.bench(plan, "baseline").results
+    cached, fresh = res.workloads
+    assert [s.frame for s in fresh.samples] == [0, 1, 2, 3, 0, 1, 2, 3]
+    assert len(res.frames) == 4 and res.frames_sha256 is not None
+    assert json.loads(json.dumps(fresh.workload.model_dump()))["cache_prompt"] is False
+    assert all(s.exchange.timings and s.exchange.timings.cache_n == 0 for s in fresh.samples)
+    assert fresh.metrics.cache_share == 0.0 and fresh.workload.cache_mode == "fresh"
+    assert cached.metrics.cache_share is not None and cached.metrics.cache_share > 0.9  # warmed: all 4 frames cached
+    assert any("came from the server's cache" in w for w in cached.metrics.warnings)
+    assert cached.metrics.prompt_ms and fresh.metrics.prompt_ms
+    assert fresh.metrics.prompt_ms.p50 > 3 * cached.metrics.prompt_ms.p50  # the image encode, paid every time
 
 
 def test_both_workloads_on_the_image(smol: LlamaServer, tmp_path: Path) -> None:
@@ -82,7 +105,7 @@ def test_results_file_round_trips_and_reanalyses(smol: LlamaServer, tmp_path: Pa
     assert loaded == outcome.results
     assert reanalysed(loaded).workloads[0].metrics == outcome.results.workloads[0].metrics
     data = json.loads(outcome.path.read_text())
-    assert data["schema_version"] == 1 and data["provenance"]["swapbench_version"]
+    assert data["schema_version"] == 2 and data["provenance"]["swapbench_version"]
 
 
 def samples_of(results: Results, name: str = "nav") -> list[Sample]:

@@ -83,7 +83,7 @@ def test_dry_run_lists_everything_in_order(box: Sandbox) -> None:
     steps = runner.dry_run(loaded_of(box))
     phases = [phase for phase, _ in steps]
     order = ["check", "bench", "stop", "drain", "launch", "ready", "smoke", "bench", "teardown", "drain", "restore",
-             "verify", "report", "decision"]  # fmt: skip
+             "verify", "drift", "report", "decision"]  # fmt: skip
     collapsed = [p for i, p in enumerate(phases) if i == 0 or phases[i - 1] != p]
     assert collapsed == order
     stops = [what.split(":")[0] for phase, what in steps if phase == "stop"]

@@ -22,7 +22,7 @@ INFO = WorkloadInfo(
     image=False,
     enable_thinking=False,
 )
-WORKLOAD = BenchWorkload(info=INFO, body={"messages": []}, parse=parse_nav)
+WORKLOAD = BenchWorkload(info=INFO, bodies=({"messages": []},), parse=parse_nav)
 OK = Exchange(latency_ms=10.0, http_status=200, content='{"action": "left"}')
 FAIL = Exchange(latency_ms=1.0, http_status=500, error="image input is not supported")
 
@@ -117,3 +117,54 @@ def test_leak_flagged_on_sample(content: str) -> None:
     ex = Exchange(latency_ms=1.0, http_status=200, content=content)
     run = run_workload(ScriptedClient([ex]), WORKLOAD, BenchSettings(warmup=0, samples=1), clock_of(ticking()))
     assert run.samples[0].thinking_leak is not None and run.samples[0].thinking_leak.marker == "<think>"
+
+
+def test_frames_cycle_in_the_same_order_on_every_target_and_samples_record_them() -> None:
+    framed = BenchWorkload(info=INFO, bodies=({"f": 0}, {"f": 1}, {"f": 2}), parse=parse_nav, framed=True)
+    client = ScriptedClient([OK] * 7)
+    run = run_workload(client, framed, BenchSettings(warmup=2, samples=5), clock_of(ticking()))
+    sent = [json.loads(b)["f"] for b in client.bodies]
+    assert sent == [0, 1, 0, 1, 2, 0, 1]  # warm-up from frame 0, then measured sample k sends frame k mod 3
+    assert [s.frame for s in run.samples] == [0, 1, 2, 0, 1]
+
+
+@pytest.mark.parametrize(
+    ("exchange", "kind"),
+    [
+        (Exchange(latency_ms=5.0, http_status=200, content="", finish_reason="length"), "empty"),
+        (Exchange(latency_ms=5.0, http_status=200, content=" \n\t ", finish_reason="length"), "empty"),
+        (Exchange(latency_ms=5.0, http_status=200, content=None, finish_reason="stop"), "empty"),
+        (Exchange(latency_ms=5.0, http_status=200, content='{"action": "le', finish_reason="length"), "cut"),
+        (Exchange(latency_ms=5.0, http_status=200, content='{"action": "left"}', finish_reason="length"), None),
+        (Exchange(latency_ms=5.0, http_status=200, content="I'd go left", finish_reason="stop"), None),  # strategy 3
+        (FAIL, None),  # a transport error is an error, not a degenerate answer
+    ],
+)
+def test_degenerate_answers_are_their_own_kind(exchange: Exchange, kind: str | None) -> None:
+    run = run_workload(ScriptedClient([exchange]), WORKLOAD, BenchSettings(warmup=0, samples=1), clock_of(ticking()))
+    sample = run.samples[0]
+    assert sample.degenerate == kind
+    assert sample.usable is (kind is None and exchange.error is None)
+
+
+def test_degenerate_answers_never_stop_the_run() -> None:
+    empty = Exchange(latency_ms=5.0, http_status=200, content="", finish_reason="length")
+    run = run_workload(ScriptedClient([empty] * 6), WORKLOAD, BenchSettings(warmup=1, samples=5), clock_of(ticking()))
+    assert run.error is None and len(run.samples) == 5 and all(s.degenerate == "empty" for s in run.samples)
+
+
+def test_adaptive_sample_size_stops_the_extension_once_the_p50_is_precise_enough() -> None:
+    answer = '{"action": "left"}'
+    steady: list[Exchange | Exception] = [
+        Exchange(latency_ms=10.0 + (i % 3) * 0.01, http_status=200, content=answer) for i in range(100)
+    ]
+    settings = BenchSettings(warmup=0, samples=10, extension=90, precision=0.02)
+    run = run_workload(ScriptedClient(list(steady)), WORKLOAD, settings, clock_of(ticking()))
+    assert len(run.samples) == 11  # the first look after N: the p50 is already known to well under +-2 %
+    assert run.extension is not None and run.extension.startswith("extended")
+    assert "stopped at 11 of 100 samples: p50 known to" in run.extension
+    noisy: list[Exchange | Exception] = [
+        Exchange(latency_ms=10.0 * (1 + (i * 7919 % 97) / 97), http_status=200, content=answer) for i in range(100)
+    ]
+    run = run_workload(ScriptedClient(noisy), WORKLOAD, settings, clock_of(ticking()))
+    assert len(run.samples) == 100 and "stopped at" not in (run.extension or "")  # +-2 % never reached

@@ -17,7 +17,9 @@ from PIL import Image, ImageFile
 from swapbench.adapters.image import (
     MAX_IMAGE_BYTES,
     TRAILING_SLACK_BYTES,
+    frames_digest,
     jpeg_end,
+    load_frames,
     load_image,
     png_end,
 )
@@ -185,3 +187,45 @@ def test_data_after_progressive_jpeg_and_png_is_refused(tmp_path: Path) -> None:
 def test_sha256_mismatch_still_refused(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="the plan expects"):
         load_image(write(tmp_path, "f.jpg", RAW), "0" * 64)
+
+
+FRAMES = DEMO.parent / "frames"
+
+
+def test_a_folder_of_frames_is_taken_in_name_order_and_named_by_one_digest(tmp_path: Path) -> None:
+    write(tmp_path, "b.jpg", RAW)
+    write(tmp_path, "a.JPG", RAW)
+    write(tmp_path, "c.png", encoded("PNG"))
+    write(tmp_path, "notes.txt", b"not a frame: left out")
+    loaded = load_frames(None, tmp_path, None, lambda p: p)
+    assert [Path(i.path).name for i in loaded.infos] == ["a.JPG", "b.jpg", "c.png"]
+    assert loaded.digest == frames_digest([i.sha256 for i in loaded.infos])
+    assert [f.data_url[:15] for f in loaded.frames] == ["data:image/jpeg", "data:image/jpeg", "data:image/png;"]
+    again = load_frames(None, [tmp_path / "a.JPG", tmp_path / "b.jpg", tmp_path / "c.png"], loaded.digest, lambda p: p)
+    assert again.digest == loaded.digest  # a list in the same order is the same set
+
+
+def test_the_demo_ships_four_distinct_frames() -> None:
+    loaded = load_frames(None, FRAMES, None, lambda p: p)
+    assert len(loaded.frames) == 4 and len({i.sha256 for i in loaded.infos}) == 4
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        (lambda d: d, "holds no .jpg/.jpeg/.png/.webp files"),
+        (lambda d: d / "missing", "does not exist"),
+        (lambda d: write(d, "x.jpg", RAW), "is not a folder"),
+        (lambda d: (write(d, "a.jpg", RAW), write(d, "b.jpg", b"not an image"), d)[2], "image.frames: image"),
+    ],
+)
+def test_a_bad_frame_folder_is_refused_with_its_key(tmp_path: Path, setup: object, message: str) -> None:
+    source = setup(tmp_path)  # type: ignore[operator]
+    with pytest.raises(InputError, match=message) as info:
+        load_frames(None, source, None, lambda p: p)
+    assert info.value.message.startswith("image.frames") and info.value.hint
+
+
+def test_a_frame_set_that_differs_from_its_digest_is_refused() -> None:
+    with pytest.raises(InputError, match=r"image\.sha256: the frame set has digest"):
+        load_frames(None, FRAMES, "0" * 64, lambda p: p)

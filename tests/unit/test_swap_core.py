@@ -35,6 +35,9 @@ class FakeHost:
     def bench(self, label: str, deadline: float, should_stop: Callable[[], bool]) -> None:
         self._maybe_fail(f"bench {label}")
 
+    def bench_drift(self, label: str, deadline: float, should_stop: Callable[[], bool]) -> None:
+        self._maybe_fail(f"drift {label}")
+
     def stop_service(self, name: str, timeout_s: float) -> None:
         self._maybe_fail(f"stop {name}")
         self.up.discard(name)

@@ -8,7 +8,7 @@ import hashlib
 import io
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +46,81 @@ def load_image(path: Path, expected_sha256: str | None = None, key: str = "image
         )
     info = ImageInfo(path=str(path), sha256=digest, bytes=len(raw), format=fmt, width=width, height=height)
     return LoadedImage(info=info, data_url=f"data:{MIME[fmt]};base64,{base64.b64encode(raw).decode('ascii')}")
+
+
+FRAME_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+MAX_FRAMES_BYTES = 256 * 2**20  # every frame is held encoded in memory for the whole run
+
+
+@dataclass(frozen=True)
+class LoadedFrames:
+    """The run's frames in the order every target gets them; one frame when the plan gives one image."""
+
+    frames: list[LoadedImage]
+    digest: str  # sha256 of the frames' sha256s in order: one name for the whole set
+
+    @property
+    def infos(self) -> list[ImageInfo]:
+        return [f.info for f in self.frames]
+
+
+def frames_digest(digests: list[str]) -> str:
+    return hashlib.sha256("\n".join(digests).encode()).hexdigest()
+
+
+def frame_paths(source: Path | list[Path], resolve: Callable[[Path], Path], key: str) -> list[Path]:
+    """A folder's image files in name order, or the list as given (each resolved beside the plan)."""
+    if isinstance(source, list):
+        return [resolve(p) for p in source]
+    folder = resolve(source)
+    try:
+        entries = sorted(p for p in folder.iterdir() if p.suffix.lower() in FRAME_SUFFIXES)
+    except FileNotFoundError as exc:
+        raise InputError(f"{key}: folder {folder} does not exist", hint=f"check {key}") from exc
+    except NotADirectoryError as exc:
+        raise InputError(
+            f"{key}: {folder} is not a folder", hint='give a folder of frames, or use path = "..."'
+        ) from exc
+    except OSError as exc:
+        raise InputError(f"{key}: cannot list {folder}: {exc.strerror or exc}", hint="check its permissions") from exc
+    if not entries:
+        raise InputError(
+            f"{key}: folder {folder} holds no {'/'.join(FRAME_SUFFIXES)} files",
+            hint="put the camera frames there (a short video's frames: ffmpeg -i clip.mp4 -r 2 frame-%03d.jpg)",
+        )
+    return entries
+
+
+def load_frames(
+    path: Path | None,
+    frames: Path | list[Path] | None,
+    expected_sha256: str | None,
+    resolve: Callable[[Path], Path],
+) -> LoadedFrames:
+    """`[image]` as the bench sends it: each frame read, decoded and checked like a single image."""
+    if path is not None:
+        one = load_image(resolve(path), expected_sha256)
+        return LoadedFrames([one], frames_digest([one.info.sha256]))
+    assert frames is not None  # ImageSpec guarantees one of the two
+    paths = frame_paths(frames, resolve, "image.frames")
+    loaded, total = [], 0
+    for i, p in enumerate(paths):
+        key = f"image.frames[{i}]" if isinstance(frames, list) else "image.frames"
+        frame = load_image(p, None, key=key)
+        total += frame.info.bytes
+        if total > MAX_FRAMES_BYTES:
+            raise InputError(
+                f"image.frames: the frames pass {MAX_FRAMES_BYTES // 2**20} MiB at {p} (frame {i + 1} of {len(paths)})",
+                hint="use fewer or smaller frames: a few dozen camera-sized frames show the spread",
+            )
+        loaded.append(frame)
+    digest = frames_digest([f.info.sha256 for f in loaded])
+    if expected_sha256 and digest != expected_sha256.lower():
+        raise InputError(
+            f"image.sha256: the frame set has digest {digest}, the plan expects {expected_sha256}",
+            hint="use the same frames as the baseline run, or update [image].sha256",
+        )
+    return LoadedFrames(loaded, digest)
 
 
 def file_kind(mode: int) -> str:

@@ -11,7 +11,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from swapbench.core.results import Exchange, ParseOutcome, Sample, WorkloadInfo
+from swapbench.core.results import Degenerate, Exchange, ParseOutcome, Sample, WorkloadInfo
+from swapbench.core.stats import relative_precision
 from swapbench.core.thinking import detect_thinking
 from swapbench.errors import EndpointRequestFailed, Interrupted, SwapbenchError, TimeCapReached
 
@@ -24,17 +25,28 @@ class ChatClient(Protocol):
 
 @dataclass(frozen=True)
 class BenchWorkload:
-    """A workload ready to send: its description, its request body and its parse contract (nav)."""
+    """A workload ready to send: its description, one request body per frame (one with a single image or
+    none) and its parse contract (nav). Request k sends body k mod len(bodies), on every target alike."""
 
     info: WorkloadInfo
-    body: dict[str, Any]
+    bodies: tuple[dict[str, Any], ...]
     parse: Callable[[str | None], ParseOutcome] | None
+    framed: bool = False  # the bodies carry the run's frames: samples record which one they sent
+
+    @property
+    def body(self) -> dict[str, Any]:
+        """The first frame's body (the smoke test sends it)."""
+        return self.bodies[0]
+
+    def encoded_all(self, stream: bool) -> list[bytes]:
+        extra = {"stream": True, "stream_options": {"include_usage": True}} if stream else {}
+        return [json.dumps(body | extra, separators=(",", ":")).encode() for body in self.bodies]
 
     def encoded(self, stream: bool) -> bytes:
-        body = dict(self.body)
-        if stream:
-            body |= {"stream": True, "stream_options": {"include_usage": True}}
-        return json.dumps(body, separators=(",", ":")).encode()
+        return self.encoded_all(stream)[0]
+
+    def frame(self, k: int) -> int | None:
+        return k % len(self.bodies) if self.framed else None
 
 
 @dataclass
@@ -57,6 +69,7 @@ class BenchSettings:
     should_stop: Callable[[], bool] | None = None  # a stop was requested (SIGINT/SIGTERM): stop between samples
     extension: int = 0  # more samples after `samples`, if `extend_if` allows (the user plan's 20 -> 100)
     extend_if: Callable[[Sequence[Sample]], tuple[bool, str]] | None = None
+    precision: float | None = None  # adaptive: stop the extension once the p50 is known to +- this (relative)
 
 
 def extension_verdict(samples: Sequence[Sample], vram_in_band: bool | None = None) -> tuple[bool, str]:
@@ -73,8 +86,22 @@ def extension_verdict(samples: Sequence[Sample], vram_in_band: bool | None = Non
 OnSample = Callable[[WorkloadRun, Sample, bool], None]  # (run, sample, is_warmup)
 
 
-def interpret(index: int, offset_ms: float, exchange: Exchange, workload: BenchWorkload) -> Sample:
-    """Attach the parse outcome (nav) and the thinking-leak verdict to one exchange."""
+def degenerate(exchange: Exchange, parse: ParseOutcome | None) -> Degenerate | None:
+    """An answer with nothing usable in it: no text at all (or whitespace only), or a nav answer that
+    max_tokens cut before it met its contract. A describe answer cut by max_tokens is usable: its text is there."""
+    if exchange.error is not None:
+        return None
+    if not (exchange.content or "").strip():
+        return "empty"
+    if exchange.finish_reason == "length" and parse is not None and not parse.adheres:
+        return "cut"
+    return None
+
+
+def interpret(
+    index: int, offset_ms: float, exchange: Exchange, workload: BenchWorkload, frame: int | None = None
+) -> Sample:
+    """Attach the parse outcome (nav), the thinking-leak verdict and what makes the answer degenerate."""
     parse = None
     if workload.parse is not None:
         if exchange.error is None:
@@ -82,7 +109,8 @@ def interpret(index: int, offset_ms: float, exchange: Exchange, workload: BenchW
         else:
             parse = ParseOutcome(strategy=None, error="request failed")
     leak = detect_thinking(exchange.content, exchange.reasoning_content) if exchange.error is None else None
-    return Sample(index=index, offset_ms=offset_ms, exchange=exchange, parse=parse, thinking_leak=leak)
+    return Sample(index=index, offset_ms=offset_ms, exchange=exchange, parse=parse, thinking_leak=leak,
+                  frame=frame, degenerate=degenerate(exchange, parse))  # fmt: skip
 
 
 def _failure(run: WorkloadRun, sample: Sample, why: str) -> EndpointRequestFailed:
@@ -140,6 +168,22 @@ def _extension(run: WorkloadRun, settings: BenchSettings) -> int:
     return settings.extension if allowed else 0
 
 
+def _precise_enough(run: WorkloadRun, settings: BenchSettings, planned: int) -> bool:
+    """Adaptive sample size: during the extension, stop as soon as the p50 is known to the asked precision."""
+    if settings.precision is None or planned <= settings.warmup + settings.samples:
+        return False
+    latencies = [s.exchange.latency_ms for s in run.samples if s.usable]
+    reached = relative_precision(latencies)
+    if reached is None or reached > settings.precision:
+        return False
+    total = settings.samples + settings.extension
+    run.extension = (f"{run.extension}; " if run.extension else "") + (
+        f"stopped at {len(run.samples)} of {total} samples: p50 known to +-{reached:.1%} at 95 % "
+        f"(asked +-{settings.precision:.1%})"
+    )
+    return True
+
+
 def run_workload(
     client: ChatClient,
     workload: BenchWorkload,
@@ -177,28 +221,31 @@ def _gather(
     clock: Callable[[], int],
     on_sample: OnSample | None,
 ) -> None:
-    body = workload.encoded(settings.stream)
+    bodies = workload.encoded_all(settings.stream)
     origin: int | None = None
     consecutive, i = 0, 0
     planned = settings.warmup + settings.samples
     while True:
         if i == settings.warmup + settings.samples and planned == i:
             planned += _extension(run, settings)
+        if settings.warmup + settings.samples < i < planned and _precise_enough(run, settings, planned):
+            break
         if i >= planned:
             break
         run.error = _halt(run, settings, clock)
         if run.error is not None:
             break
         is_warmup = i < settings.warmup
+        k = i if is_warmup else i - settings.warmup  # measured sample k sends frame k mod count on every target
         started = clock()
         origin = started if origin is None and not is_warmup else origin
-        exchange = _request(client, body, settings.stream, run)
+        exchange = _request(client, bodies[k % len(bodies)], settings.stream, run)
         if isinstance(exchange, SwapbenchError):
             run.error = exchange
             break
         offset_ms = 0.0 if origin is None else (started - origin) / 1e6
         try:
-            sample = interpret(i if is_warmup else i - settings.warmup, offset_ms, exchange, workload)
+            sample = interpret(k, offset_ms, exchange, workload, workload.frame(k))
         except SwapbenchError as exc:  # a user parser broke its contract
             run.error = exc
             break

@@ -8,6 +8,7 @@ import statistics
 from collections.abc import Sequence
 
 from swapbench.core.results import LatencyStats, Sample, WorkloadMetrics
+from swapbench.core.stats import relative_precision, spread
 
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 20260414
@@ -98,17 +99,66 @@ def schema_adherence(samples: Sequence[Sample], parsed: bool) -> float | None:
     return sum(1 for s in samples if s.parse is not None and s.parse.adheres) / len(samples)
 
 
-def workload_metrics(samples: Sequence[Sample], parsed: bool) -> WorkloadMetrics:
-    """All metrics of one workload; `parsed` says whether the workload has a parse contract (nav)."""
-    ok = [s for s in samples if s.ok]
+def cache_share(samples: Sequence[Sample]) -> float | None:
+    """Share of prompt tokens the server took from its prompt cache rather than evaluating: llama-server's
+    timings.cache_n over cache_n + prompt_n, summed. None when the server reports no such timings."""
+    cached = evaluated = 0
+    for s in samples:
+        t = s.exchange.timings
+        if s.ok and t is not None and t.cache_n is not None and t.prompt_n is not None:
+            cached, evaluated = cached + t.cache_n, evaluated + t.prompt_n
+    return cached / (cached + evaluated) if cached + evaluated else None
+
+
+MOSTLY_CACHED = 0.5
+
+
+def figure_warnings(samples: Sequence[Sample], cache_prompt: bool, share: float | None) -> list[str]:
+    """What weakens this workload's figures, in words: degenerate answers, cache, spread, outliers."""
+    found = []
+    bad = [s for s in samples if s.degenerate is not None]
+    if bad:
+        found.append(f"{len(bad)} of {len(samples)} answers are degenerate ({_kinds(bad)}): not counted as latency")
+    if cache_prompt and share is not None and share >= MOSTLY_CACHED:
+        found.append(
+            f"{share:.0%} of prompt tokens came from the server's cache: the latency is mostly decode, not what "
+            "a new frame costs; set cache_prompt = false on the workload for the fresh figure"
+        )
+    if (found_spread := spread([s.exchange.latency_ms for s in samples if s.usable])) is not None:
+        found += found_spread.warnings
+    return found
+
+
+def _kinds(bad: Sequence[Sample]) -> str:
+    counts = degenerate_counts(bad)
+    return ", ".join(f"{n} {kind}" for kind, n in counts.items())
+
+
+def degenerate_counts(samples: Sequence[Sample]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for s in samples:
+        if s.degenerate is not None:
+            counts[s.degenerate] = counts.get(s.degenerate, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def workload_metrics(samples: Sequence[Sample], parsed: bool, cache_prompt: bool = True) -> WorkloadMetrics:
+    """All metrics of one workload; `parsed` says whether the workload has a parse contract (nav). Latency,
+    tok/s and Hz are over usable answers: a transport error or a degenerate answer is counted, not timed."""
+    ok = [s for s in samples if s.usable]
     client = [s.exchange.latency_ms for s in ok]
     server = [t for s in ok if s.exchange.timings and (t := s.exchange.timings.total_ms) is not None]
     ttft = [s.exchange.ttft_ms for s in ok if s.exchange.ttft_ms is not None]
+    prompt = [t for s in ok if s.exchange.timings and (t := s.exchange.timings.prompt_ms) is not None]
+    decode = [t for s in ok if s.exchange.timings and (t := s.exchange.timings.predicted_ms) is not None]
     client_stats = latency_stats(client)
+    share = cache_share(samples)
     return WorkloadMetrics(
         samples=len(samples),
         ok=len(ok),
-        errors=len(samples) - len(ok),
+        errors=sum(1 for s in samples if not s.ok),
+        degenerate=sum(1 for s in samples if s.degenerate is not None),
+        degenerate_kinds=degenerate_counts(samples),
         client_latency_ms=client_stats,
         server_latency_ms=latency_stats(server),
         ttft_ms=latency_stats(ttft),
@@ -119,4 +169,9 @@ def workload_metrics(samples: Sequence[Sample], parsed: bool) -> WorkloadMetrics
         schema_adherence=schema_adherence(samples, parsed),
         parse_strategies=strategy_counts(samples),
         thinking_leaks=sum(1 for s in samples if s.thinking_leak is not None),
+        cache_share=share,
+        prompt_ms=latency_stats(prompt),
+        decode_ms=latency_stats(decode),
+        p50_precision=relative_precision(client),
+        warnings=figure_warnings(samples, cache_prompt, share),
     )

@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from swapbench.core.vram import Footprint, VramSample
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # version 1 lacks frames, cache and degenerate fields: their defaults apply
 
 
 class Record(BaseModel):
@@ -73,6 +74,9 @@ class Exchange(Record):
     reconnects: int = 0
 
 
+Degenerate = Literal["empty", "cut"]
+
+
 class Sample(Record):
     """One measured request: the exchange plus its interpretation."""
 
@@ -81,10 +85,22 @@ class Sample(Record):
     exchange: Exchange
     parse: ParseOutcome | None = None
     thinking_leak: ThinkingLeak | None = None
+    frame: int | None = Field(None, description="Index into Results.frames of the image sent; None: no image.")
+    degenerate: Degenerate | None = Field(
+        None,
+        description="The server answered but nothing usable came back: 'empty' (no text, or whitespace only) or "
+        "'cut' (stopped by max_tokens before a nav answer met its contract). Neither an error nor a pass.",
+    )
 
     @property
     def ok(self) -> bool:
+        """The request itself succeeded (no transport or HTTP error); its answer may still be degenerate."""
         return self.exchange.error is None
+
+    @property
+    def usable(self) -> bool:
+        """Answered with something usable: the samples latency and throughput are computed over."""
+        return self.exchange.error is None and self.degenerate is None
 
 
 class LatencyStats(Record):
@@ -101,8 +117,10 @@ class LatencyStats(Record):
 
 class WorkloadMetrics(Record):
     samples: int
-    ok: int
-    errors: int
+    ok: int = Field(description="Usable answers: no error, not degenerate. Latency and tok/s are over these.")
+    errors: int = Field(description="Transport or HTTP errors.")
+    degenerate: int = Field(0, description="Answered, but empty or cut before anything usable.")
+    degenerate_kinds: dict[str, int] = Field(default_factory=dict)
     client_latency_ms: LatencyStats | None
     server_latency_ms: LatencyStats | None
     ttft_ms: LatencyStats | None
@@ -113,6 +131,16 @@ class WorkloadMetrics(Record):
     schema_adherence: float | None = Field(description="nav: share of all samples parsed by strategy 1 or 2.")
     parse_strategies: dict[str, int] = Field(default_factory=dict)
     thinking_leaks: int = 0
+    cache_share: float | None = Field(
+        None,
+        description="Share of prompt tokens the server took from its cache: sum(cache_n) / sum(cache_n + prompt_n).",
+    )
+    prompt_ms: LatencyStats | None = Field(None, description="Server prompt (prefill) time, timings.prompt_ms.")
+    decode_ms: LatencyStats | None = Field(None, description="Server decode time, timings.predicted_ms.")
+    p50_precision: float | None = Field(
+        None, description="Half-width of the distribution-free 95 % interval of the p50, relative to it."
+    )
+    warnings: list[str] = Field(default_factory=list, description="Spread, outliers, cache: what weakens the figures.")
 
 
 class WorkloadInfo(Record):
@@ -127,6 +155,11 @@ class WorkloadInfo(Record):
     image: bool
     enable_thinking: bool
     json_schema: dict[str, Any] | None = None
+    cache_prompt: bool = Field(True, description="false: the server was asked to evaluate every prompt afresh.")
+
+    @property
+    def cache_mode(self) -> str:
+        return "cached" if self.cache_prompt else "fresh"
 
 
 class WorkloadResult(Record):
@@ -205,6 +238,8 @@ class Results(Record):
     provenance: Provenance
     host: HostInfo
     server: ServerInfo
-    image: ImageInfo | None
+    image: ImageInfo | None = Field(description="The first (or only) frame.")
+    frames: list[ImageInfo] = Field(default_factory=list, description="Every frame, in the order sent.")
+    frames_sha256: str | None = Field(None, description="sha256 of the frames' sha256s, in order.")
     workloads: list[WorkloadResult]
     vram: VramReport | None = None

@@ -98,6 +98,10 @@ class SwapReport(Record):
     spans: list[PhaseSpan]
     downtime: DowntimeSplit | None
     results_files: list[str] = Field(default_factory=list)
+    drift_files: list[str] = Field(
+        default_factory=list, description="The baseline measured again after verify (production up): the drift."
+    )
+    drift_note: str | None = Field(None, description="Why the drift was not measured, or stopped early.")
     gpu: GpuSummary | None = None
     write_failures: list[str] = Field(
         default_factory=list, description="Files that could not be written where they belong (disk full or read-only)."

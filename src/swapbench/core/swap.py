@@ -22,6 +22,7 @@ RESTORE_ATTEMPTS = 2  # a service that fails its first restart gets one more
 
 class Host(Protocol):
     def bench(self, label: str, deadline: float, should_stop: Callable[[], bool]) -> None: ...
+    def bench_drift(self, label: str, deadline: float, should_stop: Callable[[], bool]) -> None: ...
     def stop_service(self, name: str, timeout_s: float) -> None: ...
     def start_service(self, name: str, timeout_s: float) -> None: ...
     def drain(self, label: str | None, timeout_s: float) -> None: ...
@@ -61,6 +62,7 @@ class SwapPlan:
     restore_reserve_s: float
     drain_timeout_s: float
     step_timeout_s: float = 600.0
+    drift_check: bool = False  # measure the baseline again after verify (production is up then)
 
 
 Hook = Callable[[str], None]  # called at every step boundary: a no-op, or a fault injector in tests
@@ -257,7 +259,29 @@ def run_swap(
         with flag.held():
             problems = restore(run, list(run.live), list(run.stopped))
             verify = _verify(run)
-    return _report(run, error, problems, verify, checks)
+    report = _report(run, error, problems, verify, checks)
+    if report.status is SwapStatus.COMPLETE and plan.baseline is not None and plan.drift_check:
+        note = _drift(run, plan.baseline)
+        report = report.model_copy(update={"spans": run.spans, "drift_note": note})
+    return report
+
+
+def _drift(run: _Run, baseline: str) -> str | None:
+    """Production is back and verified: measure the baseline again, costing no downtime, so the report can
+    say how far the host moved while the candidate was measured. Nothing here can touch production's outcome."""
+    if run.flag.requested:
+        return f"not measured: {run.flag.requested} received"
+    deadline = run.t0 + run.plan.time_cap_s
+    if run.clock() >= deadline:
+        return "not measured: the time cap was reached"
+    try:
+        with run.span("drift-bench", baseline):
+            run.host.bench_drift(baseline, deadline, lambda: bool(run.flag.requested))
+    except SwapbenchError as exc:
+        return f"stopped early: {exc.message.splitlines()[0]}"
+    except Exception as exc:
+        return f"failed: {type(exc).__name__}: {exc}"
+    return None
 
 
 def _verify(run: _Run) -> list[Outcome]:

@@ -79,6 +79,18 @@ class RunSettings(StrictModel):
         description="Share of time_cap_s kept for restore and verify (default: a fifth, >= 60 s).",
     )
     bench_baseline: bool = Field(True, description="`run`: measure the baseline live before stopping anything.")
+    p50_precision: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="Adaptive sample size: stop extending between samples and extended_samples once the p50 is "
+        "known to this relative precision at 95 % (0.02 = +-2 %). Unset: the fixed N -> N2.",
+    )
+    drift_check: bool = Field(
+        True,
+        description="`run`: measure the baseline again after verify (production is up: no downtime) and report "
+        "the drift; a verdict whose baseline drifted beyond the tolerance is marked untrustworthy.",
+    )
     gpu_index: int = Field(0, ge=0, description="The GPU the host's models share (NVML index).")
     vram_sample_ms: float = Field(
         100.0, ge=10, le=60_000, description="VRAM sampling period during launch, ready, smoke, bench."
@@ -99,11 +111,30 @@ class RunSettings(StrictModel):
         return self
 
 
-class ImageSpec(StrictModel):
-    """`[image]`: the one camera image every image workload and every target sees."""
+MAX_FRAMES = 1000
 
-    path: Path
-    sha256: str | None = Field(None, pattern=SHA256_PATTERN, description="Refuse the image if it differs.")
+
+class ImageSpec(StrictModel):
+    """`[image]`: the camera frames every image workload and every target sees, in the same order: one image
+    (`path`), or a set (`frames`: a folder of .jpg/.jpeg/.png/.webp files taken in name order, or a list)."""
+
+    path: Path | None = Field(None, description="One camera image, sent with every request.")
+    frames: Path | list[Path] | None = Field(
+        None,
+        description="A folder of frames (name order) or a list of files: request k gets frame k mod count, "
+        "so no two consecutive requests send the same image (a nav loop never sees a frame twice).",
+    )
+    sha256: str | None = Field(
+        None, pattern=SHA256_PATTERN, description="Refuse the image (or the frame set's digest) if it differs."
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ImageSpec:
+        if (self.path is None) == (self.frames is None):
+            raise ValueError('give either path = "image.jpg" or frames = "folder/" (or a list of files), not both')
+        if isinstance(self.frames, list) and not 1 <= len(self.frames) <= MAX_FRAMES:
+            raise ValueError(f"frames: give 1 to {MAX_FRAMES} files; got {len(self.frames)}")
+        return self
 
 
 class CallableRef(StrictModel):
@@ -129,6 +160,12 @@ class Workload(StrictModel):
     )
     json_schema: Path | None = Field(None, description="nav only: JSON Schema file for the parsed value.")
     enable_thinking: bool = Field(False, description="Sent as chat_template_kwargs.enable_thinking.")
+    cache_prompt: bool = Field(
+        True,
+        description="false: ask the server to evaluate the whole prompt every time (llama-server's cache_prompt), "
+        "as production pays it for a frame it has never seen; true: the server may serve the prompt, image "
+        "included, from its cache, and the latency is mostly decode.",
+    )
     extra_body: dict[str, Any] = Field(default_factory=dict, description="Merged into every request body.")
 
     @property
@@ -474,12 +511,28 @@ class Gates(StrictModel):
 
 
 class Decision(StrictModel):
-    """`[decision]`: the adopt/reject rule (not yet carried out)."""
+    """`[decision]`: the adopt/reject rule. A rule that cannot apply to the plan (no nav workload, no GPU) is
+    reported as not applicable, never as NOT met."""
 
-    min_schema_adherence: float = Field(0.95, ge=0, le=1)
-    describe_must_improve: bool = True
-    vram_in_band: bool = True
-    latency_gate_p50_ms: float | None = None
+    min_schema_adherence: float = Field(0.95, ge=0, le=1, description="nav: share of answers meeting the contract.")
+    describe_must_improve: bool = Field(True, description="A person judges the describe answers materially better.")
+    vram_in_band: bool = Field(True, description="The candidate's VRAM footprint is inside [gates] candidate_vram_gb.")
+    latency_gate_p50_ms: float | None = Field(
+        None, gt=0, description="nav: the candidate's p50 must be at most this (judged on its 95 % interval)."
+    )
+    latency_must_not_regress: bool = Field(
+        False, description="The judged nav workload's latency verdict must be faster or equivalent, not slower."
+    )
+    max_degenerate_share: float = Field(
+        0.05, ge=0, le=1, description="Most answers that may be empty or cut before anything usable, per workload."
+    )
+    tolerance: float = Field(
+        0.05,
+        gt=0,
+        lt=1,
+        description="Equivalence margin of the verdicts: a ratio whose whole 95 % interval is within 1 +- tolerance "
+        "is 'equivalent'; the baseline's before/after drift beyond it makes a verdict untrustworthy.",
+    )
 
 
 class ReportSettings(StrictModel):

@@ -39,7 +39,7 @@ def latency_plots(results: Sequence[Results], workload: str) -> str:
     fig, (cdf, hist, seq) = plt.subplots(1, 3, figsize=(13, 3.2))
     for r in results:
         w = next((w for w in r.workloads if w.workload.name == workload), None)
-        values = [s.exchange.latency_ms for s in w.samples if s.ok] if w else []
+        values = [s.exchange.latency_ms for s in w.samples if s.usable] if w else []
         if not values:
             continue
         ordered = sorted(values)

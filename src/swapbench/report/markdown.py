@@ -30,7 +30,17 @@ def _gib(value: float | None) -> str:
 
 # Markdown, not HTML: nothing to escape.
 _ENV = Environment(loader=PackageLoader("swapbench.report"), undefined=StrictUndefined, autoescape=False)  # noqa: S701
-_ENV.globals.update(num=_num, ci=_ci, pct=_pct, gib=_gib)
+
+
+def _ratio(value: float | None) -> str:
+    return "—" if value is None else f"x{value:.3f}"
+
+
+def _interval(value: tuple[float, float] | None) -> str:
+    return "—" if value is None else f"x{value[0]:.3f} to x{value[1]:.3f}"
+
+
+_ENV.globals.update(num=_num, ci=_ci, pct=_pct, gib=_gib, ratio=_ratio, interval=_interval)
 
 
 def render_markdown(

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from swapbench.core.bench import WorkloadRun
 from swapbench.core.metrics import workload_metrics
-from swapbench.core.results import SCHEMA_VERSION, Results, WorkloadResult
+from swapbench.core.results import READABLE_VERSIONS, SCHEMA_VERSION, Results, WorkloadResult
 from swapbench.errors import InputError
 
 
@@ -20,7 +20,9 @@ def workload_results(runs: Sequence[WorkloadRun]) -> list[WorkloadResult]:
             workload=run.workload.info,
             warmup=run.warmup,
             samples=run.samples,
-            metrics=workload_metrics(run.samples, parsed=run.workload.parse is not None),
+            metrics=workload_metrics(
+                run.samples, parsed=run.workload.parse is not None, cache_prompt=run.workload.info.cache_prompt
+            ),
             extension=run.extension,
         )
         for run in runs
@@ -30,7 +32,7 @@ def workload_results(runs: Sequence[WorkloadRun]) -> list[WorkloadResult]:
 def reanalysed(results: Results) -> Results:
     """The same results with every metric recomputed from the recorded samples."""
     workloads = [
-        w.model_copy(update={"metrics": workload_metrics(w.samples, parsed=w.workload.kind == "nav")})
+        w.model_copy(update={"metrics": workload_metrics(w.samples, w.workload.kind == "nav", w.workload.cache_prompt)})
         for w in results.workloads
     ]
     return results.model_copy(update={"workloads": workloads})
@@ -50,11 +52,13 @@ def read_results(path: Path) -> Results:
             f"results file {path} is not readable JSON: {exc}", hint="give a swapbench results file"
         ) from exc
     version = data.get("schema_version") if isinstance(data, dict) else None
-    if version != SCHEMA_VERSION:
+    if version not in READABLE_VERSIONS:
         raise InputError(
-            f"results file {path} has schema_version {version!r}; this swapbench reads {SCHEMA_VERSION}",
+            f"results file {path} has schema_version {version!r}; this swapbench reads "
+            f"{' or '.join(map(str, READABLE_VERSIONS))}",
             hint="re-run the benchmark with this version, or use the swapbench that wrote it",
         )
+    data["schema_version"] = SCHEMA_VERSION  # read as the current version: newer fields take their defaults
     try:
         return Results.model_validate(data)
     except ValidationError as exc:

@@ -49,30 +49,23 @@ def _num(value: float | None, fmt: str = "{:.1f}") -> str:
     return "—" if value is None else fmt.format(value)
 
 
+def _degenerate(count: int) -> str:
+    return f"[bold red]{count}[/]" if count else "0"
+
+
 def summary_table(results: Sequence[Results], title: str = "swapbench") -> Table:
     """One row per target and workload, in the user plan's terms."""
     table = Table(
         title=title,
         header_style="bold",
-        caption="latency in ms (client, send to last byte); "
-        "CI: bootstrap 95% of p50; srv: server timings; Hz: 1000/p50; schema: nav adherence",
+        caption="latency in ms (client, send to last byte) over usable answers; mode: fresh = every prompt "
+        "evaluated (cache_prompt = false), cached = the server may reuse it; cache: share of prompt tokens from "
+        "the server's cache; prefill: server prompt_ms p50; CI: bootstrap 95% of p50; Hz: 1000/p50; "
+        "schema: nav adherence; degen: empty or cut answers (not timed); err: failed requests",
     )
-    for name in (
-        "target",
-        "workload",
-        "n",
-        "p50",
-        "p95",
-        "p99",
-        "p50 CI",
-        "srv p50",
-        "tok/s",
-        "Hz",
-        "schema",
-        "think",
-        "err",
-    ):
-        left = name in ("target", "workload")
+    for name in ("target", "workload", "mode", "n", "p50", "p95", "p99", "p50 CI", "prefill", "cache", "tok/s",
+                 "Hz", "schema", "think", "degen", "err"):  # fmt: skip
+        left = name in ("target", "workload", "mode")
         table.add_column(name, justify="left" if left else "right", no_wrap=True, overflow="fold")
     for res in results:
         for w in res.workloads:
@@ -81,20 +74,11 @@ def summary_table(results: Sequence[Results], title: str = "swapbench") -> Table
             ci = f"{c.p50_ci95[0]:.1f}-{c.p50_ci95[1]:.1f}" if c and c.p50_ci95 else "—"
             adherence = "—" if m.schema_adherence is None else f"{m.schema_adherence:.0%}"
             table.add_row(
-                res.label,
-                w.workload.name,
-                str(m.samples),
-                _ms(c, "p50"),
-                _ms(c, "p95"),
-                _ms(c, "p99"),
-                ci,
-                _ms(m.server_latency_ms, "p50"),
-                _num(m.decode_tok_s),
-                _num(m.effective_hz),
-                adherence,
-                str(m.thinking_leaks),
-                f"[red]{m.errors}[/]" if m.errors else "0",
-            )
+                escape(res.label), escape(w.workload.name), w.workload.cache_mode, str(m.samples),
+                _ms(c, "p50"), _ms(c, "p95"), _ms(c, "p99"), ci, _ms(m.prompt_ms, "p50"), _share(m.cache_share),
+                _num(m.decode_tok_s), _num(m.effective_hz), adherence, str(m.thinking_leaks),
+                _degenerate(m.degenerate), f"[red]{m.errors}[/]" if m.errors else "0",
+            )  # fmt: skip
     return table
 
 
@@ -103,6 +87,10 @@ def print_summary(console: Console, results: Sequence[Results], title: str = "sw
     for res in results:
         if res.error:
             console.print(Text(f"{res.label}: stopped early: {res.error}", style="yellow"))
+        for w in res.workloads:
+            for warning in w.metrics.warnings:
+                console.print(Text(f"warning: {res.label} · {w.workload.name}: {warning}", style="yellow"),
+                              soft_wrap=True)  # fmt: skip
 
 
 class BenchProgress:
@@ -242,6 +230,9 @@ def print_swap_report(console: Console, report: SwapReport, run_dir: str) -> Non
             f"production downtime {d.total_s:.1f} s = load {d.load_s:.1f} + bench {d.bench_s:.1f} "
             f"+ restore {d.restore_s:.1f} + other {d.overhead_s:.1f} (stop, drain, swapbench)"
         )
+    if report.drift_note:
+        console.print(Text(f"drift: the baseline was not measured again after the window: {report.drift_note}",
+                           style="yellow"), soft_wrap=True)  # fmt: skip
     style = {"complete": "bold green", "aborted": "bold yellow", "restore-failed": "bold red"}[report.status.value]
     console.print(Text.assemble((f"run {report.run_id}: {report.status.value}", style),
                                 f" — {report.error}" if report.error else ""))  # fmt: skip
@@ -250,25 +241,47 @@ def print_swap_report(console: Console, report: SwapReport, run_dir: str) -> Non
         console.print(Text(f"not written where it belongs: {failure}", style="yellow"), soft_wrap=True)
 
 
+VERDICT_STYLE = {"faster": "green", "better": "green", "equivalent": "cyan", "slower": "bold red",
+                 "worse": "red", "inconclusive": "yellow"}  # fmt: skip
+
+
+def _interval(ci: tuple[float, float] | None) -> str:
+    return "—" if ci is None else f"x{ci[0]:.3f} to x{ci[1]:.3f}"
+
+
 def comparison_tables(comparison: Comparison) -> Group:
-    tables = []
+    parts: list[Table | Text] = []
     for w in comparison.workloads:
-        table = Table(title=f"{w.workload}: {comparison.candidate} vs {comparison.baseline}", header_style="bold")
-        for name in ("metric", comparison.baseline, comparison.candidate, "difference", "95% CI", "verdict"):
-            table.add_column(name, justify="left" if name in ("metric", "verdict") else "right")
+        judged = "" if w.judged else " — shown, not judged: the fresh workload of its kind is"
+        title = f"{w.workload} ({w.cache_mode}): {comparison.candidate} vs {comparison.baseline}{judged}"
+        table = Table(title=escape(title), header_style="bold",
+                      caption=f"ratio = candidate / baseline; verdict against ±{comparison.tolerance:.0%}")  # fmt: skip
+        for name in ("metric", comparison.baseline, comparison.candidate, "ratio", "95% interval", "verdict"):
+            table.add_column(escape(name), justify="left" if name in ("metric", "verdict") else "right")
         for r in w.rows:
-            fmt = _share if r.metric == "schema adherence" else _num
-            ci = f"{r.ci95[0]:.1f} to {r.ci95[1]:.1f}" if r.ci95 else "—"
-            table.add_row(r.metric, fmt(r.baseline), fmt(r.candidate), fmt(r.delta), ci, Text(r.verdict))
-        tables.append(table)
+            fmt = _share if r.metric in ("schema adherence", "cache share") else _num
+            ratio = "—" if r.ratio is None else f"x{r.ratio:.3f}"
+            verdict = Text(r.verdict, style=VERDICT_STYLE.get(r.verdict, ""))
+            if not w.trusted and r.verdict in ("faster", "slower", "equivalent"):
+                verdict.append(" (untrusted: drift)", style="yellow")
+            table.add_row(r.metric, fmt(r.baseline), fmt(r.candidate), ratio, _interval(r.ci95), verdict)
+        parts.append(table)
+        if w.drift is not None:
+            d = w.drift
+            parts.append(Text(f"{w.workload}: baseline before vs after the window x{d.ratio:.3f} "
+                              f"({_interval(d.ci95)}, n {d.n_before}/{d.n_after}): "
+                              + ("steady" if d.trusted else "DRIFTED beyond the tolerance"),
+                              style="" if d.trusted else "bold yellow"))  # fmt: skip
+        parts += [Text(f"warning: {m}", style="yellow") for m in w.warnings]
     if comparison.differences:
-        tables.append(Text(f"compared although the runs differ in: {', '.join(comparison.differences)}"))  # type: ignore[arg-type]
-    return Group(*tables)
+        parts.append(Text(f"compared although the runs differ in: {', '.join(comparison.differences)}"))
+    return Group(*parts)
 
 
 def print_decision(console: Console, decision: DecisionOutcome | None, report: Path | None) -> None:
     if decision is not None:
-        style = {"adopt": "bold green", "reject": "bold red", "pending": "bold yellow"}[decision.status.value]
+        style = {"adopt": "bold green", "reject": "bold red", "pending": "bold yellow",
+                 "inconclusive": "bold magenta"}[decision.status.value]  # fmt: skip
         console.print(f"[{style}]decision: {decision.status.value.upper()}[/]")
         for reason in decision.reasons:
             console.print(Text(f"  {reason}"), highlight=False)

@@ -107,10 +107,20 @@ def sandbox_plan(folder: Path, rig: Rig, ports: dict[str, int], samples: int, ex
             "restore_order": ["llama-prod", "tts"],
             "drain_timeout_s": 30.0,
         },
-        "image": {"path": str(Path(__file__).parent.parent / "demo" / "car-view.jpg")},
+        # four frames of a car driving on: each request sends the next, as the robot's camera would
+        "image": {"frames": str(Path(__file__).parent.parent / "demo" / "frames")},
         "workloads": [
-            # production decodes nav with a JSON-schema grammar, so both models answer by the contract
-            {"name": "nav", "kind": "nav", "max_tokens": 20, "extra_body": {"response_format": nav_schema}},
+            # production decodes nav with a JSON-schema grammar, so both models answer by the contract. `nav`
+            # is what a new frame costs (every prompt evaluated: judged); `nav-cached` lets the server reuse
+            # what it cached (llama-server keeps earlier prompts, images included): shown beside it, not judged
+            {
+                "name": "nav",
+                "kind": "nav",
+                "max_tokens": 20,
+                "cache_prompt": False,
+                "extra_body": {"response_format": nav_schema},
+            },
+            {"name": "nav-cached", "kind": "nav", "max_tokens": 20, "extra_body": {"response_format": nav_schema}},
             {"name": "describe", "kind": "describe", "max_tokens": 32},
         ],
         "baseline": {"label": BASELINE_LABEL, "url": url.format(ports["llama"])},

@@ -12,7 +12,7 @@ import hashlib
 import importlib
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -325,6 +325,8 @@ def request_body(
         "seed": seed,
         "chat_template_kwargs": {"enable_thinking": workload.enable_thinking},
     }
+    if not workload.cache_prompt:
+        body["cache_prompt"] = False  # llama-server: evaluate the whole prompt, image included, every time
     if model:
         body["model"] = model
     return {**body, **workload.extra_body}
@@ -333,7 +335,7 @@ def request_body(
 def prepare(
     workload: Workload,
     index: int,
-    image_url: str | None,
+    image_urls: Sequence[str],
     seed: int,
     model: str | None,
     resolve: Resolve,
@@ -354,9 +356,13 @@ def prepare(
         image=workload.image,
         enable_thinking=workload.enable_thinking,
         json_schema=schema,
+        cache_prompt=workload.cache_prompt,
     )
-    body = request_body(workload, prompt, image_url, seed, model)
-    return BenchWorkload(info=info, body=body, parse=_parser(workload, schema, where, resolve, call_timeout_s))
+    framed = workload.image and bool(image_urls)
+    urls: Sequence[str | None] = image_urls if framed else [None]
+    bodies = tuple(request_body(workload, prompt, url, seed, model) for url in urls)
+    parse = _parser(workload, schema, where, resolve, call_timeout_s)
+    return BenchWorkload(info=info, bodies=bodies, parse=parse, framed=framed)
 
 
 def _text(exc: BaseException) -> str:
