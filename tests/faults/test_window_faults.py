@@ -98,7 +98,7 @@ def test_disk_filled_mid_bench_loses_nothing(box: Sandbox, tmp_path: Path, mount
     no_traceback((out, err))
     run_dir = latest_run_dir(disk)
     results = json.loads((run_dir / f"results-{CANDIDATE_LABEL}.json").read_text())
-    assert results["status"] == "complete" and [len(w["samples"]) for w in results["workloads"]] == [2, 2]
+    assert results["status"] == "complete" and [len(w["samples"]) for w in results["workloads"]] == [2, 2, 2]
     assert json.loads((run_dir / "swap.json").read_text())["status"] == "complete"
     assert_production_up(box, plan)
 
@@ -120,7 +120,7 @@ def test_disk_turning_read_only_mid_window_restores_and_rescues_the_samples(
     run_id = latest_run_dir(disk).name
     rescued = Path.home() / ".cache" / "swapbench" / "rescue" / run_id / f"results-{CANDIDATE_LABEL}.json"
     assert f"{rescued.name} was saved to {rescued.parent}" in out
-    assert [len(w["samples"]) for w in json.loads(rescued.read_text())["workloads"]] == [2, 2]
+    assert [len(w["samples"]) for w in json.loads(rescued.read_text())["workloads"]] == [2, 2, 2]
     assert not port_open(box.ports["candidate"])
     loaded = loaded_of(box, plan)
     assert all(ServiceOps(s, loaded.resolve).is_up() for s in loaded.plan.services)

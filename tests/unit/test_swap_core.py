@@ -3,6 +3,7 @@ failures, a failed first restart is retried, the time cap and stop requests are 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -238,3 +239,43 @@ def test_downtime_split() -> None:
     assert split is not None
     assert (split.total_s, split.load_s, split.bench_s, split.restore_s) == (21, 2.5, 11, 6)
     assert split.overhead_s == pytest.approx(1.5)
+
+
+def test_the_drift_is_measured_after_verify_with_production_up_and_never_costs_downtime() -> None:
+    host = FakeHost()
+    journal = FakeJournal()
+    with_drift = dataclasses.replace(PLAN, drift_check=True)
+    report = run_swap(with_drift, host, journal, Clock(), Flag(), [])
+    assert report.status is SwapStatus.COMPLETE and report.drift_note is None
+    assert host.calls[-3:] == ["start llm", "start tts", "drift e2b"]
+    phases = [s.phase for s in report.spans]
+    assert phases[-2:] == ["verify", "drift-bench"]
+    drift = report.spans[-1]
+    assert report.downtime is not None
+    verify_end = report.spans[-2].end_s
+    assert drift.start_s >= verify_end  # after the window: not in the downtime split
+    assert report.downtime.total_s <= verify_end
+
+
+def test_a_failed_or_skipped_drift_never_changes_production_s_outcome() -> None:
+    broken = FakeHost(fail={"drift e2b": 1})
+    report = run_swap(dataclasses.replace(PLAN, drift_check=True), broken, FakeJournal(), Clock(), Flag(), [])
+    assert report.status is SwapStatus.COMPLETE and report.drift_note == "failed: RuntimeError: drift e2b broke"
+    stopped = Flag()
+    stopped.requested = "SIGTERM"
+    report = run_swap(dataclasses.replace(PLAN, drift_check=True), FakeHost(), FakeJournal(), Clock(), stopped, [])
+    assert report.status is SwapStatus.ABORTED and report.drift_note is None  # aborted: no drift at all
+    late = Flag()
+
+    def signal_during_restore(at: str) -> None:
+        if at == "restore llm":
+            late.requested = "SIGTERM"
+
+    host = FakeHost()
+    report = run_swap(dataclasses.replace(PLAN, drift_check=True), host, FakeJournal(), Clock(), late, [],
+                      hook=signal_during_restore)  # fmt: skip
+    assert report.status is SwapStatus.COMPLETE and report.drift_note == "not measured: SIGTERM received"
+    assert "drift e2b" not in host.calls
+    failed = FakeHost(fail={"smoke e4b": 1})
+    report = run_swap(dataclasses.replace(PLAN, drift_check=True), failed, FakeJournal(), Clock(), Flag(), [])
+    assert report.status is SwapStatus.ABORTED and "drift e2b" not in failed.calls

@@ -188,12 +188,20 @@ class PhasePrinter:
         self.console = console
         self.t0 = time.monotonic()
         self.down_since: float | None = None
+        self.up_at: float | None = None
 
     def __call__(self, phase: str, target: str | None) -> None:
         now = time.monotonic()
         if phase == "stop" and self.down_since is None:
             self.down_since = now
-        down = f"downtime {now - self.down_since:6.1f} s" if self.down_since is not None else "production up   "
+        if phase == "drift-bench" and self.down_since is not None and self.up_at is None:
+            self.up_at = now  # restored and verified: the drift is measured with production up
+        if self.down_since is None:
+            down = "production up   "
+        elif self.up_at is not None:
+            down = f"up again, down {self.up_at - self.down_since:.1f} s"
+        else:
+            down = f"downtime {now - self.down_since:6.1f} s"
         clock = Text(f"[{now - self.t0:6.1f} s | {down}]", style="dim")
         self.console.print(Text.assemble(clock, " ", (phase, "bold"), " ", target or ""))
 
