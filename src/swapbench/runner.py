@@ -260,6 +260,8 @@ def dry_run(loaded: LoadedPlan) -> list[tuple[str, str]]:
         steps.append(("smoke", f"{t.label}: one request per workload; nav by strategy 1 or 2, no thinking marker"))
         n, n2 = plan.run.samples, plan.run.extended_samples
         more = f", extended to {n2} unless a thinking marker trips or VRAM leaves its band" if n2 and n2 > n else ""
+        if more and plan.run.p50_precision is not None:
+            more += f", stopping as soon as the p50 is known to ±{plan.run.p50_precision:.1%} at 95 %"
         what = f"{t.label}: {plan.run.warmup} warm-up + {n} samples per workload ({len(plan.workloads)} workloads)"
         steps.append(("bench", what + more))
         down = teardown_argv(t)

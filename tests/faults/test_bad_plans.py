@@ -62,12 +62,33 @@ def schema(text: str) -> Callable[[Sandbox, Path], list[Edit]]:
     return edits
 
 
+FRAMES = Path(__file__).parents[2] / "src" / "swapbench" / "demo" / "frames"
+
+
 def image(make: Callable[[Path], Path]) -> Callable[[Sandbox, Path], list[Edit]]:
+    """The sandbox's [image] frames replaced by one image path."""
+
     def edits(box: Sandbox, d: Path) -> list[Edit]:
-        original = Path(__file__).parents[2] / "src" / "swapbench" / "demo" / "car-view.jpg"
-        return [(f'path = "{original}"', f'path = "{make(d)}"')]
+        return [(f'frames = "{FRAMES}"', f'path = "{make(d)}"')]
 
     return edits
+
+
+def frames(make: Callable[[Path], Path]) -> Callable[[Sandbox, Path], list[Edit]]:
+    """The sandbox's [image] frames folder replaced by another."""
+
+    def edits(box: Sandbox, d: Path) -> list[Edit]:
+        return [(f'frames = "{FRAMES}"', f'frames = "{make(d)}"')]
+
+    return edits
+
+
+def one_frame_truncated(d: Path) -> Path:
+    for frame in sorted(FRAMES.iterdir()):
+        (d / frame.name).write_bytes(frame.read_bytes())
+    data = (d / "frame-3.jpg").read_bytes()
+    (d / "frame-3.jpg").write_bytes(data[: len(data) // 2])
+    return d
 
 
 def truncated(d: Path) -> Path:
@@ -198,6 +219,9 @@ CASES = [
     Case("image is a folder", 3, "image.path", image(lambda d: d)),
     Case("image truncated", 3, "image.path", image(truncated)),
     Case("image with 50 MB of junk appended", 3, "image.path", image(junk_appended)),
+    Case("frames folder empty", 3, "image.frames: folder", frames(lambda d: d)),
+    Case("frames folder missing", 3, "image.frames: folder", frames(lambda d: d / "nope")),
+    Case("one frame truncated", 3, "image.frames: image", frames(one_frame_truncated)),
     Case("schema type 5", 3, "workloads[0].json_schema", schema('{"type": 5}')),
     Case("schema remote ref", 3, "workloads[0].json_schema",
          schema('{"$ref": "https://example.invalid/nav.json"}')),

@@ -279,7 +279,7 @@ def test_ctrl_c_again_and_again_during_restore(box: Sandbox, tmp_path: Path) -> 
     out, err = proc.communicate()
     assert proc.returncode == 0, out[-2000:] + err  # the work was done before the first Ctrl-C
     no_traceback((out, err))
-    assert "decision: PENDING" in out and "verify (after restore)" in out
+    assert "decision: REJECT" in out and "verify (after restore)" in out
     assert (latest_run_dir(box.folder / "results") / "report.md").exists()
     assert_production_up(box)
 

@@ -16,7 +16,6 @@ from swapbench.adapters.openai_client import ChatEndpoint, Health
 from swapbench.core.results import Results, RunStatus, Sample
 from swapbench.errors import EndpointLoading, EndpointRequestFailed, EndpointUnreachable, InputError, WorkloadError
 from swapbench.plan.load import LoadedPlan, validate_plan
-from swapbench.plan.models import ImageSpec
 from swapbench.report.results_file import read_results, reanalysed
 from swapbench.rig import Rig
 from swapbench.workloads.nav import DEFAULT_SCHEMA
@@ -30,6 +29,7 @@ def make_plan(
     tmp_path: Path,
     workloads: list[dict[str, Any]] | None = None,
     image: Path | None = DEMO_IMAGE,
+    frames: Path | None = None,
     samples: int = 3,
     warmup: int = 1,
     **run: Any,
@@ -42,6 +42,8 @@ def make_plan(
         data["workloads"] = workloads
     if image is not None:
         data["image"] = {"path": str(image)}
+    if frames is not None:
+        data["image"] = {"frames": str(frames)}
     plan = validate_plan(data, "test plan")
     return LoadedPlan(plan=plan, path=tmp_path / "plan.toml", sha256=None)
 
@@ -54,11 +56,12 @@ def test_cached_and_fresh_modes_on_frames_the_server_reports(smol: LlamaServer, 
     """llama-server serves a repeated prompt from its cache (images too, and earlier prompts from host memory):
     the cached figure is decode; `cache_prompt = false` makes it evaluate every prompt, image included."""
     frames = DEMO_IMAGE.parent / "frames"
-    workloads = [nav(name="nav-cached", max_tokens=4), nav(name="nav-fresh", max_tokens=4, cache_prompt=False)]
-    plan = make_plan(smol.spec.url, tmp_path, workloads, image=None, samples=8, warmup=4)
-    plan = LoadedPlan(
-        plan=plan.plan.model_copy(update={"image": ImageSpec(frames=frames)}), path=plan.path, sha256=None
-    )
+    grammar = {"response_format": {"type": "json_schema", "json_schema": {"name": "nav", "schema": DEFAULT_SCHEMA}}}
+    workloads = [
+        nav(name="nav-cached", extra_body=grammar),
+        nav(name="nav-fresh", extra_body=grammar, cache_prompt=False),
+    ]
+    plan = make_plan(smol.spec.url, tmp_path, workloads, image=None, frames=frames, samples=8, warmup=4)
     res = app.bench(plan, "baseline").results
     cached, fresh = res.workloads
     assert [s.frame for s in fresh.samples] == [0, 1, 2, 3, 0, 1, 2, 3]
@@ -68,6 +71,7 @@ def test_cached_and_fresh_modes_on_frames_the_server_reports(smol: LlamaServer, 
     assert fresh.metrics.cache_share == 0.0 and fresh.workload.cache_mode == "fresh"
     assert cached.metrics.cache_share is not None and cached.metrics.cache_share > 0.9  # warmed: all 4 frames cached
     assert any("came from the server's cache" in w for w in cached.metrics.warnings)
+    assert cached.metrics.degenerate == fresh.metrics.degenerate == 0  # the grammar: whole answers
     assert cached.metrics.prompt_ms and fresh.metrics.prompt_ms
     assert fresh.metrics.prompt_ms.p50 > 3 * cached.metrics.prompt_ms.p50  # the image encode, paid every time
 

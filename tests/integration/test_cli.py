@@ -120,7 +120,7 @@ def test_demo_runs_the_whole_swap(tmp_path: Path) -> None:
         assert phase in run.stdout
     assert "complete" in run.stdout and "production downtime" in run.stdout
     files = sorted(p.name for p in tmp_path.rglob("results-*.json"))
-    assert files == ["results-gemma3-270m.json", "results-smollm2-135m.json"]
+    assert files == ["results-gemma3-270m.json", "results-smollm2-135m.after.json", "results-smollm2-135m.json"]
     # the sandbox is taken down afterwards: none of its ports answers
     plan = next(tmp_path.rglob("plan.toml")).read_text()
     for port in {int(p) for p in re.findall(r"127\.0\.0\.1:(\d+)", plan)}:

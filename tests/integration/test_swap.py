@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -78,9 +79,19 @@ def test_end_to_end_swap(box: Sandbox) -> None:
     md = (outcome.run_dir / "report.md").read_text()
     assert "## Decision: REJECT" in md and "2 of 2 answers were degenerate" in md and "(empty answer)" in md
     assert "- met: describe judged better" in md
+    # a person who accepts blank describe answers and gates on latency: 2 samples give no interval of the p50,
+    # so the gate can be neither met nor failed — INCONCLUSIVE (22); without the gate, ADOPT (0)
+    copy = outcome.run_dir / "plan.toml"
+    relaxed = copy.read_text().replace("[decision]\n", "[decision]\nmax_degenerate_share = 1.0\n")
+    copy.write_text(relaxed.replace("[decision]\n", "[decision]\nlatency_gate_p50_ms = 60000.0\n"))
+    gated = swapbench("decide", str(outcome.run_dir), "--describe", "better")
+    assert gated.returncode == 22 and "INCONCLUSIVE" in gated.stdout and "too few for an interval" in gated.stdout
+    copy.write_text(relaxed)
+    better = swapbench("decide", str(outcome.run_dir), "--describe", "better")
+    assert better.returncode == 0 and "ADOPT" in better.stdout and "met: describe judged better" in better.stdout
     # the [report] documents: written at the end of the run and again by each decide, changed once per run
     registry = (box.folder / "docs" / "RESOURCE-REGISTRY.md").read_text()
-    assert registry.count(f"(run {report.run_id})") == 1 and "REJECT" in registry
+    assert registry.count(f"(run {report.run_id})") == 1 and "ADOPT" in registry and "REJECT" not in registry
     assert registry.count("| gemma3-270m |") == 1
     research = (box.folder / "docs" / "RESEARCH-CANDIDATE.md").read_text()
     assert research.count("swapbench:results:begin") == 1 and f"run {report.run_id}" in research
@@ -98,6 +109,10 @@ def test_dry_run_lists_everything_in_order(box: Sandbox) -> None:
     assert stops == ["tts", "llama-prod"] and restores == ["llama-prod", "tts"]
     launch = next(what for phase, what in steps if phase == "launch")
     assert "--jinja" in launch and "--host 127.0.0.1" in launch and f"--port {box.ports['candidate']}" in launch
+    decision = [what for phase, what in steps if phase == "decision"]
+    assert decision[0].startswith("[decision]: adopt if schema adherence >= 95% AND describe judged better AND at ")
+    assert "verdicts against ±5%" in decision[0]
+    assert decision[1:] == []  # every rule of the sandbox's [decision] applies (vram_in_band is false there)
     run = swapbench("run", "--dry-run", str(box.plan_path))
     assert run.returncode == 0 and "would do, in order" in run.stdout
     assert_production_up(box)  # nothing ran
@@ -181,6 +196,19 @@ def test_candidate_never_ready(box: Sandbox, tmp_path: Path) -> None:
     plan.write_text(text)
     run = swapbench("run", str(plan))
     assert run.returncode == 7 and "not ready" in run.stderr + run.stdout
+    assert_production_up(box)
+
+
+def test_smoke_refuses_a_candidate_whose_every_answer_is_empty(box: Sandbox, tmp_path: Path) -> None:
+    """Describe only: Gemma 3 270M with the rig's projector answers it with whitespace, so nothing the candidate
+    says is usable — the smoke test stops the swap before the bench, and production comes back."""
+    text = re.sub(r'\[\[workloads\]\]\nname = "nav.*?\n\n', "", box.plan_path.read_text(), flags=re.DOTALL)
+    assert text.count("[[workloads]]") == 1 and 'name = "describe"' in text
+    plan = tmp_path / "plan.toml"
+    plan.write_text(text.replace("time_cap_s = 600.0", "time_cap_s = 600.0\nbench_baseline = false"))
+    run = swapbench("run", str(plan))
+    assert run.returncode == 7, run.stdout[-2000:] + run.stderr
+    assert "smoke gemma3-270m: every answer was empty: describe (finish_reason length)" in run.stderr
     assert_production_up(box)
 
 
