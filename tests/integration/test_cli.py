@@ -157,3 +157,28 @@ def test_ctrl_c_keeps_the_samples(smol: LlamaServer, tmp_path: Path) -> None:
     assert "interrupted during workload 'describe'" in stderr
     saved = json.loads(next(tmp_path.rglob("results-target.json")).read_text())
     assert saved["status"] == "partial" and 0 < len(saved["workloads"][0]["samples"]) < 200
+
+
+def test_compare_judges_against_the_tolerance_reports_the_drift_and_refuses_other_frames(tmp_path: Path) -> None:
+    from tests.unit.test_verdict import results
+
+    files = {
+        "base": results("e2b", 18.4, 20),
+        "cand": results("e4b", 18.5, 20),
+        "after": results("e2b", 21.0, 20),
+        "other": results("e4b", 18.5, 20, image="b" * 64),
+    }
+    for name, res in files.items():
+        (tmp_path / f"{name}.json").write_text(res.model_dump_json())
+    base, cand = str(tmp_path / "base.json"), str(tmp_path / "cand.json")
+    run = swapbench("compare", base, cand, "--after", str(tmp_path / "after.json"))
+    assert run.returncode == 0, run.stderr
+    assert "equivalent (untrusted: drift)" in run.stdout and "DRIFTED beyond the tolerance" in run.stdout
+    assert "verdict against ±5%" in run.stdout
+    tight = swapbench("compare", base, cand, "--tolerance", "0.001")
+    p50 = next(line for line in tight.stdout.splitlines() if "│ p50 ms" in line)
+    assert tight.returncode == 0 and p50.rstrip(" │").endswith("inconclusive")  # ±0.1 %: the interval straddles it
+    refused = swapbench("compare", base, str(tmp_path / "other.json"))
+    assert refused.returncode == 2 and "frames (not the same camera frames" in refused.stderr
+    wrong = swapbench("compare", base, cand, "--after", cand)
+    assert wrong.returncode == 3 and "measures 'e4b', not the baseline 'e2b'" in wrong.stderr
