@@ -186,7 +186,8 @@ def compare_workload(
     rows.append(hz.model_copy(update={"verdict": p50.verdict, "method": "1000 / p50: the p50 verdict"}))
     rows.append(_shifted("prefill ms (server)", _server(a, "prompt_ms"), _server(b, "prompt_ms"), _median,
                          tolerance, lower_is_better=True))  # fmt: skip
-    rows.append(_plain("cache share", a.metrics.cache_share, b.metrics.cache_share, higher_is_better=False))
+    share = _plain("cache share", a.metrics.cache_share, b.metrics.cache_share, higher_is_better=False)
+    rows.append(share.model_copy(update={"verdict": "not judged", "method": "how much the server reused: context"}))
     rows.append(_plain("VRAM peak MiB", vram[0], vram[1], higher_is_better=False))
     if a.workload.kind == "nav":
         rows.append(_plain("schema adherence", a.metrics.schema_adherence, b.metrics.schema_adherence, True))

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 
 from swapbench.core.compare import Comparison
 from swapbench.core.decision import Outcome as DecisionOutcome
-from swapbench.core.results import Results
+from swapbench.core.results import ImageInfo, Results, Sample
 from swapbench.core.steps import SwapReport
 from swapbench.core.vram import MIB_PER_GB
 from swapbench.plan.models import Band
@@ -94,11 +94,11 @@ def timeline_plot(swap: SwapReport) -> str | None:
     return _svg(fig)
 
 
-def image_data_url(results: Sequence[Results]) -> str | None:
-    """The camera image, embedded, if its file is still there and unchanged (same sha256)."""
-    info = next((r.image for r in results if r.image), None)
-    if info is None:
-        return None
+FRAMES_SHOWN = 3
+
+
+def _data_url(info: ImageInfo) -> str | None:
+    """An image, embedded, if its file is still there and unchanged (same sha256)."""
     try:
         raw = Path(info.path).read_bytes()
     except OSError:
@@ -109,6 +109,39 @@ def image_data_url(results: Sequence[Results]) -> str | None:
     return f"data:{mime};base64,{base64.b64encode(raw).decode('ascii')}"
 
 
+def image_data_url(results: Sequence[Results]) -> str | None:
+    """The first camera frame, embedded (see _data_url)."""
+    info = next((r.image for r in results if r.image), None)
+    return None if info is None else _data_url(info)
+
+
+def _answer(samples: Sequence[Sample], frame: int | None, position: int) -> str | None:
+    """A target's describe answer on a frame (its first sample that sent it), or its n-th answer without frames."""
+    if frame is None:
+        return samples[position].exchange.content or "" if position < len(samples) else None
+    return next((s.exchange.content or "" for s in samples if s.frame == frame), None)
+
+
+def describe_side_by_side(results: Sequence[Results]) -> list[tuple[str | None, str, list[tuple[str, str | None]]]]:
+    """Up to FRAMES_SHOWN rows of (the frame embedded, its caption, each target's describe answer on it)."""
+    frames = next((r.frames for r in results if len(r.frames) > 1), [])
+    rows = []
+    for i in range(FRAMES_SHOWN):
+        if frames and i >= len(frames):
+            break
+        frame = i if frames else None
+        answers = [(r.label, _answer(w.samples, frame, i)) for r in results for w in r.workloads
+                   if w.workload.kind == "describe"]  # fmt: skip
+        if all(a is None for _, a in answers):
+            break
+        if frames:
+            url, caption = _data_url(frames[i]), f"frame {i + 1} of {len(frames)}: {Path(frames[i].path).name}"
+        else:  # one image for every answer: shown once, with each target's first answers beside it
+            url, caption = (image_data_url(results), "the camera image") if i == 0 else (None, "")
+        rows.append((url, caption, answers))
+    return rows
+
+
 def render_html(
     results: Sequence[Results],
     comparison: Comparison | None = None,
@@ -117,15 +150,9 @@ def render_html(
     band: Band | None = None,
 ) -> str:
     workloads = list(dict.fromkeys(w.workload.name for r in results for w in r.workloads))
-    describe = [
-        (r.label, [s.exchange.content or "" for s in w.samples[:3]])
-        for r in results
-        for w in r.workloads
-        if w.workload.kind == "describe"
-    ]
     return _ENV.get_template("report.html.j2").render(
         results=results, comparison=comparison, decision=decision, swap=swap,
         latency={w: latency_plots(results, w) for w in workloads},
         vram=[p for r in results if (p := vram_plot(r, band))], timeline=timeline_plot(swap) if swap else None,
-        image=image_data_url(results), describe=describe,
+        describe=describe_side_by_side(results),
     )  # fmt: skip
