@@ -60,3 +60,29 @@ def test_html_renders_in_headless_chromium(tmp_path: Path) -> None:
     assert len(pixels) > 200  # text, plots and the photo: far from a blank page
     # the embedded camera image is drawn: its road grey appears on the page
     assert any(abs(r - 95) < 12 and abs(g - 95) < 12 and abs(b - 100) < 12 for r, g, b in pixels)
+
+
+def test_each_frame_is_shown_beside_every_target_s_answer_on_it(tmp_path: Path) -> None:
+    frames = [
+        ImageInfo(path=str(p), sha256=hashlib.sha256(p.read_bytes()).hexdigest(), bytes=1, format="JPEG",
+                  width=640, height=480)
+        for p in sorted((DEMO_IMAGE.parent / "frames").iterdir())
+    ]  # fmt: skip
+
+    def framed(r: Results, say: str) -> Results:
+        workloads = []
+        for w in r.workloads:
+            samples = [
+                s.model_copy(update={"frame": s.index % 4, "exchange": s.exchange.model_copy(
+                    update={"content": f"{say} on frame {s.index % 4 + 1}" if say else "  "})})
+                for s in w.samples
+            ]  # fmt: skip
+            workloads.append(w.model_copy(update={"samples": samples}))
+        return r.model_copy(update={"frames": frames, "image": frames[0], "workloads": workloads})
+
+    html = render_html([framed(E2B, "a box"), framed(E4B, "")])
+    for i in (1, 2, 3):
+        assert f"frame {i} of 4: frame-{i}.jpg" in html and f"a box on frame {i}" in html
+    assert "frame 4 of 4" not in html  # three frames shown
+    assert html.count('<p class="bad">(empty answer)</p>') == 3  # the candidate's blank answer on each
+    assert html.count('src="data:image/jpeg;base64,') == 3
