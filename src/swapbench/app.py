@@ -50,6 +50,8 @@ def plan_from_options(
     workloads: Sequence[str],
     image: Path | None,
     run: dict[str, Any],
+    frames: Path | None = None,
+    fresh: bool = False,
 ) -> LoadedPlan:
     """A plan built from `swapbench bench --url ...` options, validated like a plan file."""
     unknown = [w for w in workloads if w not in BUILTIN_WORKLOADS]
@@ -60,10 +62,12 @@ def plan_from_options(
         )
     data: dict[str, Any] = {
         "run": {"extended_samples": None, **run},  # the 20 -> 100 extension belongs to `swapbench run`
-        "workloads": [{"name": w, "kind": w} for w in (workloads or BUILTIN_WORKLOADS)],
+        "workloads": [{"name": w, "kind": w, "cache_prompt": not fresh} for w in (workloads or BUILTIN_WORKLOADS)],
         "baseline": {"label": label, "url": url},
     }
-    if image is not None:
+    if frames is not None:
+        data["image"] = {"frames": str(frames)}
+    elif image is not None:
         data["image"] = {"path": str(image)}
     return LoadedPlan(plan=validate_plan(data, "command line"), path=None, sha256=None)
 

@@ -18,7 +18,7 @@ from swapbench import __version__, app, demo, runner, verdict
 from swapbench.adapters.signals import SignalFlag
 from swapbench.adapters.watchdog import say, watch
 from swapbench.core.decision import Judgment
-from swapbench.errors import Interrupted, RestoreFailed, SwapbenchError
+from swapbench.errors import Interrupted, PlanError, RestoreFailed, SwapbenchError
 from swapbench.plan.load import load_plan, plan_json_schema
 from swapbench.report.crash import save_crash
 from swapbench.report.terminal import (
@@ -104,6 +104,12 @@ def bench(
     label: Annotated[str, typer.Option(help="With --url: the name of this target in results.")] = "target",
     workload: Annotated[list[str] | None, typer.Option(help="nav, describe (repeatable); default all.")] = None,
     image: Annotated[Path | None, typer.Option(help="With --url: the camera image; default the bundled one.")] = None,
+    frames: Annotated[
+        Path | None, typer.Option(help="With --url: a folder of camera frames, one per request in turn.")
+    ] = None,
+    fresh: Annotated[
+        bool, typer.Option(help="With --url: cache_prompt = false, every prompt evaluated (what a new frame costs).")
+    ] = False,
     samples: Annotated[int, typer.Option("-n", "--samples", help="With --url: measured requests per workload.")] = 20,
     warmup: Annotated[int, typer.Option(help="With --url: warm-up requests per workload (excluded).")] = 3,
     stream: Annotated[bool, typer.Option(help="With --url: stream, and measure time to first token.")] = False,
@@ -111,12 +117,16 @@ def bench(
     wait_ready: Annotated[float, typer.Option(help="Seconds to wait while the server answers 503 loading.")] = 0.0,
 ) -> None:
     """Benchmark a running OpenAI-compatible server without touching it."""
+    if image is not None and frames is not None:
+        raise PlanError("give either --image or --frames, not both", hint="--frames sends a folder's images in turn")
     loaded = app.load_for_bench(
         plan,
         url,
         label=label,
         workloads=workload or [],
         image=image or app.bundled_image(),
+        frames=frames,
+        fresh=fresh,
         run={"samples": samples, "warmup": warmup, "stream": stream},
     )
     with BenchProgress(out, app.pick_target(loaded, target).label) as progress:

@@ -54,6 +54,19 @@ def test_bench_url_then_summary(smol: LlamaServer, tmp_path: Path) -> None:
     assert again.returncode == 0 and "gemma-4-E2B" in again.stdout
 
 
+def test_bench_url_with_frames_fresh(smol: LlamaServer, tmp_path: Path) -> None:
+    frames = Path(__file__).parents[2] / "src" / "swapbench" / "demo" / "frames"
+    args = ["bench", "--url", smol.spec.url, "--workload", "describe", "-n", "5", "--warmup", "0"]
+    run = swapbench(*args, "--frames", str(frames), "--fresh", "--output-dir", str(tmp_path))
+    assert run.returncode == 0, run.stderr
+    data = json.loads(next(tmp_path.rglob("results-target.json")).read_text())
+    [describe] = data["workloads"]
+    assert [s["frame"] for s in describe["samples"]] == [0, 1, 2, 3, 0] and len(data["frames"]) == 4
+    assert describe["workload"]["cache_prompt"] is False and describe["metrics"]["cache_share"] == 0.0
+    both = swapbench(*args, "--frames", str(frames), "--image", str(frames / "frame-1.jpg"))
+    assert both.returncode == 2 and "give either --image or --frames, not both" in both.stderr
+
+
 def test_bench_with_plan_and_target(smol: LlamaServer, tmp_path: Path) -> None:
     plan = tmp_path / "plan.toml"
     (tmp_path / "car-view.jpg").write_bytes(
