@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from swapbench.core.compare import DEFAULT_TOLERANCE, Comparison, compare
+from swapbench.core.compare import DEFAULT_TOLERANCE, Comparison, compare, differences
 from swapbench.core.decision import Judgment, decide
 from swapbench.core.decision import Outcome as DecisionOutcome
 from swapbench.core.results import Results
@@ -41,6 +41,11 @@ def compare_files(
             f"--after {after} measures {later.label!r}, not the baseline {a.label!r}",
             hint="give the baseline's results from after the window (results-LABEL.after.json)",
         )
+    if later is not None and (unlike := differences(a, later)):
+        raise ComparisonRefused(
+            f"--after {after} was not measured like {baseline.name}: {', '.join(unlike)}",
+            hint="the drift compares the baseline with itself: the same frames, prompts and settings",
+        )
     try:
         return compare(a, b, force=force, tolerance=tolerance, after=later)
     except ValueError as exc:
@@ -67,7 +72,8 @@ class RunFolder:
     def open(cls, path: Path) -> RunFolder:
         swap_file = path / "swap.json"
         swap = _swap_report(swap_file) if swap_file.exists() else None
-        files = [Path(p) for p in swap.results_files] if swap else sorted(path.glob("results-*.json"))
+        found = sorted(p for p in path.glob("results-*.json") if not p.name.endswith(".after.json"))
+        files = [Path(p) for p in swap.results_files] if swap else found
         if not files:
             raise InputError(f"{path} holds no results", hint="give a run folder written by `swapbench run`")
         plan_file = path / "plan.toml"

@@ -193,5 +193,10 @@ def test_compare_judges_against_the_tolerance_reports_the_drift_and_refuses_othe
     assert tight.returncode == 0 and p50.rstrip(" │").endswith("inconclusive")  # ±0.1 %: the interval straddles it
     refused = swapbench("compare", base, str(tmp_path / "other.json"))
     assert refused.returncode == 2 and "frames (not the same camera frames" in refused.stderr
+    unlike = swapbench("compare", base, cand, "--after", str(tmp_path / "other.json").replace("other", "after_other"))
+    assert unlike.returncode == 3  # no such file
+    (tmp_path / "after_other.json").write_text(results("e2b", 18.4, 20, image="b" * 64).model_dump_json())
+    unlike = swapbench("compare", base, cand, "--after", str(tmp_path / "after_other.json"))
+    assert unlike.returncode == 2 and "was not measured like base.json: frames" in unlike.stderr
     wrong = swapbench("compare", base, cand, "--after", cand)
     assert wrong.returncode == 3 and "measures 'e4b', not the baseline 'e2b'" in wrong.stderr

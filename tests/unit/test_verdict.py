@@ -32,6 +32,7 @@ from swapbench.core.results import (
 from swapbench.core.vram import Footprint, Verdict
 from swapbench.plan.models import Decision
 from swapbench.report.markdown import render_markdown
+from swapbench.report.results_file import reanalysed
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "report.md"
 
@@ -219,3 +220,36 @@ def test_the_dry_run_warns_about_rules_that_cannot_apply_or_be_met() -> None:
     ]
     assert rule_warnings(Decision(), {"nav", "describe"}, gpu_read=True, has_band=True, has_baseline=True,
                          samples=20) == []  # fmt: skip
+
+
+def test_review_fixes_gate_vram_old_files_and_cached_adherence() -> None:
+    # the gate judges every nav workload: a NOT met is never hidden behind a short one
+    short = results("c", 24, 20, n=4, vram=Verdict.HEALTHY)
+    slow = results("c", 100, 20, vram=Verdict.HEALTHY)
+    two = slow.model_copy(update={"workloads": [
+        short.workloads[0].model_copy(update={"workload": short.workloads[0].workload.model_copy(
+            update={"name": "nav-short"})}), *slow.workloads]})  # fmt: skip
+    assert decide(Decision(latency_gate_p50_ms=50.0), two, Judgment.BETTER).status is Status.REJECT
+    # a band but no peak read: INCONCLUSIVE, never "no band"
+    fp = Footprint(resident_mib=None, peak_mib=None, device_total_mib=16000, pre_launch_used_mib=7000,
+                   source="nvml-process", verdict=Verdict.UNKNOWN)  # fmt: skip
+    unread = E4B.model_copy(update={"vram": VramReport(footprint=fp)})
+    outcome = decide(Decision(), unread, Judgment.BETTER)
+    assert outcome.status is Status.INCONCLUSIVE and "INCONCLUSIVE: VRAM footprint not read" in outcome.reasons[2]
+    # a results file written before frames (no frames_sha256) compares with one on the same single image
+    assert (
+        E2B.frames_sha256 is None and compare(E2B, E4B.model_copy(update={"frames_sha256": "a" * 64})).differences == []
+    )
+    # an old file's empty answers are told apart when it is re-read
+    blank = results("old", 20, 20, describe="")
+    old = blank.model_copy(update={"workloads": [w.model_copy(update={"samples": [
+        s.model_copy(update={"degenerate": None}) for s in w.samples]}) for w in blank.workloads]})  # fmt: skip
+    assert reanalysed(old).workloads[1].metrics.degenerate == 20
+    # schema adherence counts a cached nav too (the contract does not depend on the cache)
+    cached_bad = results("c", 24, adherent=10, vram=Verdict.HEALTHY, cache_prompt=True)
+    fresh_ok = results("c", 24, adherent=20, vram=Verdict.HEALTHY, cache_prompt=False)
+    renamed = cached_bad.workloads[0].model_copy(
+        update={"workload": cached_bad.workloads[0].workload.model_copy(update={"name": "nav-cached"})}
+    )
+    both = fresh_ok.model_copy(update={"workloads": [*fresh_ok.workloads, renamed]})
+    assert decide(Decision(), both, Judgment.BETTER).status is Status.REJECT

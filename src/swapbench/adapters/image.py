@@ -65,7 +65,9 @@ class LoadedFrames:
 
 
 def frames_digest(digests: list[str]) -> str:
-    return hashlib.sha256("\n".join(digests).encode()).hexdigest()
+    """One name for a frame set: a single image is named by its own sha256 (so a results file of a single
+    image compares with one written before frames existed); a set by the sha256 of its frames' in order."""
+    return digests[0] if len(digests) == 1 else hashlib.sha256("\n".join(digests).encode()).hexdigest()
 
 
 def frame_paths(source: Path | list[Path], resolve: Callable[[Path], Path], key: str) -> list[Path]:

@@ -197,6 +197,9 @@ def compare_workload(
     rows.append(_plain("errors", float(a.metrics.errors), float(b.metrics.errors), False))
     moved = drift(a, after, tolerance) if after is not None else None
     warnings = [f"baseline: {w}" for w in a.metrics.warnings] + [f"candidate: {w}" for w in b.metrics.warnings]
+    if after is not None and moved is None:
+        warnings.insert(0, "the baseline after the window has too few usable samples for a drift figure: whether "
+                           "the host stayed steady is unknown")  # fmt: skip
     if moved is not None and not moved.trusted:
         moved_by = f"{moved.ratio - 1:+.1%} between before and after the window (beyond ±{tolerance:.0%})"
         warnings.insert(0, f"the baseline moved {moved_by}: the host was not steady, so no verdict here is trustworthy")

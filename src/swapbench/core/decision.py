@@ -8,7 +8,8 @@ than 5 % of its samples. Latency is not a gate unless the plan makes it one.
 Each rule ends in one of five states. A rule that cannot apply to this plan or host (no nav workload, no GPU)
 is NOT APPLICABLE, never NOT met. The outcome: REJECT if a rule is not met; else INCONCLUSIVE if the data cannot
 support a rule's answer (an interval straddling its line, a baseline that drifted); else PENDING while a
-person's judgment is missing; else ADOPT — and INCONCLUSIVE too when no rule applied at all.
+person's judgment is missing; else ADOPT — and INCONCLUSIVE too when no rule applied at all (every rule not
+applicable: a plan with no workload the rules know).
 """
 
 from __future__ import annotations
@@ -78,8 +79,12 @@ def judged_workloads(candidate: Results, comparison: Comparison | None, kind: st
 
 
 def _adherence(navs: list[WorkloadResult], rule: Decision) -> Rule:
+    """Every nav workload, cached or fresh: the contract is met or not whatever the cache did."""
     if not navs:
         return Rule(state=RuleState.NOT_APPLICABLE, detail="schema adherence: the plan has no nav workload")
+    empty = [w.workload.name for w in navs if not w.metrics.samples]
+    if empty:
+        return Rule(state=RuleState.INCONCLUSIVE, detail=f"schema adherence: no sample of {', '.join(empty)}")
     worst = min(navs, key=lambda w: w.metrics.schema_adherence or 0.0)
     share = worst.metrics.schema_adherence or 0.0
     ok = share >= rule.min_schema_adherence
@@ -103,7 +108,10 @@ def _degenerate(candidate: Results, rule: Decision) -> list[Rule]:
     rules = []
     for w in candidate.workloads:
         m = w.metrics
-        share = m.degenerate / m.samples if m.samples else 0.0
+        if not m.samples:
+            rules.append(Rule(state=RuleState.INCONCLUSIVE, detail=f"{w.workload.name}: no answer was measured"))
+            continue
+        share = m.degenerate / m.samples
         ok = share <= rule.max_degenerate_share
         kinds = ", ".join(f"{n} {k}" for k, n in m.degenerate_kinds.items())
         detail = (f"{w.workload.name}: {m.degenerate} of {m.samples} answers degenerate ({kinds}) "
@@ -121,6 +129,8 @@ def _vram(candidate: Results) -> Rule:
     if fp is None:
         reason = (candidate.vram.unavailable_reason if candidate.vram else None) or "no VRAM report"
         return Rule(state=RuleState.INCONCLUSIVE, detail=f"VRAM footprint not measured ({reason})")
+    if fp.peak_mib is None:
+        return Rule(state=RuleState.INCONCLUSIVE, detail="VRAM footprint not read: no peak was measured")
     if fp.verdict is Verdict.UNKNOWN:
         return Rule(state=RuleState.NOT_APPLICABLE,
                     detail="VRAM in band: the plan has no [gates] candidate_vram_gb band to judge against")  # fmt: skip
@@ -130,26 +140,32 @@ def _vram(candidate: Results) -> Rule:
 
 
 def _latency_gate(navs: list[WorkloadResult], gate_ms: float) -> Rule:
-    """The candidate's p50 against a line in ms, judged on the p50's distribution-free 95 % interval."""
+    """The candidate's p50 against a line in ms, judged on the p50's distribution-free 95 % interval; every nav
+    workload is judged, and the worst state decides (NOT met, then INCONCLUSIVE, then met)."""
     if not navs:
         return Rule(state=RuleState.NOT_APPLICABLE, detail="nav p50 gate: the plan has no nav workload")
-    worst: Rule | None = None
+    found = []
     for w in navs:
         values = [s.exchange.latency_ms for s in w.samples if s.usable]
         ci = median_ci(values)
         if ci is None:
-            return Rule(state=RuleState.INCONCLUSIVE,
-                        detail=f"nav p50 gate {gate_ms:.1f} ms: {len(values)} usable samples of {w.workload.name} "
-                               "are too few for an interval")  # fmt: skip
+            found.append(Rule(state=RuleState.INCONCLUSIVE,
+                              detail=f"nav p50 gate {gate_ms:.1f} ms: {len(values)} usable samples of "
+                                     f"{w.workload.name} are too few for an interval"))  # fmt: skip
+            continue
         text = f"nav p50 ({w.workload.name}) 95 % interval {ci[0]:.1f}-{ci[1]:.1f} ms"
         if ci[0] > gate_ms:
-            return Rule(state=RuleState.NOT_MET, detail=f"{text} > {gate_ms:.1f} ms")
-        if ci[1] > gate_ms:
-            worst = Rule(state=RuleState.INCONCLUSIVE, detail=f"{text} straddles the gate {gate_ms:.1f} ms")
-        elif worst is None:
-            worst = Rule(state=RuleState.MET, detail=f"{text} <= {gate_ms:.1f} ms")
-    assert worst is not None
-    return worst
+            found.append(Rule(state=RuleState.NOT_MET, detail=f"{text} > {gate_ms:.1f} ms"))
+        elif ci[1] > gate_ms:
+            found.append(Rule(state=RuleState.INCONCLUSIVE, detail=f"{text} straddles the gate {gate_ms:.1f} ms"))
+        else:
+            found.append(Rule(state=RuleState.MET, detail=f"{text} <= {gate_ms:.1f} ms"))
+    return _worst(found)
+
+
+def _worst(found: list[Rule]) -> Rule:
+    order = (RuleState.NOT_MET, RuleState.INCONCLUSIVE, RuleState.MET)
+    return next(r for state in order for r in found if r.state is state)
 
 
 def _no_regression(navs: list[WorkloadResult], comparison: Comparison | None) -> Rule:
@@ -174,8 +190,7 @@ def _no_regression(navs: list[WorkloadResult], comparison: Comparison | None) ->
             states.append(Rule(state=RuleState.NOT_MET, detail=text))
         else:
             states.append(Rule(state=RuleState.INCONCLUSIVE, detail=text))
-    order = (RuleState.NOT_MET, RuleState.INCONCLUSIVE, RuleState.MET)
-    return next(r for state in order for r in states if r.state is state)
+    return _worst(states)
 
 
 def _drift_notes(comparison: Comparison | None) -> list[str]:
@@ -198,7 +213,7 @@ def decide(
 ) -> Outcome:
     """Every rule evaluated and listed, in the order of the plan's [decision] table."""
     navs = judged_workloads(candidate, comparison, "nav")
-    rules = [_adherence(navs, rule)]
+    rules = [_adherence([w for w in candidate.workloads if w.workload.kind == "nav"], rule)]
     if rule.describe_must_improve:
         rules.append(_describe(candidate, judgment))
     if rule.vram_in_band:

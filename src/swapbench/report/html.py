@@ -117,7 +117,7 @@ def image_data_url(results: Sequence[Results]) -> str | None:
 
 def _answer(samples: Sequence[Sample], frame: int | None, position: int) -> str | None:
     """A target's describe answer on a frame (its first sample that sent it), or its n-th answer without frames."""
-    if frame is None:
+    if frame is None or all(s.frame is None for s in samples):  # no frames, or a describe sent without the image
         return samples[position].exchange.content or "" if position < len(samples) else None
     return next((s.exchange.content or "" for s in samples if s.frame == frame), None)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from swapbench.core.bench import WorkloadRun
+from swapbench.core.bench import WorkloadRun, degenerate
 from swapbench.core.metrics import workload_metrics
 from swapbench.core.results import READABLE_VERSIONS, SCHEMA_VERSION, Results, WorkloadResult
 from swapbench.errors import InputError
@@ -31,10 +31,12 @@ def workload_results(runs: Sequence[WorkloadRun]) -> list[WorkloadResult]:
 
 def reanalysed(results: Results) -> Results:
     """The same results with every metric recomputed from the recorded samples."""
-    workloads = [
-        w.model_copy(update={"metrics": workload_metrics(w.samples, w.workload.kind == "nav", w.workload.cache_prompt)})
-        for w in results.workloads
-    ]
+    workloads = []
+    for w in results.workloads:
+        # a results file written before degenerate answers were told apart (schema 1) is judged alike
+        samples = [s.model_copy(update={"degenerate": degenerate(s.exchange, s.parse)}) for s in w.samples]
+        metrics = workload_metrics(samples, w.workload.kind == "nav", w.workload.cache_prompt)
+        workloads.append(w.model_copy(update={"samples": samples, "metrics": metrics}))
     return results.model_copy(update={"workloads": workloads})
 
 
