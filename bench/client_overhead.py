@@ -21,12 +21,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from swapbench import app
 from swapbench.adapters.image import load_image
-from swapbench.adapters.llama_server import LlamaServer, LlamaServerSpec, free_port
 from swapbench.adapters.openai_client import CHAT_PATH, ChatEndpoint
+from swapbench.app import bench
+from swapbench.demo.rig import find_rig
+from swapbench.host.llama_server import LlamaServer, LlamaServerSpec, free_port
 from swapbench.plan.models import Workload
-from swapbench.rig import find_rig
 from swapbench.workloads.prepare import request_body
 
 
@@ -52,7 +52,7 @@ class BareClient:
 
 def make_body(kind: str) -> bytes:
     if kind == "nav":
-        image = load_image(app.bundled_image())
+        image = load_image(bench.bundled_image())
         body = request_body(Workload(name="nav", kind="nav"), "Reply with JSON.", image.data_url, 42, None)
     else:
         body = request_body(Workload(name="t", kind="describe", image=False, max_tokens=2), "Say hi.", None, 42, None)

@@ -19,9 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from swapbench.adapters.gpu import GpuProbe
-from swapbench.adapters.llama_server import LlamaServer, LlamaServerSpec, free_port
-from swapbench.rig import find_rig
+from swapbench.demo.rig import find_rig
+from swapbench.host.gpu import GpuProbe
+from swapbench.host.llama_server import LlamaServer, LlamaServerSpec, free_port
 
 TOLERANCE_MIB = 64.0
 

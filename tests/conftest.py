@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from swapbench.adapters.llama_server import LlamaServer, LlamaServerSpec, free_port
+from swapbench.demo.rig import Rig, find_rig
 from swapbench.errors import InputError
-from swapbench.rig import Rig, find_rig
+from swapbench.host.llama_server import LlamaServer, LlamaServerSpec, free_port
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_IMAGE = REPO / "src" / "swapbench" / "demo" / "car-view.jpg"

@@ -9,11 +9,11 @@ import sys
 import time
 from pathlib import Path
 
-from swapbench import runner
-from swapbench.adapters.proc import pgrep, port_open
-from swapbench.adapters.services import ServiceOps
+from swapbench.app import swap
+from swapbench.demo.sandbox import Sandbox
+from swapbench.host.proc import pgrep, port_open
+from swapbench.host.services import ServiceOps
 from swapbench.plan.load import LoadedPlan, load_plan
-from swapbench.sandbox import Sandbox
 
 TESTING = {"SWAPBENCH_TESTING": "1"}
 started: list[subprocess.Popen[str]] = []  # background runs of this test, ended by the faults' cleanup
@@ -29,7 +29,7 @@ def assert_production_up(box: Sandbox, plan: Path | None = None) -> None:
         assert ServiceOps(svc, loaded.resolve).is_up(), f"{svc.name} is down"
     assert not port_open(box.ports["candidate"]), "candidate port still open"
     assert not pgrep(f"--port {box.ports['candidate']}"), "a candidate process is left"
-    assert not runner.journal_path(loaded).exists(), "journal left open"
+    assert not swap.journal_path(loaded).exists(), "journal left open"
 
 
 def swapbench(

@@ -14,12 +14,15 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from swapbench import __version__, app, demo, runner, verdict
-from swapbench.adapters.signals import SignalFlag
-from swapbench.adapters.watchdog import say, watch
+from swapbench import __version__
+from swapbench.app import bench as app
+from swapbench.app import demo, verdict
+from swapbench.app import swap as runner
 from swapbench.core.decision import Judgment
 from swapbench.errors import Interrupted, PlanError, RestoreFailed, SwapbenchError
-from swapbench.plan.load import load_plan, plan_json_schema
+from swapbench.host.signals import SignalFlag
+from swapbench.host.watchdog import say, watch
+from swapbench.plan.load import load_plan, pick_target, plan_json_schema
 from swapbench.report.crash import save_crash
 from swapbench.report.terminal import (
     BenchProgress,
@@ -129,8 +132,8 @@ def bench(
         fresh=fresh,
         run={"samples": samples, "warmup": warmup, "stream": stream},
     )
-    with BenchProgress(out, app.pick_target(loaded, target).label) as progress:
-        outcome = app.bench(
+    with BenchProgress(out, pick_target(loaded, target).label) as progress:
+        outcome = app.measure(
             loaded,
             target,
             only=(workload or []) if plan else [],

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from swapbench.adapters.proc import pgrep
-from swapbench.adapters.services import ServiceOps
+from swapbench.demo.rig import Rig
+from swapbench.demo.sandbox import Sandbox, build_sandbox
+from swapbench.host.proc import pgrep
+from swapbench.host.services import ServiceOps
 from swapbench.plan.load import load_plan
-from swapbench.rig import Rig
-from swapbench.sandbox import Sandbox, build_sandbox
 from tests.helpers import started, swapbench, wait_until
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from swapbench.sandbox import Sandbox
+from swapbench.demo.sandbox import Sandbox
 from tests.helpers import assert_production_up, swapbench, variant
 
 pytestmark = pytest.mark.rig
@@ -255,7 +255,7 @@ CASES = [
     Case("pattern moved in the file", 6, "not at lines 100-101",
          lambda box, d: [("lines = [159, 161]", "lines = [100, 101]")]),
     Case("port owner is someone else", 6, "expected 'uvicorn'",
-         lambda box, d: [('process = "swapbench.sandbox nav"', 'process = "uvicorn"')]),
+         lambda box, d: [('process = "swapbench.demo.sandbox nav"', 'process = "uvicorn"')]),
     Case("disk too small", 6, "disk free at", lambda box, d: [("min_gb = 0.5", "min_gb = 100000.0")]),
     Case("output_dir is a file", 6, "run.output_dir", output_dir_a_file),
     Case("baseline not serving", 6, "service llama-prod up now",

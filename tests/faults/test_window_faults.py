@@ -19,11 +19,11 @@ from pathlib import Path
 import psutil
 import pytest
 
-from swapbench import runner
-from swapbench.adapters.lock import lock_path
-from swapbench.adapters.proc import pgrep, port_open
-from swapbench.adapters.services import ServiceOps
-from swapbench.sandbox import CANDIDATE_LABEL, Sandbox
+from swapbench.app import swap
+from swapbench.demo.sandbox import CANDIDATE_LABEL, Sandbox
+from swapbench.host.lock import lock_path
+from swapbench.host.proc import pgrep, port_open
+from swapbench.host.services import ServiceOps
 from tests.faults.conftest import Mounts, fill
 from tests.helpers import (
     Barrier,
@@ -196,7 +196,7 @@ def slow_tts(box: Sandbox, folder: Path) -> Path:
 
 
 def tts_servers(box: Sandbox) -> list[int]:
-    return pgrep(f"swapbench.sandbox tts --port {box.ports['tts']} ")
+    return pgrep(f"swapbench.demo.sandbox tts --port {box.ports['tts']} ")
 
 
 def assert_one_tts(box: Sandbox) -> None:
@@ -213,13 +213,13 @@ def test_manual_rollback_while_the_watchdog_rolls_back(box: Sandbox, tmp_path: P
     barrier.reached(proc)
     proc.kill()
     proc.communicate()
-    lock = lock_path(runner.output_dir(loaded_of(box, plan)))
+    lock = lock_path(swap.output_dir(loaded_of(box, plan)))
     wait_until("the watchdog to own the window", lambda: '"role": "watchdog"' in lock.read_text(), 60)
     second = swapbench("rollback", str(plan))
     assert second.returncode == 9 and "`swapbench watchdog`" in second.stderr, second.stderr
     wait_watchdog_gone()
     assert_one_tts(box)
-    journal = journal_records(latest_run_dir(runner.output_dir(loaded_of(box, plan))) / "journal.jsonl")
+    journal = journal_records(latest_run_dir(swap.output_dir(loaded_of(box, plan))) / "journal.jsonl")
     seqs = [int(str(r["seq"])) for r in journal]
     assert seqs == sorted(seqs) and len(seqs) == len(set(seqs)), seqs  # one writer: the sequence never goes back
     assert_production_up(box, plan)
@@ -259,7 +259,7 @@ def test_sighup_mid_bench_ends_the_window_and_keeps_the_samples(box: Sandbox, tm
     os.kill(proc.pid, signal.SIGHUP)
     os.close(master)  # the terminal is gone: any write to it now fails with EIO
     assert proc.wait(timeout=300) == 7
-    run_dir = latest_run_dir(runner.output_dir(loaded_of(box, plan)))
+    run_dir = latest_run_dir(swap.output_dir(loaded_of(box, plan)))
     results = json.loads((run_dir / f"results-{CANDIDATE_LABEL}.json").read_text())
     assert results["status"] == "partial" and "stop requested during workload 'nav'" in results["error"]
     assert results["workloads"][0]["samples"], "the candidate's samples were lost"
@@ -332,7 +332,7 @@ def test_a_listener_that_never_accepts_is_not_a_free_port(box: Sandbox, deaf_lis
 
 
 def test_a_listener_that_never_accepts_fails_verify(deaf_listener: int) -> None:
-    from swapbench.adapters.checks import run_verify_step
+    from swapbench.host.checks import run_verify_step
     from swapbench.plan.models import PortRefusedVerify
 
     found = run_verify_step(PortRefusedVerify(kind="port_refused", port=deaf_listener))

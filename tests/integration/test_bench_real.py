@@ -10,14 +10,14 @@ from typing import Any
 
 import pytest
 
-from swapbench import app
-from swapbench.adapters.llama_server import LlamaServer, free_port
 from swapbench.adapters.openai_client import ChatEndpoint, Health
+from swapbench.app import bench
 from swapbench.core.results import Results, RunStatus, Sample
+from swapbench.demo.rig import Rig
 from swapbench.errors import EndpointLoading, EndpointRequestFailed, EndpointUnreachable, InputError, WorkloadError
+from swapbench.host.llama_server import LlamaServer, free_port
 from swapbench.plan.load import LoadedPlan, validate_plan
 from swapbench.report.results_file import read_results, reanalysed
-from swapbench.rig import Rig
 from swapbench.workloads.nav import DEFAULT_SCHEMA
 from tests.conftest import DEMO_IMAGE, ServerFactory
 
@@ -62,7 +62,7 @@ def test_cached_and_fresh_modes_on_frames_the_server_reports(smol: LlamaServer, 
         nav(name="nav-fresh", extra_body=grammar, cache_prompt=False),
     ]
     plan = make_plan(smol.spec.url, tmp_path, workloads, image=None, frames=frames, samples=8, warmup=4)
-    res = app.bench(plan, "baseline").results
+    res = bench.measure(plan, "baseline").results
     cached, fresh = res.workloads
     assert [s.frame for s in fresh.samples] == [0, 1, 2, 3, 0, 1, 2, 3]
     assert len(res.frames) == 4 and res.frames_sha256 is not None
@@ -77,7 +77,7 @@ def test_cached_and_fresh_modes_on_frames_the_server_reports(smol: LlamaServer, 
 
 
 def test_both_workloads_on_the_image(smol: LlamaServer, tmp_path: Path) -> None:
-    outcome = app.bench(make_plan(smol.spec.url, tmp_path), "baseline")
+    outcome = bench.measure(make_plan(smol.spec.url, tmp_path), "baseline")
     res = outcome.results
     assert res.status is RunStatus.COMPLETE and res.error is None
     assert [w.workload.name for w in res.workloads] == ["nav", "describe"]
@@ -104,7 +104,7 @@ def test_both_workloads_on_the_image(smol: LlamaServer, tmp_path: Path) -> None:
 
 
 def test_results_file_round_trips_and_reanalyses(smol: LlamaServer, tmp_path: Path) -> None:
-    outcome = app.bench(make_plan(smol.spec.url, tmp_path, [nav()]), "baseline")
+    outcome = bench.measure(make_plan(smol.spec.url, tmp_path, [nav()]), "baseline")
     loaded = read_results(outcome.path)
     assert loaded == outcome.results
     assert reanalysed(loaded).workloads[0].metrics == outcome.results.workloads[0].metrics
@@ -118,27 +118,27 @@ def samples_of(results: Results, name: str = "nav") -> list[Sample]:
 
 def test_strategy_1_on_a_schema_constrained_answer(smol: LlamaServer, tmp_path: Path) -> None:
     constrained = {"response_format": {"type": "json_schema", "json_schema": {"name": "nav", "schema": DEFAULT_SCHEMA}}}
-    res = app.bench(make_plan(smol.spec.url, tmp_path, [nav(extra_body=constrained)]), "baseline").results
+    res = bench.measure(make_plan(smol.spec.url, tmp_path, [nav(extra_body=constrained)]), "baseline").results
     assert {s.parse.strategy for s in samples_of(res) if s.parse} == {1}
     assert res.workloads[0].metrics.schema_adherence == 1.0
 
 
 def test_strategy_2_on_smollm2s_own_answer(smol: LlamaServer, tmp_path: Path) -> None:
     # SmolLM2-135M answers the built-in prompt with the object followed by more text.
-    res = app.bench(make_plan(smol.spec.url, tmp_path, [nav()]), "baseline").results
+    res = bench.measure(make_plan(smol.spec.url, tmp_path, [nav()]), "baseline").results
     assert {s.parse.strategy for s in samples_of(res) if s.parse} == {2}
 
 
 def test_strategy_3_counts_as_failure(smol: LlamaServer, tmp_path: Path) -> None:
     loose = {"grammar": 'root ::= "I would turn left now."'}
-    res = app.bench(make_plan(smol.spec.url, tmp_path, [nav(extra_body=loose)]), "baseline").results
+    res = bench.measure(make_plan(smol.spec.url, tmp_path, [nav(extra_body=loose)]), "baseline").results
     assert {s.parse.strategy for s in samples_of(res) if s.parse} == {3}
     assert res.workloads[0].metrics.schema_adherence == 0.0
 
 
 def test_leak_detector_on_a_real_answer(smol: LlamaServer, tmp_path: Path) -> None:
     leaky = {"grammar": 'root ::= "<think>the road is clear</think>{\\"action\\": \\"forward\\"}"'}
-    res = app.bench(make_plan(smol.spec.url, tmp_path, [nav(extra_body=leaky, max_tokens=40)]), "baseline").results
+    res = bench.measure(make_plan(smol.spec.url, tmp_path, [nav(extra_body=leaky, max_tokens=40)]), "baseline").results
     for s in samples_of(res):
         assert s.thinking_leak is not None and s.thinking_leak.marker == "<think>"
         assert s.parse is not None and s.parse.strategy == 2
@@ -151,7 +151,7 @@ def test_enable_thinking_reaches_the_template(start_server: ServerFactory, rig: 
     prompt_tokens = {}
     for thinking in (False, True):
         wl = {"name": "d", "kind": "describe", "image": False, "max_tokens": 4, "enable_thinking": thinking}
-        res = app.bench(make_plan(server.spec.url, tmp_path, [wl], image=None, samples=1), "baseline").results
+        res = bench.measure(make_plan(server.spec.url, tmp_path, [wl], image=None, samples=1), "baseline").results
         usage = res.workloads[0].samples[0].exchange.usage
         assert usage is not None
         prompt_tokens[thinking] = usage.prompt_tokens
@@ -160,7 +160,7 @@ def test_enable_thinking_reaches_the_template(start_server: ServerFactory, rig: 
 
 
 def test_stream_measures_time_to_first_token_and_reconnects(smol: LlamaServer, tmp_path: Path) -> None:
-    res = app.bench(make_plan(smol.spec.url, tmp_path, [nav()], stream=True), "baseline").results
+    res = bench.measure(make_plan(smol.spec.url, tmp_path, [nav()], stream=True), "baseline").results
     samples = samples_of(res)
     for s in samples:
         ex = s.exchange
@@ -199,7 +199,7 @@ def test_user_prompt_builder_and_parser(smol: LlamaServer, tmp_path: Path) -> No
         "python_path": [str(repo)],
     }
     parser = {"callable": "my_parser:parse", "kwargs": {"strict": True}, "python_path": [str(repo)]}
-    res = app.bench(
+    res = bench.measure(
         make_plan(smol.spec.url, tmp_path, [nav(prompt_builder=builder, parser=parser)]), "baseline"
     ).results
     info = res.workloads[0].workload
@@ -213,7 +213,7 @@ def test_user_prompt_builder_and_parser(smol: LlamaServer, tmp_path: Path) -> No
 def test_not_listening(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(EndpointUnreachable) as info:
-        app.bench(make_plan(url, tmp_path), "baseline")
+        bench.measure(make_plan(url, tmp_path), "baseline")
     assert url in info.value.message and "ConnectError" in info.value.message
     assert "start the server" in info.value.hint
 
@@ -235,10 +235,10 @@ def test_loading_server_is_not_benchmarked(start_server: ServerFactory, rig: Rig
         try:
             if state is Health.LOADING:
                 with pytest.raises(EndpointLoading) as info:
-                    app.bench(make_plan(server.spec.url, tmp_path), "baseline")
+                    bench.measure(make_plan(server.spec.url, tmp_path), "baseline")
                 assert "Loading model" in info.value.message and "--wait-ready" in info.value.hint
                 # ... and --wait-ready waits it out
-                outcome = app.bench(
+                outcome = bench.measure(
                     make_plan(server.spec.url, tmp_path, [nav()], samples=1), "baseline", wait_ready_s=60
                 )
                 assert outcome.results.status is RunStatus.COMPLETE
@@ -250,7 +250,7 @@ def test_loading_server_is_not_benchmarked(start_server: ServerFactory, rig: Rig
 
 def test_image_to_a_server_without_mmproj(smol_text_only: LlamaServer, tmp_path: Path) -> None:
     with pytest.raises(EndpointRequestFailed) as info:
-        app.bench(make_plan(smol_text_only.spec.url, tmp_path), "baseline")
+        bench.measure(make_plan(smol_text_only.spec.url, tmp_path), "baseline")
     assert "HTTP 500" in info.value.message and "image input is not supported" in info.value.message
     saved = next((tmp_path / "out").rglob("results-base.json"))
     assert f"saved in {saved}" in info.value.message
@@ -275,7 +275,7 @@ def test_server_dies_mid_run_samples_saved(start_server: ServerFactory, tmp_path
         warmup=0,
     )
     with pytest.raises(EndpointUnreachable) as info:
-        app.bench(plan, "baseline", on_sample=kill_after_three)
+        bench.measure(plan, "baseline", on_sample=kill_after_three)
     assert "3 samples gathered so far are saved" in info.value.message
     saved = read_results(next((tmp_path / "out").rglob("results-base.json")))
     assert saved.status is RunStatus.PARTIAL and len(saved.workloads[0].samples) == 3
@@ -293,7 +293,7 @@ def test_server_dies_mid_run_samples_saved(start_server: ServerFactory, tmp_path
 def test_bad_image_stops_before_any_request(smol: LlamaServer, tmp_path: Path, make_image: Any, expected: str) -> None:
     image = make_image(tmp_path)
     with pytest.raises(InputError, match=expected):
-        app.bench(make_plan(smol.spec.url, tmp_path, image=image), "baseline")
+        bench.measure(make_plan(smol.spec.url, tmp_path, image=image), "baseline")
     assert not (tmp_path / "out").exists()
 
 
@@ -305,7 +305,7 @@ def test_image_hash_mismatch_is_refused(smol: LlamaServer, tmp_path: Path) -> No
     }
     loaded = LoadedPlan(plan=validate_plan(data, "t"), path=None, sha256=None)
     with pytest.raises(InputError, match="the plan expects"):
-        app.bench(loaded, "baseline")
+        bench.measure(loaded, "baseline")
 
 
 BUILDERS = {
@@ -330,6 +330,6 @@ def test_prompt_builder_errors(smol: LlamaServer, tmp_path: Path, case: str) -> 
     }
     expected = expected.replace("'broken'", repr(module))
     with pytest.raises(WorkloadError, match=expected.replace("(", r"\(").replace(":", ":")) as info:
-        app.bench(make_plan(smol.spec.url, tmp_path, [nav(prompt_builder=builder)]), "baseline")
+        bench.measure(make_plan(smol.spec.url, tmp_path, [nav(prompt_builder=builder)]), "baseline")
     assert info.value.message.startswith("workloads[0].prompt_builder")
     assert not (tmp_path / "out").exists()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from swapbench.adapters.llama_server import LlamaServer, free_port
+from swapbench.host.llama_server import LlamaServer, free_port
 
 pytestmark = pytest.mark.rig
 

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from swapbench import runner
-from swapbench.adapters.gpu import read_device
+from swapbench.app import swap
 from swapbench.core.steps import SwapStatus
 from swapbench.core.vram import Verdict
+from swapbench.demo.rig import Rig
+from swapbench.demo.sandbox import build_sandbox
+from swapbench.host.gpu import read_device
 from swapbench.plan.load import load_plan
-from swapbench.rig import Rig
-from swapbench.sandbox import build_sandbox
 
 pytestmark = [
     pytest.mark.gpu,
@@ -21,10 +21,10 @@ pytestmark = [
 ]
 
 
-def swap_on_gpu(rig: Rig, tmp_path: Path, abort_gb: float) -> runner.RunOutcome:
+def swap_on_gpu(rig: Rig, tmp_path: Path, abort_gb: float) -> swap.RunOutcome:
     box = build_sandbox(tmp_path / "box", rig, samples=3, extended=6, gpu=True, abort_gb=abort_gb)
     try:
-        return runner.run(load_plan(box.plan_path), on_phase=lambda phase, target: None)
+        return swap.run(load_plan(box.plan_path), on_phase=lambda phase, target: None)
     finally:
         box.teardown()
 

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from swapbench.adapters.llama_server import free_port
-from swapbench.adapters.preflight import (
+from swapbench.core.steps import Outcome, Status
+from swapbench.demo.rig import Rig
+from swapbench.host.llama_server import free_port
+from swapbench.host.preflight import (
     TEMPLATE_MAX_BYTES,
     check_gguf,
     flag_checks,
@@ -23,10 +25,8 @@ from swapbench.adapters.preflight import (
     program_checks,
     secret_checks,
 )
-from swapbench.adapters.proc import run_argv
-from swapbench.core.steps import Outcome, Status
+from swapbench.host.proc import run_argv
 from swapbench.plan.load import LoadedPlan, load_plan
-from swapbench.rig import Rig
 
 pytestmark = pytest.mark.rig
 

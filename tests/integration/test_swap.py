@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from swapbench import runner
-from swapbench.adapters.journal import JournalState, read_journal
-from swapbench.adapters.services import ServiceOps
+from swapbench.app import swap
 from swapbench.core.steps import Status, SwapStatus
+from swapbench.demo.rig import Rig
+from swapbench.demo.sandbox import Sandbox, build_sandbox
 from swapbench.errors import JournalError, PreflightFailed
+from swapbench.host.journal import JournalState, read_journal
+from swapbench.host.services import ServiceOps
 from swapbench.plan.load import load_plan
-from swapbench.rig import Rig
-from swapbench.sandbox import Sandbox, build_sandbox
 from tests.helpers import assert_production_up, loaded_of, swapbench
 
 pytestmark = pytest.mark.rig
@@ -35,7 +35,7 @@ def box(rig: Rig, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]
 
 
 def test_check_passes_on_the_sandbox(box: Sandbox) -> None:
-    found = runner.check(loaded_of(box))
+    found = swap.check(loaded_of(box))
     assert not [o for o in found if o.status is Status.FAIL], found
     names = " ".join(o.name for o in found)
     assert "port" in names and "TTSStoppedFrame" in names and "service tts up now" in names
@@ -44,7 +44,7 @@ def test_check_passes_on_the_sandbox(box: Sandbox) -> None:
 def test_end_to_end_swap(box: Sandbox) -> None:
     loaded = loaded_of(box)
     assert_production_up(box)
-    outcome = runner.run(loaded, on_phase=lambda phase, target: None)
+    outcome = swap.run(loaded, on_phase=lambda phase, target: None)
     report = outcome.report
     assert report.status is SwapStatus.COMPLETE, report.error
     assert [o.name for o in report.verify if o.status is Status.FAIL] == []
@@ -98,7 +98,7 @@ def test_end_to_end_swap(box: Sandbox) -> None:
 
 
 def test_dry_run_lists_everything_in_order(box: Sandbox) -> None:
-    steps = runner.dry_run(loaded_of(box))
+    steps = swap.dry_run(loaded_of(box))
     phases = [phase for phase, _ in steps]
     order = ["check", "bench", "stop", "drain", "launch", "ready", "smoke", "bench", "teardown", "drain", "restore",
              "verify", "drift", "report", "decision"]  # fmt: skip
@@ -124,18 +124,18 @@ def test_failed_contract_touches_nothing(box: Sandbox) -> None:
         blocker.bind(("127.0.0.1", box.ports["candidate"]))
         blocker.listen()
         with pytest.raises(PreflightFailed) as info:
-            runner.run(loaded_of(box), on_phase=lambda phase, target: None)
+            swap.run(loaded_of(box), on_phase=lambda phase, target: None)
     assert f"port {box.ports['candidate']} is in use" in info.value.message
     assert_production_up(box)
 
 
 def test_unfinished_journal_blocks_run_until_rollback(box: Sandbox) -> None:
     loaded = loaded_of(box)
-    path = runner.journal_path(loaded)
+    path = swap.journal_path(loaded)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text('{"seq":1,"type":"begin","run_id":"crashed-run"}\n{"seq":2,"type":"intent","step":"stop"')
     with pytest.raises(JournalError, match="crashed-run did not finish and no swapbench owns it"):
-        runner.run(loaded, on_phase=lambda phase, target: None)
+        swap.run(loaded, on_phase=lambda phase, target: None)
     run = swapbench("run", str(box.plan_path))
     assert run.returncode == 9 and "swapbench rollback PLAN" in run.stderr  # 9 before any contract (not 6)
     status = swapbench("status", str(box.plan_path))
@@ -155,7 +155,7 @@ MATRIX = [(b, f) for b in BOUNDARIES for f in FAULTS]
 
 
 def wait_for_rollback(box: Sandbox, timeout_s: float = 120.0) -> None:
-    journal = runner.journal_path(loaded_of(box))
+    journal = swap.journal_path(loaded_of(box))
     deadline = time.monotonic() + timeout_s
     while journal.exists() and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -218,8 +218,8 @@ def test_service_fails_its_first_restart(box: Sandbox, service: str) -> None:
     run = swapbench("run", str(box.plan_path))
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr
     latest = max(box.folder.glob("results/*/swap.json"), key=os.path.getmtime)
-    swap = json.loads(latest.read_text())
-    assert swap["status"] == SwapStatus.COMPLETE.value
+    swap_json = json.loads(latest.read_text())
+    assert swap_json["status"] == SwapStatus.COMPLETE.value
     journal = read_journal(latest.parent / "journal.jsonl")
     assert any(r["type"] == "failed" and r["target"] == service for r in journal.records)
     assert_production_up(box)
@@ -244,7 +244,7 @@ def test_real_time_cap(box: Sandbox, tmp_path: Path) -> None:
 def a_real_journal(box: Sandbox) -> bytes:
     journals = sorted(box.folder.glob("results/*/journal.jsonl"), key=os.path.getmtime)
     if not journals:
-        runner.run(loaded_of(box), on_phase=lambda phase, target: None)
+        swap.run(loaded_of(box), on_phase=lambda phase, target: None)
         journals = sorted(box.folder.glob("results/*/journal.jsonl"), key=os.path.getmtime)
     return journals[-1].read_bytes()
 
@@ -277,19 +277,19 @@ def test_rollback_converges_from_any_cut_journal(box: Sandbox) -> None:
         if n % 8 == 3:  # the real thing: production down when rollback starts
             for name in ("tts", "llama-prod"):
                 ServiceOps(loaded.plan.service(name), loaded.resolve).stop(30.0)
-        runner.journal_path(loaded).write_bytes(data[:cut].replace(b'"type":"end"', b'"type":"xend"'))
-        report = runner.do_rollback(loaded)
+        swap.journal_path(loaded).write_bytes(data[:cut].replace(b'"type":"end"', b'"type":"xend"'))
+        report = swap.do_rollback(loaded)
         assert report is not None and report.status is SwapStatus.COMPLETE, (cut, report)
         assert_production_up(box)
 
 
 def test_damaged_journal_is_refused_with_a_way_out(box: Sandbox) -> None:
     loaded = loaded_of(box)
-    runner.journal_path(loaded).parent.mkdir(parents=True, exist_ok=True)
-    runner.journal_path(loaded).write_text('{"seq":1,"type":"begin","run_id":"x"}\nGARBAGE\n{"seq":3,"type":"done"}\n')
+    swap.journal_path(loaded).parent.mkdir(parents=True, exist_ok=True)
+    swap.journal_path(loaded).write_text('{"seq":1,"type":"begin","run_id":"x"}\nGARBAGE\n{"seq":3,"type":"done"}\n')
     with pytest.raises(JournalError, match="damaged at line 2"):
-        runner.run(loaded, on_phase=lambda phase, target: None)
-    report = runner.do_rollback(loaded)  # converges on the plan alone
+        swap.run(loaded, on_phase=lambda phase, target: None)
+    report = swap.do_rollback(loaded)  # converges on the plan alone
     assert report is not None and report.status is SwapStatus.COMPLETE
     assert_production_up(box)
 
@@ -298,14 +298,14 @@ def test_baseline_from_an_earlier_results_file(box: Sandbox, tmp_path: Path) -> 
     """[baseline].results: production is not measured again; the comparison uses the earlier run's file."""
     earlier = sorted(box.folder.glob("results/*/results-smollm2-135m.json"), key=os.path.getmtime)
     if not earlier:
-        runner.run(loaded_of(box), on_phase=lambda phase, target: None)
+        swap.run(loaded_of(box), on_phase=lambda phase, target: None)
         earlier = sorted(box.folder.glob("results/*/results-smollm2-135m.json"), key=os.path.getmtime)
     text = box.plan_path.read_text()
     url_line = f'url = "http://127.0.0.1:{box.ports["llama"]}"\n'
     assert url_line in text
     plan = tmp_path / "plan.toml"
     plan.write_text(text.replace(url_line, f'results = "{earlier[-1]}"\n', 1))
-    outcome = runner.run(load_plan(plan), on_phase=lambda phase, target: None)
+    outcome = swap.run(load_plan(plan), on_phase=lambda phase, target: None)
     assert [Path(p).name for p in outcome.report.results_files] == ["results-gemma3-270m.json"]
     comparison = json.loads((outcome.run_dir / "comparison.json").read_text())
     assert (comparison["baseline"], comparison["candidate"]) == ("smollm2-135m", "gemma3-270m")

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from rehearsal.host import OPERATOR_UID, RehearsalHost, cgroups
 
-from swapbench.adapters.journal import active_journal_path
-from swapbench.rig import Rig
+from swapbench.demo.rig import Rig
+from swapbench.host.journal import active_journal_path
 
 CANDIDATE_PORT = 11437
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from rehearsal.host import LLAMA_IMAGE, OPERATOR, TWIN_CHANGES, RehearsalError, RehearsalHost, twin_plan_text
 
-from swapbench.adapters.journal import active_journal_path, read_journal
-from swapbench.adapters.proc import container_pid
+from swapbench.host.journal import active_journal_path, read_journal
+from swapbench.host.proc import container_pid
 from swapbench.plan.load import load_plan
 from tests.integration.test_swap import expected_exit
 from tests.rehearsal.conftest import (
@@ -244,6 +244,6 @@ def test_a_container_pid_is_used_only_where_it_is_visible(host: RehearsalHost, m
     outside = subprocess.run(["docker", "inspect", "-f", "{{.State.Pid}}", name], capture_output=True, text=True,
                              check=True).stdout.strip()  # fmt: skip
     assert container_pid(name) == int(outside)
-    probe = f"from swapbench.adapters.proc import container_pid; print(container_pid({name!r}))"
+    probe = f"from swapbench.host.proc import container_pid; print(container_pid({name!r}))"
     inside = host.exec(["/opt/swapbench/bin/python", "-c", probe])
     assert (inside.returncode, inside.stdout.strip()) == (0, "None"), inside.stderr

@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from swapbench.adapters.candidate import docker_run_argv, teardown_argv
-from swapbench.adapters.services import privileged_argv, start_argv, stop_argv
-from swapbench.adapters.watchdog import systemd_backstop_argv, systemd_disarm_argv
+from swapbench.host.candidate import docker_run_argv, teardown_argv
+from swapbench.host.services import privileged_argv, start_argv, stop_argv
+from swapbench.host.watchdog import systemd_backstop_argv, systemd_disarm_argv
 from swapbench.plan.models import DockerService, SystemdService, Target
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from swapbench.adapters.gpu import read_device
+from swapbench.host.gpu import read_device
 
 FAKE = """#!/bin/sh
 echo "$@" >> "{log}"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from swapbench.adapters.journal import Journal, read_journal
 from swapbench.errors import JournalError
+from swapbench.host.journal import Journal, read_journal
 
 
 def test_records_and_close(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from swapbench.errors import PlanError
-from swapbench.plan.models import Plan
+from swapbench.plan.models import Plan, Target
 
 # Sections whose shape is known but which this version cannot carry out yet.
 NOT_YET_CARRIED_OUT: dict[str, str] = {}
@@ -122,3 +122,21 @@ def load_plan(path: Path, base_dir: Path | None = None) -> LoadedPlan:
 def plan_json_schema() -> str:
     """The JSON Schema of the plan file, for editor completion (e.g. taplo, Even Better TOML)."""
     return json.dumps(Plan.model_json_schema(), indent=2)
+
+
+def pick_target(loaded: LoadedPlan, name: str) -> Target:
+    """`baseline`, or a target's label."""
+    plan = loaded.plan
+    if name == "baseline" and plan.baseline is not None:
+        target = plan.baseline
+    else:
+        found = [t for t in plan.targets() if t.label == name]
+        if not found:
+            labels = ", ".join(["baseline"] + [t.label for t in plan.targets()])
+            raise PlanError(f"the plan has no target {name!r}", hint=f"use --target with one of: {labels}")
+        target = found[0]
+    if target.endpoint is None:
+        raise PlanError(
+            f"target {target.label!r} has no url", hint="`swapbench bench` measures a running server: set its url"
+        )
+    return target

@@ -21,11 +21,12 @@ import referencing
 import referencing.exceptions
 import referencing.jsonschema
 
-from swapbench.adapters.image import read_regular_file
+from swapbench.adapters.image import LoadedFrames, load_frames, read_regular_file
 from swapbench.core.bench import BenchWorkload
 from swapbench.core.results import ParseOutcome, WorkloadInfo
-from swapbench.errors import InputError, WorkloadError
-from swapbench.plan.models import CallableRef, Workload
+from swapbench.errors import InputError, PlanError, WorkloadError
+from swapbench.plan.load import LoadedPlan
+from swapbench.plan.models import CallableRef, Target, Workload
 from swapbench.workloads import describe, nav
 from swapbench.workloads.isolated import CALL_TIMEOUT_S, Ending, IsolatedCall, Raised, Returned, call_isolated
 
@@ -370,3 +371,22 @@ def _text(exc: BaseException) -> str:
         return str(exc)
     except Exception:  # a user __str__ that fails must not turn one parse failure into a crash
         return "<unprintable>"
+
+
+def prepare_workloads(
+    loaded: LoadedPlan, target: Target, only: Sequence[str] = ()
+) -> tuple[LoadedFrames | None, list[BenchWorkload]]:
+    """Check every input before any traffic: the image, prompt builders, parsers, schemas."""
+    plan = loaded.plan
+    chosen = [(i, w) for i, w in enumerate(plan.workloads) if not only or w.name in only]
+    missing = sorted(set(only) - {w.name for w in plan.workloads})
+    if missing:
+        raise PlanError(
+            f"the plan has no workload {missing[0]!r}",
+            hint=f"use one of: {', '.join(w.name for w in plan.workloads)}",
+        )
+    frames = None
+    if plan.image is not None and any(w.image for _, w in chosen):
+        frames = load_frames(plan.image.path, plan.image.frames, plan.image.sha256, loaded.resolve)
+    urls = [f.data_url for f in frames.frames] if frames else []
+    return frames, [prepare(w, i, urls, plan.run.seed, target.model, loaded.resolve) for i, w in chosen]

@@ -1,4 +1,4 @@
-"""Processes of the sandbox host, run as `python -m swapbench.sandbox ...`:
+"""Processes of the sandbox host, run as `python -m swapbench.demo.sandbox ...`:
 
 start NAME --dir D -- ARGV...   start ARGV detached (like a service's ./start.sh) and return
 stop NAME --dir D               stop what `start NAME` started (TERM its group, then KILL)
@@ -25,7 +25,7 @@ from typing import ClassVar
 
 import psutil
 
-from swapbench.adapters.proc import kill_group
+from swapbench.host.proc import kill_group
 
 LOOPBACK = "127.0.0.1"
 
@@ -119,7 +119,7 @@ def daemon() -> int:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m swapbench.sandbox")
+    parser = argparse.ArgumentParser(prog="python -m swapbench.demo.sandbox")
     sub = parser.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("start")
     p.add_argument("name")

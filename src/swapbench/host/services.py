@@ -13,9 +13,9 @@ from pathlib import Path
 
 import psutil
 
-from swapbench.adapters.probes import probe_http
-from swapbench.adapters.proc import CommandResult, container_pid, pgrep, port_open, port_owner, run_argv, with_children
 from swapbench.errors import StepFailed
+from swapbench.host.probes import probe_http
+from swapbench.host.proc import CommandResult, container_pid, pgrep, port_open, port_owner, run_argv, with_children
 from swapbench.plan.models import (
     CommandService,
     DockerService,

@@ -8,10 +8,10 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from swapbench.adapters import gpu
-from swapbench.adapters.probes import probe_http, probe_wav
-from swapbench.adapters.proc import CommandResult, PortState, pgrep, port_holder, port_owner, port_state, run_argv
 from swapbench.core.steps import Outcome, Status
+from swapbench.host import gpu
+from swapbench.host.probes import probe_http, probe_wav
+from swapbench.host.proc import CommandResult, PortState, pgrep, port_holder, port_owner, port_state, run_argv
 from swapbench.plan.models import (
     Check,
     DiskFreeCheck,

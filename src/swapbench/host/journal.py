@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from swapbench.adapters.files import SafeWriter
 from swapbench.errors import JournalError
+from swapbench.host.files import SafeWriter
 
 ACTIVE_NAME = "journal.active.jsonl"
 

@@ -7,25 +7,46 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from swapbench import app
-from swapbench.adapters.candidate import CandidateOps
-from swapbench.adapters.checks import outcome, run_verify_step
-from swapbench.adapters.files import SafeWriter
-from swapbench.adapters.gpu import read_device
 from swapbench.adapters.openai_client import ChatEndpoint
-from swapbench.adapters.services import ServiceOps
-from swapbench.adapters.vram_sampler import VramSampler
 from swapbench.core.bench import OnSample, interpret
 from swapbench.core.steps import Outcome
 from swapbench.core.vram import in_band
 from swapbench.errors import SmokeFailed, StepFailed
-from swapbench.gpu_ledger import GpuLedger, _cached
-from swapbench.plan.load import LoadedPlan
+from swapbench.host.candidate import CandidateOps
+from swapbench.host.checks import outcome, run_verify_step
+from swapbench.host.files import SafeWriter
+from swapbench.host.gpu import read_device
+from swapbench.host.gpu_ledger import GpuLedger, _cached
+from swapbench.host.services import ServiceOps
+from swapbench.host.vram_sampler import VramSampler
+from swapbench.plan.load import LoadedPlan, pick_target
 from swapbench.report.results_file import read_results, render_json, write_text
+from swapbench.workloads.prepare import prepare_workloads
 
 POLL_S = 0.05
+
+
+class Measure(Protocol):
+    """`app.bench.measure`: benchmark one target of the plan and save its results."""
+
+    def __call__(
+        self,
+        loaded: LoadedPlan,
+        target_name: str,
+        *,
+        output_dir: Path | None = None,
+        run_id: str | None = None,
+        on_sample: OnSample | None = None,
+        expect: Callable[[str, str, int], None] | None = None,
+        deadline_ns: int | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        extend: bool = False,
+        vram_in_band: Callable[[], bool | None] | None = None,
+        save: Callable[[Path, str], Path | None] | None = None,
+        file_name: str | None = None,
+    ) -> object: ...
 
 
 @dataclass
@@ -35,6 +56,7 @@ class RealHost:
     loaded: LoadedPlan
     run_id: str
     run_dir: Path
+    measure: Measure  # the bench use case, handed in: the host never calls up into app
     on_sample: OnSample | None = None
     expect: Callable[[str, str, int], None] | None = None
     services: dict[str, ServiceOps] = field(init=False)
@@ -142,8 +164,8 @@ class RealHost:
     def smoke(self, label: str) -> None:
         """One request per workload (decision 9): nav must parse by strategy 1 or 2, nothing may leak thinking."""
         self._phase("smoke")
-        target = app.pick_target(self.loaded, label)
-        _, workloads = app.prepare_workloads(self.loaded, target)
+        target = pick_target(self.loaded, label)
+        _, workloads = prepare_workloads(self.loaded, target)
         url = target.endpoint or ""
         empty: list[str] = []
         with ChatEndpoint(url, timeout_s=self.loaded.plan.run.request_timeout_s) as ep:
@@ -183,7 +205,7 @@ class RealHost:
             return in_band(sampler.samples, pre.used_mib if pre else None, self.gpu.band) if sampler else None
 
         try:
-            app.bench(
+            self.measure(
                 self.loaded, label, output_dir=self.run_dir.parent, run_id=self.run_id, on_sample=self.on_sample,
                 expect=self.expect, deadline_ns=deadline_ns, should_stop=should_stop,
                 extend=label in self.candidates, vram_in_band=vram_ok,
@@ -202,7 +224,7 @@ class RealHost:
             if self.expect is not None:
                 self.expect(f"{target} (after)", workload, total)
 
-        app.bench(
+        self.measure(
             self.loaded, label, output_dir=self.run_dir.parent, run_id=self.run_id, on_sample=self.on_sample,
             expect=expect, deadline_ns=deadline_ns, should_stop=should_stop,
             save=functools.partial(self._save_results, listed=self.drift_files),

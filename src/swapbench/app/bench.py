@@ -12,12 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from swapbench import __version__
-from swapbench.adapters.host import host_info
-from swapbench.adapters.image import LoadedFrames, load_frames
 from swapbench.adapters.openai_client import ChatEndpoint, Health
 from swapbench.core.bench import (
     BenchSettings,
-    BenchWorkload,
     OnSample,
     WorkloadRun,
     extension_verdict,
@@ -25,10 +22,11 @@ from swapbench.core.bench import (
 )
 from swapbench.core.results import Provenance, Results, RunStatus
 from swapbench.errors import EndpointLoading, EndpointRequestFailed, InputError, PlanError, SwapbenchError
-from swapbench.plan.load import LoadedPlan, load_plan, validate_plan
+from swapbench.host.info import host_info
+from swapbench.plan.load import LoadedPlan, load_plan, pick_target, validate_plan
 from swapbench.plan.models import Target
 from swapbench.report.results_file import read_results, reanalysed, render_json, workload_results, write_text
-from swapbench.workloads.prepare import prepare
+from swapbench.workloads.prepare import prepare_workloads
 
 BUILTIN_WORKLOADS = ("nav", "describe")
 READY_POLL_S = 0.1
@@ -72,24 +70,6 @@ def plan_from_options(
     return LoadedPlan(plan=validate_plan(data, "command line"), path=None, sha256=None)
 
 
-def pick_target(loaded: LoadedPlan, name: str) -> Target:
-    """`baseline`, or a target's label."""
-    plan = loaded.plan
-    if name == "baseline" and plan.baseline is not None:
-        target = plan.baseline
-    else:
-        found = [t for t in plan.targets() if t.label == name]
-        if not found:
-            labels = ", ".join(["baseline"] + [t.label for t in plan.targets()])
-            raise PlanError(f"the plan has no target {name!r}", hint=f"use --target with one of: {labels}")
-        target = found[0]
-    if target.endpoint is None:
-        raise PlanError(
-            f"target {target.label!r} has no url", hint="`swapbench bench` measures a running server: set its url"
-        )
-    return target
-
-
 def _api_key(loaded: LoadedPlan, target: Target) -> str | None:
     if target.api_key_file is None:
         return None
@@ -99,25 +79,6 @@ def _api_key(loaded: LoadedPlan, target: Target) -> str | None:
     except (OSError, UnicodeDecodeError) as exc:
         why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
         raise InputError(f"cannot read api_key_file {path}: {why}", hint="check the path") from exc
-
-
-def prepare_workloads(
-    loaded: LoadedPlan, target: Target, only: Sequence[str] = ()
-) -> tuple[LoadedFrames | None, list[BenchWorkload]]:
-    """Check every input before any traffic: the image, prompt builders, parsers, schemas."""
-    plan = loaded.plan
-    chosen = [(i, w) for i, w in enumerate(plan.workloads) if not only or w.name in only]
-    missing = sorted(set(only) - {w.name for w in plan.workloads})
-    if missing:
-        raise PlanError(
-            f"the plan has no workload {missing[0]!r}",
-            hint=f"use one of: {', '.join(w.name for w in plan.workloads)}",
-        )
-    frames = None
-    if plan.image is not None and any(w.image for _, w in chosen):
-        frames = load_frames(plan.image.path, plan.image.frames, plan.image.sha256, loaded.resolve)
-    urls = [f.data_url for f in frames.frames] if frames else []
-    return frames, [prepare(w, i, urls, plan.run.seed, target.model, loaded.resolve) for i, w in chosen]
 
 
 def wait_until_serving(endpoint: ChatEndpoint, wait_s: float) -> None:
@@ -152,7 +113,7 @@ def new_run_id(label: str) -> str:
     return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{label}-{secrets.token_hex(2)}"
 
 
-def bench(
+def measure(
     loaded: LoadedPlan,
     target_name: str,
     *,

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import psutil
 
-from swapbench.adapters.journal import read_journal
-from swapbench.adapters.proc import run_argv
 from swapbench.errors import JournalError
+from swapbench.host.journal import read_journal
+from swapbench.host.proc import run_argv
 
 POLL_S = 0.2
 

@@ -14,18 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from swapbench import app, verdict
-from swapbench.adapters import checks as chk
-from swapbench.adapters.candidate import launch_argv, teardown_argv
-from swapbench.adapters.files import BALLAST_MIB, Ballast, SafeWriter
-from swapbench.adapters.gpu import read_device
-from swapbench.adapters.journal import Journal, JournalState, active_journal_path, read_journal
-from swapbench.adapters.lock import WindowLock, live_owner
-from swapbench.adapters.preflight import plan_preflight
-from swapbench.adapters.proc import kill_group, run_argv
-from swapbench.adapters.services import ServiceOps, privileged_argv, start_argv, stop_argv
-from swapbench.adapters.signals import SignalFlag
-from swapbench.adapters.watchdog import Watchdog
+from swapbench.app import bench, verdict
 from swapbench.core.bench import OnSample
 from swapbench.core.compare import Comparison
 from swapbench.core.decision import Outcome as DecisionOutcome
@@ -42,9 +31,21 @@ from swapbench.errors import (
     SwapFailed,
     WorkloadError,
 )
-from swapbench.hostops import RealHost
+from swapbench.host import checks as chk
+from swapbench.host.candidate import launch_argv, teardown_argv
+from swapbench.host.files import BALLAST_MIB, Ballast, SafeWriter
+from swapbench.host.gpu import read_device
+from swapbench.host.journal import Journal, JournalState, active_journal_path, read_journal
+from swapbench.host.lock import WindowLock, live_owner
+from swapbench.host.preflight import plan_preflight
+from swapbench.host.proc import kill_group, run_argv
+from swapbench.host.real import RealHost
+from swapbench.host.services import ServiceOps, privileged_argv, start_argv, stop_argv
+from swapbench.host.signals import SignalFlag
+from swapbench.host.watchdog import Watchdog
 from swapbench.plan.load import LoadedPlan, load_plan
 from swapbench.plan.models import Decision, DockerService, Plan, port_of
+from swapbench.workloads.prepare import prepare_workloads
 
 SAMPLE_KIB = 4  # a sample in a results file, generously (Phase 0 estimates the disk a run needs)
 FAULT_ENV = "SWAPBENCH_FAULT"  # tests only, and only with SWAPBENCH_TESTING=1: "WHERE:FAULT"
@@ -128,7 +129,7 @@ def _input_checks(loaded: LoadedPlan) -> list[Outcome]:
     found, image = [], None
     for target in plan.targets():
         try:
-            image, _ = app.prepare_workloads(loaded, target)
+            image, _ = prepare_workloads(loaded, target)
         except SwapbenchError as exc:
             detail = f"{exc.message} (what to do: {exc.hint})" if exc.hint else exc.message
             return [chk.outcome("inputs", False, detail, exit_code=exc.exit_code)]
@@ -413,7 +414,7 @@ def _begin(loaded: LoadedPlan, lock: WindowLock, signals: SignalFlag) -> _Begun:
     require_checks(found)
     if signals.requested:
         raise Interrupted(f"{signals.requested} received during Phase 0: nothing was touched", hint="run it again")
-    run_id = app.new_run_id(loaded.plan.run.label)
+    run_id = bench.new_run_id(loaded.plan.run.label)
     run_dir = output_dir(loaded) / run_id
     ballast = Ballast(run_dir)
     writer = SafeWriter(run_id, ballast)
@@ -448,7 +449,7 @@ def _window(
     run_dir, journal, writer, run_id = begun.run_dir, begun.journal, begun.writer, begun.run_dir.name
     sp = swap_plan(loaded, run_id)
     watchdog = _arm_watchdog(loaded, begun, sp.time_cap_s + 120)
-    host = RealHost(loaded, run_id, run_dir, on_sample=on_sample, expect=expect, writer=writer)
+    host = RealHost(loaded, run_id, run_dir, bench.measure, on_sample=on_sample, expect=expect, writer=writer)
     offset = [0.0]
     report = run_swap(sp, host, journal, lambda: time.monotonic() + offset[0], signals, begun.checks,
                       hook=_fault_hook(host, offset), on_phase=on_phase)  # fmt: skip
@@ -562,11 +563,11 @@ def _converge(loaded: LoadedPlan, if_unfinished: bool, lock: WindowLock) -> Swap
     unfinished = state is None or (bool(state.records) and not state.closed)
     if if_unfinished and not unfinished:
         return None
-    run_id = (state.run_id if state else None) or app.new_run_id("rollback")
+    run_id = (state.run_id if state else None) or bench.new_run_id("rollback")
     lock.record(lock.role, run_id)  # the role stays: `rollback` by hand, or the watchdog
     run_dir = output_dir(loaded) / run_id
     writer = SafeWriter(run_id)
-    host = RealHost(loaded, run_id, run_dir, writer=writer)
+    host = RealHost(loaded, run_id, run_dir, bench.measure, writer=writer)
     for label, ops in host.candidates.items():
         done = state.done("launch", label) if state else None
         ops.pgid = done.get("pgid") if done else None

@@ -18,11 +18,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from swapbench.adapters.candidate import launch_argv
-from swapbench.adapters.checks import outcome
-from swapbench.adapters.proc import CommandResult, run_argv
 from swapbench.core.steps import Outcome, Status
 from swapbench.errors import StepFailed
+from swapbench.host.candidate import launch_argv
+from swapbench.host.checks import outcome
+from swapbench.host.proc import CommandResult, run_argv
 from swapbench.plan.load import LoadedPlan
 from swapbench.plan.models import CommandService, DockerService, Launch, SystemdService, Target
 

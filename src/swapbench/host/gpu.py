@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import pynvml  # provided by nvidia-ml-py
 
-from swapbench.adapters.proc import run_argv
+from swapbench.host.proc import run_argv
 
 MIB = 2**20
 

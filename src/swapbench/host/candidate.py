@@ -15,10 +15,10 @@ from pathlib import Path
 
 import psutil
 
-from swapbench.adapters.llama_server import LlamaServer, LlamaServerSpec, log_tail, server_argv
 from swapbench.adapters.openai_client import ChatEndpoint, Health
-from swapbench.adapters.proc import CommandResult, container_pid, kill_group, port_open, port_owner, run_argv
 from swapbench.errors import EndpointError, StepFailed
+from swapbench.host.llama_server import LlamaServer, LlamaServerSpec, log_tail, server_argv
+from swapbench.host.proc import CommandResult, container_pid, kill_group, port_open, port_owner, run_argv
 from swapbench.plan.models import Launch, Target
 
 POLL_S = 0.05

@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from swapbench.adapters.llama_server import LlamaServerSpec, free_port, server_argv
-from swapbench.adapters.probes import probe_http
-from swapbench.adapters.proc import pgrep, run_argv
+from swapbench.demo.rig import Rig
 from swapbench.errors import StepFailed
+from swapbench.host.llama_server import LlamaServerSpec, free_port, server_argv
+from swapbench.host.probes import probe_http
+from swapbench.host.proc import pgrep, run_argv
 from swapbench.plan.models import HealthCheck
-from swapbench.rig import Rig
 
-SANDBOX = [sys.executable, "-m", "swapbench.sandbox"]
+SANDBOX = [sys.executable, "-m", "swapbench.demo.sandbox"]
 PHONE_PATTERN = "phone_call.py auto"
 BASELINE_LABEL, CANDIDATE_LABEL = "smollm2-135m", "gemma3-270m"
 
@@ -108,7 +108,7 @@ def sandbox_plan(folder: Path, rig: Rig, ports: dict[str, int], samples: int, ex
             "drain_timeout_s": 30.0,
         },
         # four frames of a car driving on: each request sends the next, as the robot's camera would
-        "image": {"frames": str(Path(__file__).parent.parent / "demo" / "frames")},
+        "image": {"frames": str(Path(__file__).parent.parent / "frames")},
         "workloads": [
             # production decodes nav with a JSON-schema grammar, so both models answer by the contract. `nav`
             # is what a new frame costs (every prompt evaluated: judged); `nav-cached` lets the server reuse
@@ -179,7 +179,7 @@ def sandbox_plan(folder: Path, rig: Rig, ports: dict[str, int], samples: int, ex
             {
                 "name": "nav",
                 "manager": "process",
-                "pattern": f"swapbench.sandbox nav --port {ports['nav']}",
+                "pattern": f"swapbench.demo.sandbox nav --port {ports['nav']}",
                 "health": {"url": url.format(ports["nav"]) + "/health"},
             },
             {"name": "phone", "manager": "process", "pattern": f"{PHONE_PATTERN} {ports['nav']}"},
@@ -192,7 +192,7 @@ def sandbox_plan(folder: Path, rig: Rig, ports: dict[str, int], samples: int, ex
         },
         "checks": [
             {"kind": "port_free", "port": ports["candidate"]},
-            {"kind": "port_owner", "port": ports["nav"], "process": "swapbench.sandbox nav"},
+            {"kind": "port_owner", "port": ports["nav"], "process": "swapbench.demo.sandbox nav"},
             {
                 "kind": "file_pattern",
                 "path": str(folder / "chatterbox_tts.py"),

@@ -5,8 +5,8 @@ from __future__ import annotations
 import platform
 import socket
 
-from swapbench.adapters.gpu import read_device
 from swapbench.core.results import GpuInfo, HostInfo
+from swapbench.host.gpu import read_device
 
 
 def gpu_info(index: int = 0) -> GpuInfo:

@@ -6,9 +6,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from swapbench.adapters.gpu import DeviceReading, read_device
 from swapbench.core.results import VramReport
 from swapbench.core.vram import Footprint, GpuSummary, VramSample, footprint, projected_peak_mib
+from swapbench.host.gpu import DeviceReading, read_device
 from swapbench.plan.models import Band
 
 

@@ -6,8 +6,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from swapbench.adapters.gpu import DeviceReading, GpuProbe
 from swapbench.core.vram import MIB_PER_GB, Verdict, VramSample, candidate_mib, classify
+from swapbench.host.gpu import DeviceReading, GpuProbe
 from swapbench.plan.models import Band
 
 
