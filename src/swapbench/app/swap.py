@@ -6,7 +6,6 @@ import contextlib
 import hashlib
 import os
 import shutil
-import signal
 import tempfile
 import time
 from collections.abc import Callable
@@ -15,12 +14,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from swapbench.app import bench, verdict
+from swapbench.app.faults import fault_hook
 from swapbench.core.bench import OnSample
 from swapbench.core.compare import Comparison
 from swapbench.core.decision import Outcome as DecisionOutcome
 from swapbench.core.decision import rule_warnings
 from swapbench.core.steps import Outcome, Status, SwapReport, SwapStatus, failures
-from swapbench.core.swap import Hook, PhaseEvent, SwapPlan, rollback, run_swap
+from swapbench.core.swap import PhaseEvent, SwapPlan, rollback, run_swap
 from swapbench.errors import (
     InputError,
     Interrupted,
@@ -38,7 +38,7 @@ from swapbench.host.gpu import read_device
 from swapbench.host.journal import Journal, JournalState, active_journal_path, read_journal
 from swapbench.host.lock import WindowLock, live_owner
 from swapbench.host.preflight import plan_preflight
-from swapbench.host.proc import kill_group, run_argv
+from swapbench.host.proc import run_argv
 from swapbench.host.real import RealHost
 from swapbench.host.services import ServiceOps, privileged_argv, start_argv, stop_argv
 from swapbench.host.signals import SignalFlag
@@ -48,7 +48,6 @@ from swapbench.plan.models import Decision, DockerService, Plan, port_of
 from swapbench.workloads.prepare import prepare_workloads
 
 SAMPLE_KIB = 4  # a sample in a results file, generously (Phase 0 estimates the disk a run needs)
-FAULT_ENV = "SWAPBENCH_FAULT"  # tests only, and only with SWAPBENCH_TESTING=1: "WHERE:FAULT"
 
 
 def output_dir(loaded: LoadedPlan) -> Path:
@@ -346,39 +345,6 @@ def baseline_service(plan: Plan) -> str | None:
     return next((s.name for s in plan.services if s.health and port_of(s.health.url) == port), None)
 
 
-def _fault_hook(host: RealHost, clock_offset: list[float]) -> Hook:
-    """Test-only fault injection at a step boundary, armed by SWAPBENCH_TESTING=1 and SWAPBENCH_FAULT."""
-    spec = os.environ.get(FAULT_ENV, "") if os.environ.get("SWAPBENCH_TESTING") == "1" else ""
-    where, _, fault = spec.partition(":")
-
-    def hook(at: str) -> None:
-        if not spec or not at.startswith(where):
-            return
-        if fault == "exception":
-            raise RuntimeError(f"injected fault at {at}")
-        if fault == "barrier":  # tell the test where we are, then wait for its go (it acts from outside)
-            _barrier(Path(os.environ["SWAPBENCH_BARRIER"]), at)
-        elif fault in ("sigint", "sigterm", "sighup", "sigkill"):
-            os.kill(os.getpid(), getattr(signal, fault.upper()))
-            time.sleep(0.2)  # let the handler run before the guard looks at the flag
-        elif fault == "candidate-crash":
-            for ops in host.candidates.values():
-                for pid in ops.pids():
-                    kill_group(pid, grace_s=0)
-        elif fault == "timecap":
-            clock_offset[0] = 1e9
-
-    return hook
-
-
-def _barrier(folder: Path, at: str, timeout_s: float = 120.0) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "reached").write_text(at)
-    deadline = time.monotonic() + timeout_s
-    while not (folder / "go").exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
-
-
 def run(
     loaded: LoadedPlan,
     on_phase: PhaseEvent,
@@ -452,7 +418,7 @@ def _window(
     host = RealHost(loaded, run_id, run_dir, bench.measure, on_sample=on_sample, expect=expect, writer=writer)
     offset = [0.0]
     report = run_swap(sp, host, journal, lambda: time.monotonic() + offset[0], signals, begun.checks,
-                      hook=_fault_hook(host, offset), on_phase=on_phase)  # fmt: skip
+                      hook=fault_hook(host, offset), on_phase=on_phase)  # fmt: skip
     report = _with_gpu(report, loaded, host)
     journal.end(report.status.value, archive_to=run_dir / "journal.jsonl")
     watchdog.disarm()

@@ -1,0 +1,51 @@
+"""Test-only fault injection at the swap's step boundaries, armed by SWAPBENCH_TESTING=1 and SWAPBENCH_FAULT.
+
+SWAPBENCH_FAULT = "WHERE:FAULT": at the first step boundary whose name starts with WHERE, raise an exception,
+send this process a signal, kill the candidate, jump the clock past the time cap, or wait at a barrier.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+from swapbench.core.swap import Hook
+from swapbench.host.proc import kill_group
+from swapbench.host.real import RealHost
+
+FAULT_ENV = "SWAPBENCH_FAULT"
+
+
+def fault_hook(host: RealHost, clock_offset: list[float]) -> Hook:
+    """Test-only fault injection at a step boundary, armed by SWAPBENCH_TESTING=1 and SWAPBENCH_FAULT."""
+    spec = os.environ.get(FAULT_ENV, "") if os.environ.get("SWAPBENCH_TESTING") == "1" else ""
+    where, _, fault = spec.partition(":")
+
+    def hook(at: str) -> None:
+        if not spec or not at.startswith(where):
+            return
+        if fault == "exception":
+            raise RuntimeError(f"injected fault at {at}")
+        if fault == "barrier":  # tell the test where we are, then wait for its go (it acts from outside)
+            _barrier(Path(os.environ["SWAPBENCH_BARRIER"]), at)
+        elif fault in ("sigint", "sigterm", "sighup", "sigkill"):
+            os.kill(os.getpid(), getattr(signal, fault.upper()))
+            time.sleep(0.2)  # let the handler run before the guard looks at the flag
+        elif fault == "candidate-crash":
+            for ops in host.candidates.values():
+                for pid in ops.pids():
+                    kill_group(pid, grace_s=0)
+        elif fault == "timecap":
+            clock_offset[0] = 1e9
+
+    return hook
+
+
+def _barrier(folder: Path, at: str, timeout_s: float = 120.0) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "reached").write_text(at)
+    deadline = time.monotonic() + timeout_s
+    while not (folder / "go").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
