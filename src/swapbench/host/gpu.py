@@ -1,20 +1,25 @@
 """GPU readings: device name, driver, memory (NVML v2 info, as nvidia-smi shows it) and compute processes.
 
-nvidia-ml-py first; `nvidia-smi --query-*` when NVML cannot be loaded but the tool exists. With no GPU every
-reading carries the reason instead of numbers: never a guessed 0. NVML reports host PIDs; a process whose
-memory NVML does not know (containers, some drivers) has `used_mib = None`.
+nvidia-ml-py first; `nvidia-smi --query-*` when NVML cannot be loaded but the tool exists (`sources` narrows
+which are tried, so each path can be exercised on any machine). With no GPU every reading carries the reason
+instead of numbers: never a guessed 0. NVML reports host PIDs; a process whose memory NVML does not know
+(containers, some drivers) has `used_mib = None`.
 """
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import pynvml  # provided by nvidia-ml-py
 
 from swapbench.host.proc import run_argv
 
 MIB = 2**20
+Source = Literal["nvml", "nvidia-smi"]
+SOURCES: tuple[Source, ...] = ("nvml", "nvidia-smi")  # in the order tried
 
 
 @dataclass(frozen=True)
@@ -66,8 +71,8 @@ def _nvml(index: int) -> DeviceReading:
     )  # fmt: skip
 
 
-def _smi(index: int, why_not_nvml: str) -> DeviceReading:
-    """Cross-check path: nvidia-smi's CSV, when NVML cannot be loaded."""
+def read_smi(index: int = 0, why_not_nvml: str = "NVML not tried") -> DeviceReading:
+    """nvidia-smi's CSV: what a reading falls back to when NVML cannot be loaded (`why_not_nvml` says why)."""
     gpu = run_argv(["nvidia-smi", f"--id={index}", "--query-gpu=name,driver_version,memory.total,memory.used",
                     "--format=csv,noheader,nounits"], 15.0)  # fmt: skip
     if not gpu.ok:
@@ -86,12 +91,16 @@ def _smi(index: int, why_not_nvml: str) -> DeviceReading:
 class GpuProbe:
     """NVML initialised once for many readings (the sampler reads every 100 ms)."""
 
-    def __init__(self, index: int = 0) -> None:
+    def __init__(self, index: int = 0, sources: Sequence[Source] = SOURCES) -> None:
         self.index = index
+        self.sources = tuple(sources)
         self.nvml = False
         self.why_not = ""
 
     def __enter__(self) -> GpuProbe:
+        if "nvml" not in self.sources:
+            self.why_not = "NVML not tried"
+            return self
         try:
             pynvml.nvmlInit()
             self.nvml = True
@@ -106,15 +115,19 @@ class GpuProbe:
 
     def read(self) -> DeviceReading:
         if not self.nvml:
+            why = self.why_not or "NVML not initialised"
+            if "nvidia-smi" not in self.sources:
+                return DeviceReading(self.index, error=why)
             if shutil.which("nvidia-smi"):
-                return _smi(self.index, self.why_not)
-            return DeviceReading(self.index, error=self.why_not or "NVML not initialised")
+                return read_smi(self.index, why)
+            return DeviceReading(self.index, error=f"{why}; no nvidia-smi on PATH")
         try:
             return _nvml(self.index)
         except pynvml.NVMLError as exc:
             return DeviceReading(self.index, error=f"GPU {self.index}: {exc}")
 
 
-def read_device(index: int = 0) -> DeviceReading:
-    with GpuProbe(index) as probe:
+def read_device(index: int = 0, sources: Sequence[Source] = SOURCES) -> DeviceReading:
+    """One reading of GPU `index`: NVML, else nvidia-smi, of those in `sources`; else why neither could."""
+    with GpuProbe(index, sources) as probe:
         return probe.read()
