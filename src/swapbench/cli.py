@@ -1,4 +1,5 @@
-"""The command line: parse options, call one function of app.py, print, map errors to exit codes."""
+"""The command line: parse options into a typed request, make ONE call into app, print what it returns, and
+exit with the code of the error it raised or of the outcome it returned. No decision is taken here."""
 
 from __future__ import annotations
 
@@ -15,14 +16,13 @@ from rich.console import Console
 from rich.text import Text
 
 from swapbench import __version__
-from swapbench.app import bench as app
-from swapbench.app import demo, verdict
-from swapbench.app import swap as runner
+from swapbench.app import bench as bench_app
+from swapbench.app import demo as demo_app
+from swapbench.app import swap as swap_app
+from swapbench.app import verdict as verdict_app
 from swapbench.core.decision import Judgment
-from swapbench.errors import Interrupted, PlanError, RestoreFailed, SwapbenchError
-from swapbench.host.signals import SignalFlag
-from swapbench.host.watchdog import say, watch
-from swapbench.plan.load import load_plan, pick_target, plan_json_schema
+from swapbench.errors import Interrupted, SwapbenchError
+from swapbench.plan.load import plan_json_schema
 from swapbench.report.crash import save_crash
 from swapbench.report.terminal import (
     BenchProgress,
@@ -120,28 +120,12 @@ def bench(
     wait_ready: Annotated[float, typer.Option(help="Seconds to wait while the server answers 503 loading.")] = 0.0,
 ) -> None:
     """Benchmark a running OpenAI-compatible server without touching it."""
-    if image is not None and frames is not None:
-        raise PlanError("give either --image or --frames, not both", hint="--frames sends a folder's images in turn")
-    loaded = app.load_for_bench(
-        plan,
-        url,
-        label=label,
-        workloads=workload or [],
-        image=image or app.bundled_image(),
-        frames=frames,
-        fresh=fresh,
-        run={"samples": samples, "warmup": warmup, "stream": stream},
-    )
-    with BenchProgress(out, pick_target(loaded, target).label) as progress:
-        outcome = app.measure(
-            loaded,
-            target,
-            only=(workload or []) if plan else [],
-            wait_ready_s=wait_ready,
-            output_dir=output_dir,
-            on_sample=progress,
-            expect=progress.expect,
-        )
+    request = bench_app.BenchRequest(
+        url=url, plan=plan, target=target, label=label, workloads=tuple(workload or ()), image=image, frames=frames,
+        fresh=fresh, samples=samples, warmup=warmup, stream=stream, output_dir=output_dir, wait_ready_s=wait_ready,
+    )  # fmt: skip
+    with BenchProgress(out) as progress:
+        outcome = bench_app.bench_server(request, on_sample=progress, expect=progress.expect)
     print_summary(out, [outcome.results])
     out.print(f"results: {outcome.path}")
 
@@ -150,7 +134,16 @@ def bench(
 @reported
 def summary(results: Annotated[list[Path], typer.Argument(help="Results files written by swapbench.")]) -> None:
     """Re-analyse results files from their recorded samples and print the table (no server needed)."""
-    print_summary(out, app.summarize(results))
+    print_summary(out, bench_app.summarize(results))
+
+
+def _window(run: Callable[[swap_app.Display], swap_app.RunOutcome], title: str, ratios: bool = False) -> None:
+    """`run` and `demo`: a live display during the window, then everything it measured and decided."""
+    with BenchProgress(out) as progress:
+        outcome = run(swap_app.Display(PhasePrinter(out), progress, progress.expect, say=out.print))
+    print_run(out, outcome, title=title, ratios=ratios)
+    if (error := outcome.error()) is not None:
+        raise error
 
 
 @cli.command("demo")
@@ -164,55 +157,39 @@ def demo_command(
     abort_gb: Annotated[float, typer.Option(help="With --gpu: the candidate's VRAM abort line, GB.")] = 4.0,
 ) -> None:
     """The whole safe swap on a sandbox host of real processes: SmolLM2 in production, Gemma 3 270M as candidate."""
-    with SignalFlag(keep=True) as flag:
-        outcome = demo.run_demo(samples=samples, output_dir=output_dir, console=out, gpu=gpu, abort_gb=abort_gb,
-                                flag=flag)  # fmt: skip
-        print_run(out, outcome, title="swapbench demo: production (live, before the stop) vs candidate", ratios=True)
-        runner.raise_for(outcome)
+    request = demo_app.DemoRequest(samples=samples, output_dir=output_dir, gpu=gpu, abort_gb=abort_gb)
+    _window(functools.partial(demo_app.run_demo, request),
+            title="swapbench demo: production (live, before the stop) vs candidate", ratios=True)  # fmt: skip
 
 
 PlanArg = Annotated[Path, typer.Argument(help="The plan file (TOML).")]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Print every check and command of a run; run none.")]
+
+
+def _print_dry_run(plan: Path) -> None:
+    out.print(dry_run_table(swap_app.dry_run_plan(plan), f"swapbench run {plan} would do, in order"))
 
 
 @cli.command()
 @reported
-def check(
-    plan: PlanArg,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", help="Print every check and command of a run; run none.")
-    ] = False,
-) -> None:
+def check(plan: PlanArg, dry_run: DryRun = False) -> None:
     """Phase 0: verify every contract of the plan without touching anything; exit 6 if one fails."""
-    loaded = load_plan(plan)
     if dry_run:
-        out.print(dry_run_table(runner.dry_run(loaded), f"swapbench run {plan} would do, in order"))
-        return
-    found = runner.check(loaded)
-    out.print(outcomes_table(found, f"Phase 0 contracts: {plan}"))
-    runner.require_checks(found)
+        return _print_dry_run(plan)
+    outcome = swap_app.check_plan(plan)
+    out.print(outcomes_table(outcome.found, f"Phase 0 contracts: {plan}"))
+    if (error := outcome.error()) is not None:
+        raise error
     out.print("[bold green]all contracts hold[/]: `swapbench run` may start")
 
 
 @cli.command("run")
 @reported
-def run_command(
-    plan: PlanArg,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print every check and command; run none.")] = False,
-) -> None:
+def run_command(plan: PlanArg, dry_run: DryRun = False) -> None:
     """The safe swap: check, stop, drain, launch, bench, teardown, restore, verify, report."""
-    loaded = load_plan(plan)
     if dry_run:
-        out.print(dry_run_table(runner.dry_run(loaded), f"swapbench run {plan} would do, in order"))
-        return
-    # Signals are noted, never fatal, for the whole command: the window, the report and the printing.
-    with SignalFlag(keep=True) as flag:
-        with BenchProgress(out, "bench") as progress:
-            outcome = runner.run(loaded, PhasePrinter(out), on_sample=progress, expect=progress.expect, flag=flag)
-        print_run(out, outcome)
-        runner.raise_for(outcome)
-
-
-DECISION_EXIT = {"adopt": 0, "reject": 20, "pending": 21, "inconclusive": 22}
+        return _print_dry_run(plan)
+    _window(functools.partial(swap_app.run_plan, plan), title="swapbench")
 
 
 @cli.command("compare")
@@ -230,7 +207,7 @@ def compare_command(
 ) -> None:
     """A/B per workload: both values, the ratio with its 95% interval, and a verdict against the tolerance:
     faster, slower, equivalent or inconclusive."""
-    out.print(comparison_tables(verdict.compare_files(baseline, candidate, force, tolerance, after)))
+    out.print(comparison_tables(verdict_app.compare_files(baseline, candidate, force, tolerance, after)))
 
 
 @cli.command()
@@ -242,17 +219,16 @@ def decide(
 ) -> None:
     """Record the describe judgment; print ADOPT / REJECT / PENDING / INCONCLUSIVE with every reason
     (exit 0 / 20 / 21 / 22)."""
-    decision, report = verdict.record_judgment(run_dir, describe, note)
+    decision, report = verdict_app.record_judgment(run_dir, describe, note)
     print_decision(out, decision, report)
-    raise typer.Exit(DECISION_EXIT[decision.status.value] if decision else 0)
+    raise typer.Exit(decision.status.exit_code if decision else 0)
 
 
 @cli.command()
 @reported
 def report(run_dir: Annotated[Path, typer.Argument(help="A run folder written by `swapbench run`.")]) -> None:
     """Write comparison.json, report.md, report.html and the [report] documents from results alone (no GPU)."""
-    _, decision, path = verdict.write_report_safely(verdict.RunFolder.open(run_dir))
-    print_decision(out, decision, path)
+    print_decision(out, *verdict_app.report_folder(run_dir))
 
 
 @cli.command()
@@ -262,22 +238,20 @@ def rollback(
     if_unfinished: Annotated[bool, typer.Option(help="Do nothing unless a run left its journal open.")] = False,
 ) -> None:
     """Put production back: every candidate gone, every stopped service up, then verify. Idempotent."""
-    loaded = load_plan(plan)
-    with SignalFlag(keep=True):
-        report = runner.do_rollback(loaded, if_unfinished=if_unfinished)
-        if report is None:
-            out.print("no unfinished run: nothing to roll back")
-            return
-        print_swap_report(out, report, str(runner.output_dir(loaded)))
-    if report.status.value != "complete":
-        raise typer.Exit(RestoreFailed.exit_code)
+    outcome = swap_app.rollback_plan(plan, if_unfinished=if_unfinished)
+    if outcome.report is None:
+        out.print("no unfinished run: nothing to roll back")
+        return
+    print_swap_report(out, outcome.report, str(outcome.output_dir))
+    if (error := outcome.error()) is not None:
+        raise error
 
 
 @cli.command()
 @reported
 def status(plan: PlanArg) -> None:
     """Show the last run's state (an unfinished run first)."""
-    for line in runner.status(load_plan(plan)):
+    for line in swap_app.status_of(plan):
         out.print(Text(line), highlight=False)
 
 
@@ -289,17 +263,7 @@ def watchdog(
     create_time: Annotated[float, typer.Option()],
 ) -> None:
     """Internal: watch a running swap; roll back if it dies with its journal open."""
-
-    def roll() -> int:
-        try:
-            loaded = runner.window_plan(plan, journal)
-            say(f"[watchdog] rollback: {runner.watchdog_rollback(loaded)}")
-        except Exception as exc:  # the watchdog is the last line: say why, never die silently
-            say(f"[watchdog] rollback failed: {type(exc).__name__}: {exc}")
-            return 1
-        return 0
-
-    raise typer.Exit(watch(pid, create_time, journal, roll))
+    raise typer.Exit(swap_app.watch_window(plan, journal, pid, create_time))
 
 
 @cli.command("plan-schema")

@@ -2,6 +2,7 @@
 
     SwapbenchError                  exit 1   anything swapbench itself refuses or cannot do
     ├── PlanError                   exit 2   the plan file (or CLI options) is invalid; names the key
+    ├── ComparisonRefused           exit 2   two results were not measured alike: comparing them would mislead
     ├── InputError                  exit 3   a file the run needs is missing or unusable (image, ...)
     ├── WorkloadError               exit 4   a workload's prompt builder or parser cannot be used
     ├── Interrupted                 exit 130 Ctrl-C / SIGINT / SIGTERM: stopped on request, gathered data kept
@@ -19,10 +20,26 @@
         ├── EndpointLoading                  /health answers 503 "Loading model"
         └── EndpointRequestFailed            a request got an HTTP error or a malformed answer
 
-Third-party exceptions never cross an adapter's border: adapters raise these, chained with `from exc`.
+A decision is not an error: `swapbench decide` and `report` exit with the decision's own code (DecisionExit):
+ADOPT 0, REJECT 20, PENDING 21, INCONCLUSIVE 22. Any other exception is a bug: one line, exit 1, and the
+traceback saved to a file (cli.reported).
+
+Third-party exceptions never cross a package's border: the host, the adapters and every reader of a file
+raise these, chained with `from exc`.
 """
 
 from __future__ import annotations
+
+from enum import IntEnum
+
+
+class DecisionExit(IntEnum):
+    """The exit code of each decision (core.decision.Status has the same names)."""
+
+    ADOPT = 0
+    REJECT = 20
+    PENDING = 21
+    INCONCLUSIVE = 22
 
 
 class SwapbenchError(Exception):
@@ -41,6 +58,12 @@ class SwapbenchError(Exception):
 
 class PlanError(SwapbenchError):
     """The plan file or the command line is invalid."""
+
+    exit_code = 2
+
+
+class ComparisonRefused(SwapbenchError):
+    """The two runs are not alike (frames, prompts, settings); comparing them would mislead."""
 
     exit_code = 2
 

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 from swapbench import __version__
 from swapbench.adapters.openai_client import ChatEndpoint, Health
@@ -42,31 +41,67 @@ def bundled_frames() -> Path:
     return Path(str(resources.files("swapbench.demo").joinpath("frames")))
 
 
-def plan_from_options(
-    url: str,
-    label: str,
-    workloads: Sequence[str],
-    image: Path | None,
-    run: dict[str, Any],
-    frames: Path | None = None,
-    fresh: bool = False,
-) -> LoadedPlan:
+@dataclass(frozen=True)
+class BenchRequest:
+    """`swapbench bench`: a plan's target, or one running server at `url` with the options below."""
+
+    url: str | None = None
+    plan: Path | None = None
+    target: str = "baseline"  # with plan: "baseline" or a candidate's label
+    label: str = "target"  # with url: the target's name in results
+    workloads: tuple[str, ...] = ()
+    image: Path | None = None
+    frames: Path | None = None
+    fresh: bool = False
+    samples: int = 20
+    warmup: int = 3
+    stream: bool = False
+    output_dir: Path | None = None
+    wait_ready_s: float = 0.0
+
+
+def bench_server(
+    request: BenchRequest,
+    on_sample: OnSample | None = None,
+    expect: Callable[[str, str, int], None] | None = None,
+) -> BenchOutcome:
+    """`swapbench bench`: measure a running server without touching it."""
+    return measure(
+        _load_for_bench(request), request.target, only=request.workloads if request.plan else (),
+        wait_ready_s=request.wait_ready_s, output_dir=request.output_dir, on_sample=on_sample, expect=expect,
+    )  # fmt: skip
+
+
+def _load_for_bench(request: BenchRequest) -> LoadedPlan:
+    """Either a plan file or --url options; not both, not neither."""
+    if request.plan is not None and request.url is not None:
+        raise PlanError("give either --plan or --url, not both", hint="--url measures one server without a plan")
+    if request.plan is None and request.url is None:
+        raise PlanError("nothing to benchmark", hint="pass --url http://127.0.0.1:PORT or --plan plan.toml")
+    if request.image is not None and request.frames is not None:
+        raise PlanError("give either --image or --frames, not both", hint="--frames sends a folder's images in turn")
+    if request.plan is not None:
+        return load_plan(request.plan)
+    assert request.url is not None
+    return plan_from_options(request)
+
+
+def plan_from_options(request: BenchRequest) -> LoadedPlan:
     """A plan built from `swapbench bench --url ...` options, validated like a plan file."""
-    unknown = [w for w in workloads if w not in BUILTIN_WORKLOADS]
+    unknown = [w for w in request.workloads if w not in BUILTIN_WORKLOADS]
     if unknown:
         raise PlanError(
             f"--workload {unknown[0]!r} is not a built-in workload",
             hint=f"use {' or '.join(BUILTIN_WORKLOADS)}, or define it in a plan file and pass --plan",
         )
-    data: dict[str, Any] = {
+    run = {"samples": request.samples, "warmup": request.warmup, "stream": request.stream}
+    names = request.workloads or BUILTIN_WORKLOADS
+    data: dict[str, object] = {
         "run": {"extended_samples": None, **run},  # the 20 -> 100 extension belongs to `swapbench run`
-        "workloads": [{"name": w, "kind": w, "cache_prompt": not fresh} for w in (workloads or BUILTIN_WORKLOADS)],
-        "baseline": {"label": label, "url": url},
+        "workloads": [{"name": w, "kind": w, "cache_prompt": not request.fresh} for w in names],
+        "baseline": {"label": request.label, "url": request.url},
+        "image": {"frames": str(request.frames)} if request.frames else {"path": str(request.image or bundled_image())},
     }
-    if frames is not None:
-        data["image"] = {"frames": str(frames)}
-    elif image is not None:
-        data["image"] = {"path": str(image)}
     return LoadedPlan(plan=validate_plan(data, "command line"), path=None, sha256=None)
 
 
@@ -211,18 +246,6 @@ def _with_saved(error: SwapbenchError, runs: Sequence[WorkloadRun], path: Path) 
     saved = type(error)(f"{error.message}\n  {gathered} samples gathered so far are saved in {path}", hint=error.hint)
     saved.__cause__ = error
     return saved
-
-
-def load_for_bench(plan_path: Path | None, url: str | None, **options: Any) -> LoadedPlan:
-    """Either a plan file or --url options; not both, not neither."""
-    if plan_path is not None and url is not None:
-        raise PlanError("give either --plan or --url, not both", hint="--url measures one server without a plan")
-    if plan_path is None and url is None:
-        raise PlanError("nothing to benchmark", hint="pass --url http://127.0.0.1:PORT or --plan plan.toml")
-    if plan_path is not None:
-        return load_plan(plan_path)
-    assert url is not None
-    return plan_from_options(url=url, **options)
 
 
 def summarize(paths: Sequence[Path]) -> list[Results]:

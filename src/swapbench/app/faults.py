@@ -1,7 +1,9 @@
 """Test-only fault injection at the swap's step boundaries, armed by SWAPBENCH_TESTING=1 and SWAPBENCH_FAULT.
 
-SWAPBENCH_FAULT = "WHERE:FAULT": at the first step boundary whose name starts with WHERE, raise an exception,
+SWAPBENCH_FAULT = "WHERE:FAULT": at each step boundary whose name starts with WHERE, raise an exception,
 send this process a signal, kill the candidate, jump the clock past the time cap, or wait at a barrier.
+With SWAPBENCH_FAULT_LOG naming a file, each injection first appends "BOUNDARY FAULT" to it: the test's proof
+that the fault fired, and where (a swallowed exception or a SIGKILL leaves no other trace).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from swapbench.host.proc import kill_group
 from swapbench.host.real import RealHost
 
 FAULT_ENV = "SWAPBENCH_FAULT"
+FAULT_LOG_ENV = "SWAPBENCH_FAULT_LOG"
 
 
 def fault_hook(host: RealHost, clock_offset: list[float]) -> Hook:
@@ -26,6 +29,7 @@ def fault_hook(host: RealHost, clock_offset: list[float]) -> Hook:
     def hook(at: str) -> None:
         if not spec or not at.startswith(where):
             return
+        _record(at, fault)
         if fault == "exception":
             raise RuntimeError(f"injected fault at {at}")
         if fault == "barrier":  # tell the test where we are, then wait for its go (it acts from outside)
@@ -41,6 +45,14 @@ def fault_hook(host: RealHost, clock_offset: list[float]) -> Hook:
             clock_offset[0] = 1e9
 
     return hook
+
+
+def _record(at: str, fault: str) -> None:
+    """Appended and closed (so in the kernel's hands) before the fault acts: a SIGKILL cannot lose it."""
+    log = os.environ.get(FAULT_LOG_ENV)
+    if log:
+        with open(log, "a", encoding="utf-8") as file:
+            file.write(f"{at} {fault}\n")
 
 
 def _barrier(folder: Path, at: str, timeout_s: float = 120.0) -> None:

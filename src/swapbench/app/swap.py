@@ -42,7 +42,7 @@ from swapbench.host.proc import run_argv
 from swapbench.host.real import RealHost
 from swapbench.host.services import ServiceOps, privileged_argv, start_argv, stop_argv
 from swapbench.host.signals import SignalFlag
-from swapbench.host.watchdog import Watchdog
+from swapbench.host.watchdog import Watchdog, say, watch
 from swapbench.plan.load import LoadedPlan, load_plan
 from swapbench.plan.models import Decision, DockerService, Plan, port_of
 from swapbench.workloads.prepare import prepare_workloads
@@ -191,24 +191,51 @@ def _not_enforced(plan: Plan) -> list[Outcome]:
 
 
 def require_checks(found: list[Outcome]) -> None:
+    if (error := checks_error(found)) is not None:
+        raise error
+
+
+def checks_error(found: list[Outcome]) -> SwapbenchError | None:
     """Exit 9 when the window is not free (before any contract: a run or a rollback comes first), else 6."""
     window = next((o for o in found if o.name == WINDOW_FREE and o.failed), None)
     if window is not None:
-        raise JournalError(f"the window is not free: {window.detail}", hint=_window_hint(window.detail))
+        return JournalError(f"the window is not free: {window.detail}", hint=_window_hint(window.detail))
     inputs = [o for o in failures(found) if o.exit_code in INPUT_ERRORS]
     if inputs:  # a broken file or function of the plan's own, before any contract of the host
         error = INPUT_ERRORS[inputs[0].exit_code or 0]
-        raise error(
+        return error(
             "\n".join(f"{o.detail}" for o in inputs) + "\n  nothing was touched",
             hint="fix the input named above, then run `swapbench check` again",
         )
     failed = failures(found)
     if failed:
-        raise PreflightFailed(
+        return PreflightFailed(
             f"{len(failed)} contract(s) failed; nothing was touched:\n"
             + "\n".join(f"  - {o.name}: {o.detail}" for o in failed),
             hint="fix the host or the plan, then run `swapbench check` again",
         )
+    return None
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """`swapbench check`: every contract's outcome; `error()` is what makes the command fail, if anything."""
+
+    plan: Path
+    found: list[Outcome]
+
+    def error(self) -> SwapbenchError | None:
+        return checks_error(self.found)
+
+
+def check_plan(path: Path) -> CheckOutcome:
+    """`swapbench check PLAN`: Phase 0 alone, touching nothing."""
+    return CheckOutcome(path, check(load_plan(path)))
+
+
+def dry_run_plan(path: Path) -> list[tuple[str, str]]:
+    """`swapbench check|run PLAN --dry-run`."""
+    return dry_run(load_plan(path))
 
 
 def _window_hint(detail: str) -> str:
@@ -336,6 +363,30 @@ class RunOutcome:
     comparison: Comparison | None = None
     write_failures: list[str] = field(default_factory=list)
 
+    def error(self) -> SwapbenchError | None:
+        """What makes `run` fail after the window: production not verified (8), stopped early (7), or records
+        incomplete (7); None when the swap completed."""
+        report = self.report
+        if report.status is SwapStatus.RESTORE_FAILED:
+            bad = report.restore_failures + [f"{o.name}: {o.detail}" for o in failures(report.verify)]
+            return RestoreFailed(
+                "PRODUCTION IS NOT VERIFIED:\n" + "\n".join(f"  - {b}" for b in bad),
+                hint="fix the items above by hand now; `swapbench rollback PLAN` retries the restore",
+            )
+        if report.status is SwapStatus.ABORTED:
+            return SwapFailed(
+                f"the swap stopped early: {report.error}\n  production was restored and verified",
+                hint=f"see {self.run_dir}",
+            )
+        if self.write_failures:
+            return SwapFailed(
+                "production was restored and verified, but the run's records are incomplete:\n"
+                + "\n".join(f"  - {f}" for f in self.write_failures),
+                hint="free the disk of run.output_dir (or make it writable); then `swapbench status PLAN` — a "
+                "journal that could not be closed asks for `swapbench rollback PLAN`, which only checks and closes it",
+            )
+        return None
+
 
 def baseline_service(plan: Plan) -> str | None:
     """The production service that serves the baseline: its health URL has the baseline's port."""
@@ -343,6 +394,23 @@ def baseline_service(plan: Plan) -> str | None:
         return None
     port = port_of(plan.baseline.url)
     return next((s.name for s in plan.services if s.health and port_of(s.health.url) == port), None)
+
+
+@dataclass(frozen=True)
+class Display:
+    """How a window shows itself: phase changes, each sample, each workload's expected count, and lines of text."""
+
+    on_phase: PhaseEvent = lambda phase, target: None
+    on_sample: OnSample | None = None
+    expect: Callable[[str, str, int], None] | None = None
+    say: Callable[[str], None] = lambda text: None
+
+
+def run_plan(path: Path, display: Display) -> RunOutcome:
+    """`swapbench run PLAN`. Signals are only noted from here to the end of the process: the window, the report
+    and the printing after it (a late Ctrl-C must neither cut restore short nor print a trace)."""
+    with SignalFlag(keep=True) as flag:
+        return run(load_plan(path), display.on_phase, display.on_sample, display.expect, flag)
 
 
 def run(
@@ -459,28 +527,6 @@ def _write_report(run_dir: Path, writer: SafeWriter) -> tuple[Comparison | None,
         return None, None, None
 
 
-def raise_for(outcome: RunOutcome) -> None:
-    report = outcome.report
-    if report.status is SwapStatus.RESTORE_FAILED:
-        bad = report.restore_failures + [f"{o.name}: {o.detail}" for o in failures(report.verify)]
-        raise RestoreFailed(
-            "PRODUCTION IS NOT VERIFIED:\n" + "\n".join(f"  - {b}" for b in bad),
-            hint="fix the items above by hand now; `swapbench rollback PLAN` retries the restore",
-        )
-    if report.status is SwapStatus.ABORTED:
-        raise SwapFailed(
-            f"the swap stopped early: {report.error}\n  production was restored and verified",
-            hint=f"see {outcome.run_dir}",
-        )
-    if outcome.write_failures:
-        raise SwapFailed(
-            "production was restored and verified, but the run's records are incomplete:\n"
-            + "\n".join(f"  - {f}" for f in outcome.write_failures),
-            hint="free the disk of run.output_dir (or make it writable); then `swapbench status PLAN` — a journal "
-            "that could not be closed asks for `swapbench rollback PLAN`, which only checks and closes it",
-        )
-
-
 # --- rollback and status ------------------------------------------------------------------------------------
 
 
@@ -504,6 +550,30 @@ def _rollback_journal(path: Path, state: JournalState | None, run_id: str, write
 def _unlink(path: Path) -> bool:
     path.unlink(missing_ok=True)
     return True
+
+
+@dataclass(frozen=True)
+class RollbackOutcome:
+    """`swapbench rollback`: the report, or None when `--if-unfinished` found nothing to do."""
+
+    report: SwapReport | None
+    output_dir: Path
+
+    def error(self) -> SwapbenchError | None:
+        if self.report is None or self.report.status is SwapStatus.COMPLETE:
+            return None
+        bad = self.report.restore_failures + [f"{o.name}: {o.detail}" for o in failures(self.report.verify)]
+        return RestoreFailed(
+            "PRODUCTION IS NOT VERIFIED after the rollback:\n" + "\n".join(f"  - {b}" for b in bad),
+            hint="fix the items above by hand now; `swapbench rollback PLAN` tries again",
+        )
+
+
+def rollback_plan(path: Path, if_unfinished: bool = False) -> RollbackOutcome:
+    """`swapbench rollback PLAN`: signals are only noted while production is put back."""
+    loaded = load_plan(path)
+    with SignalFlag(keep=True):
+        return RollbackOutcome(do_rollback(loaded, if_unfinished=if_unfinished), output_dir(loaded))
 
 
 def do_rollback(loaded: LoadedPlan, if_unfinished: bool = False, lock: WindowLock | None = None) -> SwapReport | None:
@@ -559,6 +629,20 @@ def window_plan(plan: Path, journal: Path) -> LoadedPlan:
         return load_plan(plan)
 
 
+def watch_window(plan: Path, journal: Path, pid: int, create_time: float) -> int:
+    """`swapbench watchdog` (internal): watch a running swap; roll back if it dies with its journal open."""
+
+    def roll() -> int:
+        try:
+            say(f"[watchdog] rollback: {watchdog_rollback(window_plan(plan, journal))}")
+        except Exception as exc:  # the watchdog is the last line: say why, never die silently
+            say(f"[watchdog] rollback failed: {type(exc).__name__}: {exc}")
+            return 1
+        return 0
+
+    return watch(pid, create_time, journal, roll)
+
+
 def watchdog_rollback(loaded: LoadedPlan, give_up_s: float = 3600.0) -> str:
     """The watchdog's rollback after its run died: wait for the window's lock (a person's rollback may hold
     it), then converge — unless whoever held it already closed the journal."""
@@ -584,6 +668,11 @@ def _journal_closed(loaded: LoadedPlan) -> bool:
     except JournalError:
         return False
     return not state.records or state.closed
+
+
+def status_of(path: Path) -> list[str]:
+    """`swapbench status PLAN`."""
+    return status(load_plan(path))
 
 
 def status(loaded: LoadedPlan) -> list[str]:

@@ -11,19 +11,13 @@ from swapbench.core.decision import Judgment, decide
 from swapbench.core.decision import Outcome as DecisionOutcome
 from swapbench.core.results import Results
 from swapbench.core.steps import SwapReport
-from swapbench.errors import InputError, SwapbenchError
+from swapbench.errors import ComparisonRefused, InputError, SwapbenchError
 from swapbench.plan.load import load_plan
 from swapbench.plan.models import Band, Decision, ReportSettings
 from swapbench.report.docs import update_registry, update_research
 from swapbench.report.html import render_html
 from swapbench.report.markdown import render_markdown
 from swapbench.report.results_file import read_results, reanalysed, write_text
-
-
-class ComparisonRefused(SwapbenchError):
-    """The two runs are not alike; comparing them would mislead."""
-
-    exit_code = 2
 
 
 def compare_files(
@@ -202,6 +196,12 @@ def write_report_safely(folder: RunFolder) -> tuple[Comparison | None, DecisionO
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise InputError(f"cannot write the report of {folder.path}: {why}",
                          hint="make the run folder and the [report] documents writable") from exc  # fmt: skip
+
+
+def report_folder(path: Path) -> tuple[DecisionOutcome | None, Path]:
+    """`swapbench report RUN_DIR`: comparison.json, report.md, report.html and the [report] documents."""
+    _, decision, report = write_report_safely(RunFolder.open(path))
+    return decision, report
 
 
 def record_judgment(path: Path, judgment: Judgment, note: str | None) -> tuple[DecisionOutcome | None, Path]:

@@ -22,6 +22,7 @@ from swapbench.core.compare import Comparison
 from swapbench.core.results import Results, WorkloadResult
 from swapbench.core.stats import median_ci
 from swapbench.core.vram import Verdict
+from swapbench.errors import DecisionExit
 from swapbench.plan.models import Decision
 
 MIN_GATE_SAMPLES = 6  # the smallest n whose order statistics give a 95 % interval of the median
@@ -38,6 +39,10 @@ class Status(StrEnum):
     REJECT = "reject"
     PENDING = "pending"
     INCONCLUSIVE = "inconclusive"
+
+    @property
+    def exit_code(self) -> int:
+        return int(DecisionExit[self.name])
 
 
 class RuleState(StrEnum):

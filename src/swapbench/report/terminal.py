@@ -96,7 +96,7 @@ def print_summary(console: Console, results: Sequence[Results], title: str = "sw
 class BenchProgress:
     """Live progress: one bar per target and workload, warm-up included; the last sample's latency shown."""
 
-    def __init__(self, console: Console, label: str) -> None:
+    def __init__(self, console: Console, label: str = "bench") -> None:
         self.label = label
         self._progress = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
