@@ -45,6 +45,7 @@ from swapbench.host.signals import SignalFlag
 from swapbench.host.watchdog import Watchdog, say, watch
 from swapbench.plan.load import LoadedPlan, load_plan
 from swapbench.plan.models import Decision, DockerService, Plan, port_of
+from swapbench.report.records import read_model
 from swapbench.workloads.prepare import prepare_workloads
 
 SAMPLE_KIB = 4  # a sample in a results file, generously (Phase 0 estimates the disk a run needs)
@@ -698,9 +699,9 @@ def _last_run(folder: Path) -> list[str]:
     runs = sorted((p for p in folder.glob("*/swap.json") if p.is_file()), key=lambda p: p.stat().st_mtime, reverse=True)
     for path in runs:
         try:
-            report = SwapReport.model_validate_json(path.read_bytes())
-        except (OSError, ValueError) as exc:
-            lines.append(f"{path} is damaged ({type(exc).__name__}); skipped")
+            report = read_model(path, SwapReport, "swap report", "")
+        except InputError as exc:
+            lines.append(f"{exc.message}; skipped")
             continue
         ended = datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat(timespec="seconds")
         error = f" ({report.error})" if report.error else ""

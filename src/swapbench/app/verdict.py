@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
 
 from swapbench.core.compare import DEFAULT_TOLERANCE, Comparison, compare, differences
 from swapbench.core.decision import Judgment, decide
@@ -17,6 +18,7 @@ from swapbench.plan.models import Band, Decision, ReportSettings
 from swapbench.report.docs import update_registry, update_research
 from swapbench.report.html import render_html
 from swapbench.report.markdown import render_markdown
+from swapbench.report.records import read_model
 from swapbench.report.results_file import read_results, reanalysed, write_text
 
 
@@ -65,9 +67,9 @@ class RunFolder:
     @classmethod
     def open(cls, path: Path) -> RunFolder:
         swap_file = path / "swap.json"
-        swap = _swap_report(swap_file) if swap_file.exists() else None
+        swap = read_model(swap_file, SwapReport, "swap report", SWAP_HINT) if swap_file.exists() else None
         found = sorted(p for p in path.glob("results-*.json") if not p.name.endswith(".after.json"))
-        files = [Path(p) for p in swap.results_files] if swap else found
+        files = [_in_folder(path, Path(p)) for p in swap.results_files] if swap else found
         if not files:
             raise InputError(f"{path} holds no results", hint="give a run folder written by `swapbench run`")
         plan_file = path / "plan.toml"
@@ -79,7 +81,7 @@ class RunFolder:
             files.insert(0, earlier.expanduser() if earlier.expanduser().is_absolute() else base / earlier)
         rule = (plan.decision if plan else None) or Decision()
         band = plan.gates.candidate_vram_gb if plan and plan.gates else None
-        after = _readable(Path(swap.drift_files[0])) if swap and swap.drift_files else None
+        after = _readable(_in_folder(path, Path(swap.drift_files[0]))) if swap and swap.drift_files else None
         return cls(
             path, [reanalysed(read_results(f)) for f in files], swap, rule, plan.report if plan else None, band, after
         )
@@ -91,14 +93,28 @@ class RunFolder:
     def judgment(self) -> tuple[Judgment | None, str | None]:
         if not self.judgment_file.exists():
             return None, None
-        try:
-            data = json.loads(self.judgment_file.read_text())
-            return (Judgment(data["judgment"]) if data.get("judgment") else None), data.get("note")
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise InputError(
-                f"{self.judgment_file} is damaged ({type(exc).__name__})",
-                hint=f"record the judgment again: swapbench decide {self.path} --describe better|same|worse",
-            ) from exc
+        hint = f"record the judgment again: swapbench decide {self.path} --describe better|same|worse"
+        record = read_model(self.judgment_file, JudgmentRecord, "recorded judgment", hint)
+        return record.judgment, record.note
+
+
+class JudgmentRecord(BaseModel):
+    """decision.json: the person's verdict on the describe outputs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    judgment: Judgment | None = None
+    note: str | None = None
+
+
+SWAP_HINT = ("the run folder was altered or its disk failed; its results-*.json files may still be read with "
+             "`swapbench summary`")  # fmt: skip
+
+
+def _in_folder(folder: Path, recorded: Path) -> Path:
+    """A file the run recorded: the one of that name in the folder (which may have been moved or copied since),
+    else where it was recorded (a rescue folder when the disk was full)."""
+    here = folder / recorded.name
+    return here if here.is_file() or not recorded.is_file() else recorded
 
 
 def _readable(path: Path) -> Results | None:
@@ -107,18 +123,6 @@ def _readable(path: Path) -> Results | None:
         return read_results(path)
     except SwapbenchError:
         return None
-
-
-def _swap_report(path: Path) -> SwapReport:
-    try:
-        return SwapReport.model_validate_json(path.read_bytes())
-    except (OSError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(
-            f"{path} is damaged or unreadable ({first})",
-            hint="the run folder was altered or its disk failed; the results-*.json files may still be read "
-            "with `swapbench summary`",
-        ) from exc
 
 
 def write_report(folder: RunFolder) -> tuple[Comparison | None, DecisionOutcome | None, Path]:
@@ -210,7 +214,7 @@ def record_judgment(path: Path, judgment: Judgment, note: str | None) -> tuple[D
     if len(folder.results) < 2:
         raise InputError(f"{path} holds one target only", hint="a decision needs a baseline and a candidate")
     try:
-        write_text(folder.judgment_file, json.dumps({"judgment": judgment.value, "note": note}, indent=2) + "\n")
+        write_text(folder.judgment_file, JudgmentRecord(judgment=judgment, note=note).model_dump_json(indent=2) + "\n")
     except OSError as exc:
         raise InputError(f"cannot record the judgment in {folder.judgment_file}: {exc.strerror}",
                          hint="make the run folder writable") from exc  # fmt: skip

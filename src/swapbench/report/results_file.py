@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
-
-from pydantic import ValidationError
 
 from swapbench.core.bench import WorkloadRun, degenerate
 from swapbench.core.metrics import workload_metrics
 from swapbench.core.results import READABLE_VERSIONS, SCHEMA_VERSION, Results, WorkloadResult
 from swapbench.errors import InputError
+from swapbench.report.records import load_json, validate
 
 
 def workload_results(runs: Sequence[WorkloadRun]) -> list[WorkloadResult]:
@@ -45,30 +43,16 @@ def render_json(results: Results) -> str:
 
 
 def read_results(path: Path) -> Results:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise InputError(f"results file {path} does not exist", hint="check the path") from exc
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(
-            f"results file {path} is not readable JSON: {exc}", hint="give a swapbench results file"
-        ) from exc
+    data = load_json(path, "results file", hint="give a swapbench results file")
     version = data.get("schema_version") if isinstance(data, dict) else None
-    if version not in READABLE_VERSIONS:
+    if not isinstance(data, dict) or version not in READABLE_VERSIONS:
         raise InputError(
             f"results file {path} has schema_version {version!r}; this swapbench reads "
             f"{' or '.join(map(str, READABLE_VERSIONS))}",
             hint="re-run the benchmark with this version, or use the swapbench that wrote it",
         )
     data["schema_version"] = SCHEMA_VERSION  # read as the current version: newer fields take their defaults
-    try:
-        return Results.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise InputError(
-            f"results file {path}: {where}: {first['msg']}", hint="the file was altered or truncated"
-        ) from exc
+    return validate(Results, data, path, "results file", hint="the file was altered or truncated")
 
 
 def write_text(path: Path, text: str) -> None:

@@ -1,0 +1,47 @@
+"""Reading swapbench's own records (results, the swap report, the recorded judgment) through one door: a file
+that is missing, unreadable, not UTF-8, not JSON or not the expected shape becomes an InputError that names the
+file and the first bad key, never a third-party exception."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from swapbench.errors import InputError
+
+M = TypeVar("M", bound=BaseModel)
+MAX_RECORD_BYTES = 512 * 2**20  # a results file of 100,000 samples is ~400 MB; anything larger is not ours
+
+
+def load_json(path: Path, what: str, hint: str) -> object:
+    """The parsed JSON of one of swapbench's files."""
+    try:
+        if path.stat().st_size > MAX_RECORD_BYTES:
+            raise InputError(f"{what} {path} is larger than {MAX_RECORD_BYTES // 2**20} MiB", hint=hint)
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise InputError(f"{what} {path} does not exist", hint="check the path") from exc
+    except OSError as exc:
+        raise InputError(f"{what} {path} cannot be read: {exc.strerror or exc}", hint=hint) from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{what} {path} is not UTF-8 text (byte {exc.start})", hint=hint) from exc
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise InputError(f"{what} {path} is not readable JSON: {exc}", hint=hint) from exc
+
+
+def validate(model: type[M], data: object, path: Path, what: str, hint: str) -> M:
+    """`data` as `model`; the first problem named by its key path (`workloads.0.samples.3.exchange`)."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise InputError(f"{what} {path}: {where}: {first['msg']}{more}", hint=hint) from exc
+
+
+def read_model(path: Path, model: type[M], what: str, hint: str) -> M:
+    return validate(model, load_json(path, what, hint), path, what, hint)
