@@ -37,6 +37,11 @@ def edit_json(path: Path, change: Callable[[dict[str, object]], None]) -> None:
     path.write_text(json.dumps(data))
 
 
+def replace_by_folder(path: Path) -> None:
+    path.unlink()
+    path.mkdir()
+
+
 def drop_samples_latency(data: dict[str, object]) -> None:
     workloads = data["workloads"]
     assert isinstance(workloads, list)
@@ -49,7 +54,7 @@ DAMAGE: list[tuple[str, str, Callable[[Path], object], str]] = [
     ("swap.json a list", "swap.json", lambda p: p.write_text("[1, 2]"), "swap report {p}: (top level): Input should"),
     ("swap.json wrong field", "swap.json", lambda p: edit_json(p, lambda d: d.update(status="fine")),
      "swap report {p}: status: Input should be"),
-    ("swap.json a folder", "swap.json", lambda p: (p.unlink(), p.mkdir()), "swap report {p} cannot be read"),
+    ("swap.json a folder", "swap.json", replace_by_folder, "swap report {p} cannot be read"),
     ("results truncated", "results-e4b.json", lambda p: p.write_text(p.read_text()[:300]),
      "results file {p} is not readable JSON"),
     ("results a sample's latency", "results-e4b.json", lambda p: edit_json(p, drop_samples_latency),
