@@ -109,7 +109,7 @@ def test_dry_run_lists_everything_in_order(box: Sandbox) -> None:
     assert stops == ["tts", "llama-prod"] and restores == ["llama-prod", "tts"]
     launch = next(what for phase, what in steps if phase == "launch")
     assert "--jinja" in launch and "--host 127.0.0.1" in launch and f"--port {box.ports['candidate']}" in launch
-    decision = [what for phase, what in steps if phase == "decision"]
+    decision = [what for phase, what in steps if phase == "report"][1:]
     assert decision[0].startswith("[decision]: adopt if schema adherence >= 95% AND describe judged better AND at ")
     assert "verdicts against ±5%" in decision[0]
     assert decision[1:] == []  # every rule of the sandbox's [decision] applies (vram_in_band is false there)

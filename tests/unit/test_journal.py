@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from swapbench.core.phases import Phase
 from swapbench.errors import JournalError
 from swapbench.host.journal import Journal, read_journal
 
@@ -14,8 +15,8 @@ from swapbench.host.journal import Journal, read_journal
 def test_records_and_close(tmp_path: Path) -> None:
     path = tmp_path / "j.jsonl"
     journal = Journal.begin(path, run_id="r1")
-    journal.intent("stop", "tts", undo="start")
-    journal.done("stop", "tts")
+    journal.intent(Phase.STOP, "tts", undo="start")
+    journal.done(Phase.STOP, "tts")
     archived = journal.end("complete", archive_to=tmp_path / "run" / "journal.jsonl")
     assert not path.exists()
     state = read_journal(archived)
@@ -26,7 +27,7 @@ def test_records_and_close(tmp_path: Path) -> None:
 
 def test_open_journal_blocks_a_new_one(tmp_path: Path) -> None:
     path = tmp_path / "j.jsonl"
-    Journal.begin(path, run_id="r1").intent("stop", "tts", undo="start")
+    Journal.begin(path, run_id="r1").intent(Phase.STOP, "tts", undo="start")
     with pytest.raises(JournalError, match="unfinished run \\(r1\\)") as info:
         Journal.begin(path, run_id="r2")
     assert "swapbench rollback" in info.value.hint
@@ -34,13 +35,13 @@ def test_open_journal_blocks_a_new_one(tmp_path: Path) -> None:
 
 def test_torn_tail_is_dropped_then_cut_before_appending(tmp_path: Path) -> None:
     path = tmp_path / "j.jsonl"
-    Journal.begin(path, run_id="r1").intent("stop", "tts", undo="start")
+    Journal.begin(path, run_id="r1").intent(Phase.STOP, "tts", undo="start")
     with path.open("ab") as f:
         f.write(b'{"seq":3,"type":"do')
     state = read_journal(path)
     assert state.torn_tail and len(state.records) == 2
     resumed = Journal.resume(path)
-    resumed.done("restore", "tts")
+    resumed.done(Phase.RESTORE, "tts")
     again = read_journal(path)
     assert not again.torn_tail and [r["type"] for r in again.records] == ["begin", "intent", "done"]
 

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from swapbench.app import swap
+from swapbench.core.phases import Phase
 from swapbench.plan.load import load_plan
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "panda-gemma4-e4b.toml"
@@ -47,7 +48,7 @@ def test_the_user_plan_as_a_dry_run() -> None:
     ):
         assert any(expected in v for v in verify), expected
     phases = [p for p, _ in steps]
-    assert phases.index("teardown") < phases.index("restore") < phases.index("verify")
+    assert phases.index(Phase.TEARDOWN) < phases.index(Phase.RESTORE) < phases.index(Phase.VERIFY)
 
 
 def test_check_dry_run_command_prints_the_sequence() -> None:

@@ -19,6 +19,7 @@ from swapbench.core.bench import OnSample
 from swapbench.core.compare import Comparison
 from swapbench.core.decision import Outcome as DecisionOutcome
 from swapbench.core.decision import rule_warnings
+from swapbench.core.phases import Phase
 from swapbench.core.steps import Outcome, Status, SwapReport, SwapStatus, failures
 from swapbench.core.swap import PhaseEvent, SwapPlan, rollback, run_swap
 from swapbench.errors import (
@@ -44,7 +45,7 @@ from swapbench.host.services import ServiceOps, privileged_argv, start_argv, sto
 from swapbench.host.signals import SignalFlag
 from swapbench.host.watchdog import Watchdog, say, watch
 from swapbench.plan.load import LoadedPlan, load_plan
-from swapbench.plan.models import Decision, DockerService, Plan, port_of
+from swapbench.plan.models import Decision, DockerService, Plan, Target, port_of
 from swapbench.report.records import read_model
 from swapbench.workloads.prepare import prepare_workloads
 
@@ -234,7 +235,7 @@ def check_plan(path: Path) -> CheckOutcome:
     return CheckOutcome(path, check(load_plan(path)))
 
 
-def dry_run_plan(path: Path) -> list[tuple[str, str]]:
+def dry_run_plan(path: Path) -> Steps:
     """`swapbench check|run PLAN --dry-run`."""
     return dry_run(load_plan(path))
 
@@ -253,84 +254,91 @@ def _describe_check(c: object) -> str:
     return f"{getattr(c, 'kind', '?')} " + " ".join(f"{k}={v}" for k, v in fields.items())
 
 
-def dry_run(loaded: LoadedPlan) -> list[tuple[str, str]]:
+Steps = list[tuple[Phase, str]]
+
+
+def dry_run(loaded: LoadedPlan) -> Steps:
     """Every check and command of a run, in order, without running any: (phase, what)."""
-    plan, resolve = loaded.plan, loaded.resolve
-    steps: list[tuple[str, str]] = [("check", "no unfinished journal at " + str(journal_path(loaded)))]
+    plan = loaded.plan
+    sp = swap_plan(loaded, "RUN_ID")
+    steps = _check_steps(loaded)
+    if sp.baseline and plan.baseline:
+        steps.append((Phase.BASELINE_BENCH, f"baseline {plan.baseline.label} live at {plan.baseline.url}, "
+                      "before any stop"))  # fmt: skip
+    steps += [(Phase.STOP, f"{name}: {' '.join(stop_argv(plan.service(name)) or [])}") for name in plan.run.stop_order]
+    if plan.run.stop_order:
+        steps.append((Phase.DRAIN, f"until the stopped services' processes leave NVML's list (deadline "
+                      f"{plan.run.drain_timeout_s:.0f} s; with no GPU: their stop confirmed them down)"))  # fmt: skip
+    for t in plan.candidates:
+        steps += _candidate_steps(loaded, t)
+    steps += _restore_steps(plan)
+    if sp.baseline and sp.drift_check and plan.baseline:
+        again = f"baseline {plan.baseline.label} measured again after verify (production is up: no downtime)"
+        steps.append((Phase.DRIFT_BENCH, again + "; the before/after drift says whether the verdicts can be trusted"))
+    steps.append((Phase.REPORT, f"results, swap report and journal under {output_dir(loaded)}/RUN_ID/"))
+    return steps + _decision_steps(plan)
+
+
+def _check_steps(loaded: LoadedPlan) -> Steps:
+    plan = loaded.plan
+    steps: Steps = [(Phase.CHECK, "no unfinished journal at " + str(journal_path(loaded)))]
     privileged = privileged_argv(plan.services)
     for argv in privileged:
-        steps.append(("check", f"sudo -k -n -l {' '.join(argv)}"))
+        steps.append((Phase.CHECK, f"sudo -k -n -l {' '.join(argv)}"))
         if argv[:2] == ["systemctl", "start"]:
-            steps.append(("check", f"sudo -k -n {' '.join(argv)} (the unit runs: a no-op that proves no password)"))
-    steps += [("check", f"service {s.name} is up now ({s.manager})") for s in plan.services]
-    steps += [("check", _describe_check(c)) for c in plan.checks if not (privileged and c.kind == "sudo")]
-    sp = swap_plan(loaded, "RUN_ID")
-    if sp.baseline and plan.baseline:
-        steps.append(("bench", f"baseline {plan.baseline.label} live at {plan.baseline.url}, before any stop"))
-    for name in plan.run.stop_order:
-        steps.append(("stop", f"{name}: {' '.join(stop_argv(plan.service(name)) or [])}"))
-    if plan.run.stop_order:
-        steps.append(
-            (
-                "drain",
-                f"until the stopped services' processes leave NVML's list (deadline "
-                f"{plan.run.drain_timeout_s:.0f} s; with no GPU: their stop confirmed them down)",
-            )
-        )
-    for t in plan.candidates:
-        if t.launch is None:
-            continue
-        log = output_dir(loaded) / "RUN_ID" / f"llama-server-{t.label}.log"
-        steps.append(("launch", f"{t.label}: {' '.join(launch_argv(t, 'RUN_ID', resolve, log))}"))
-        steps.append(
-            ("ready", f"{t.endpoint}/health 200 for {t.launch.settle_s} s (timeout {t.launch.ready_timeout_s:.0f} s)")
-        )
-        steps.append(("smoke", f"{t.label}: one request per workload; nav by strategy 1 or 2, no thinking marker"))
-        n, n2 = plan.run.samples, plan.run.extended_samples
-        more = f", extended to {n2} unless a thinking marker trips or VRAM leaves its band" if n2 and n2 > n else ""
-        if more and plan.run.p50_precision is not None:
-            more += f", stopping as soon as the p50 is known to ±{plan.run.p50_precision:.1%} at 95 %"
-        what = f"{t.label}: {plan.run.warmup} warm-up + {n} samples per workload ({len(plan.workloads)} workloads)"
-        steps.append(("bench", what + more))
-        down = teardown_argv(t)
-        steps.append(
-            ("teardown", f"{t.label}: " + (" ".join(down) if down else "TERM its process group, KILL after 5 s"))
-        )
-        steps.append(
-            (
-                "drain",
-                f"until {t.label}'s processes and port {t.launch.port} are gone and device memory is "
-                f"back within {plan.run.drain_tolerance_mib:.0f} MiB of its pre-launch level",
-            )
-        )
+            steps.append((Phase.CHECK, f"sudo -k -n {' '.join(argv)} (the unit runs: a no-op that proves no password)"))
+    steps += [(Phase.CHECK, f"service {s.name} is up now ({s.manager})") for s in plan.services]
+    return steps + [(Phase.CHECK, _describe_check(c)) for c in plan.checks if not (privileged and c.kind == "sudo")]
+
+
+def _candidate_steps(loaded: LoadedPlan, t: Target) -> Steps:
+    """Launch to drain of one candidate swapbench starts."""
+    plan, launch = loaded.plan, t.launch
+    if launch is None:
+        return []
+    log = output_dir(loaded) / "RUN_ID" / f"llama-server-{t.label}.log"
+    n, n2 = plan.run.samples, plan.run.extended_samples
+    more = f", extended to {n2} unless a thinking marker trips or VRAM leaves its band" if n2 and n2 > n else ""
+    if more and plan.run.p50_precision is not None:
+        more += f", stopping as soon as the p50 is known to ±{plan.run.p50_precision:.1%} at 95 %"
+    down = teardown_argv(t)
+    return [
+        (Phase.LAUNCH, f"{t.label}: {' '.join(launch_argv(t, 'RUN_ID', loaded.resolve, log))}"),
+        *_gate_steps(plan),
+        (Phase.READY, f"{t.endpoint}/health 200 for {launch.settle_s} s (timeout {launch.ready_timeout_s:.0f} s)"),
+        (Phase.SMOKE, f"{t.label}: one request per workload; nav by strategy 1 or 2, no thinking marker"),
+        (Phase.BENCH, f"{t.label}: {plan.run.warmup} warm-up + {n} samples per workload ({len(plan.workloads)} "
+                      f"workloads){more}"),
+        (Phase.TEARDOWN, f"{t.label}: " + (" ".join(down) if down else "TERM its process group, KILL after 5 s")),
+        (Phase.DRAIN_CANDIDATE, f"until {t.label}'s processes and port {launch.port} are gone and device memory is "
+                                f"back within {plan.run.drain_tolerance_mib:.0f} MiB of its pre-launch level"),
+    ]  # fmt: skip
+
+
+def _gate_steps(plan: Plan) -> Steps:
+    if plan.gates is None or plan.gates.candidate_vram_gb is None:
+        return []
+    band = plan.gates.candidate_vram_gb
+    return [(Phase.LAUNCH, f"candidate VRAM sampled every {plan.run.vram_sample_ms:.0f} ms from launch to the end of "
+             f"the bench: healthy {band.healthy}, warn {band.warn}, above {band.abort_above} GB -> abort: teardown, "
+             "restore, verify")]  # fmt: skip
+
+
+def _restore_steps(plan: Plan) -> Steps:
+    steps: Steps = []
     for name in plan.effective_restore_order:
         svc = plan.service(name)
         ready = f"health {svc.health.url}" if svc.health else "running"
-        steps.append(("restore", f"{name}: {' '.join(start_argv(svc) or [])}; ready = {ready} for {svc.settle_s} s"))
-    steps += [("verify", f"service {s.name} up") for s in plan.services]
-    steps += [
-        ("verify", f"candidate {t.label} gone, port {t.launch.port} refused") for t in plan.candidates if t.launch
-    ]
-    steps += [("verify", _describe_check(v)) for v in plan.verify]
-    if plan.gates is not None and plan.gates.candidate_vram_gb is not None:
-        band = plan.gates.candidate_vram_gb
         steps.append(
-            (
-                "gates",
-                f"candidate VRAM sampled every {plan.run.vram_sample_ms:.0f} ms from launch to the end "
-                f"of the bench: healthy {band.healthy}, warn {band.warn}, above {band.abort_above} GB "
-                "-> abort: teardown, restore, verify",
-            )
+            (Phase.RESTORE, f"{name}: {' '.join(start_argv(svc) or [])}; ready = {ready} for {svc.settle_s} s")
         )
-    if sp.baseline and sp.drift_check and plan.baseline:
-        steps.append(("drift", f"baseline {plan.baseline.label} measured again after verify (production is up: no "
-                      "downtime); the before/after drift says whether the verdicts can be trusted"))  # fmt: skip
-    steps.append(("report", f"results, swap report and journal under {output_dir(loaded)}/RUN_ID/"))
-    steps += _decision_steps(plan)
-    return steps
+    steps += [(Phase.VERIFY, f"service {s.name} up") for s in plan.services]
+    steps += [(Phase.VERIFY, f"candidate {t.label} gone, port {t.launch.port} refused")
+              for t in plan.candidates if t.launch]  # fmt: skip
+    return steps + [(Phase.VERIFY, _describe_check(v)) for v in plan.verify]
 
 
-def _decision_steps(plan: Plan) -> list[tuple[str, str]]:
+def _decision_steps(plan: Plan) -> Steps:
     """The decision rule in words, and a warning for each rule that cannot apply or can never be met."""
     d = plan.decision or Decision()
     source = "[decision]" if plan.decision is not None else "the default rule (no [decision] in the plan)"
@@ -342,14 +350,14 @@ def _decision_steps(plan: Plan) -> list[tuple[str, str]]:
     parts.append(f"at most {d.max_degenerate_share:.0%} degenerate answers per workload")
     when = "decided after the run, the describe judgment with `swapbench decide RUN_DIR`"
     rule = f"{source}: adopt if " + " AND ".join(parts) + f"; verdicts against ±{d.tolerance:.0%}; {when}"
-    steps = [("decision", rule)]
+    steps = [(Phase.REPORT, rule)]
     kinds: set[str] = {w.kind for w in plan.workloads}
     has_baseline = plan.baseline is not None and (plan.baseline.results is not None or plan.run.bench_baseline)
     gpu_read = read_device(plan.run.gpu_index).error is None
     has_band = plan.gates is not None and plan.gates.candidate_vram_gb is not None
     warnings = rule_warnings(d, kinds, gpu_read=gpu_read, has_band=has_band, has_baseline=has_baseline,
                              samples=plan.run.extended_samples or plan.run.samples)  # fmt: skip
-    return steps + [("decision", f"WARNING: {w}") for w in warnings]
+    return steps + [(Phase.REPORT, f"WARNING: {w}") for w in warnings]
 
 
 # --- run ----------------------------------------------------------------------------------------------------
@@ -606,7 +614,7 @@ def _converge(loaded: LoadedPlan, if_unfinished: bool, lock: WindowLock) -> Swap
     writer = SafeWriter(run_id)
     host = RealHost(loaded, run_id, run_dir, bench.measure, writer=writer)
     for label, ops in host.candidates.items():
-        done = state.done("launch", label) if state else None
+        done = state.done(Phase.LAUNCH, label) if state else None
         ops.pgid = done.get("pgid") if done else None
     journal = _rollback_journal(path, state, run_id, writer)
     with SignalFlag() as flag:

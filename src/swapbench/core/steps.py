@@ -6,6 +6,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from swapbench.core.phases import LOADED, RESTORING, Phase
 from swapbench.core.vram import GpuSummary
 
 
@@ -39,7 +40,7 @@ def failures(outcomes: list[Outcome]) -> list[Outcome]:
 class PhaseSpan(Record):
     """One phase of the swap on the monotonic clock, seconds from the start of the run."""
 
-    phase: str
+    phase: Phase
     target: str | None = None
     start_s: float
     end_s: float
@@ -62,18 +63,18 @@ class DowntimeSplit(Record):
 
 
 def downtime_split(spans: list[PhaseSpan]) -> DowntimeSplit | None:
-    stops = [s for s in spans if s.phase == "stop"]
-    verifies = [s for s in spans if s.phase == "verify"]
+    stops = [s for s in spans if s.phase is Phase.STOP]
+    verifies = [s for s in spans if s.phase is Phase.VERIFY]
     if not stops or not verifies:
         return None
     start, end = min(s.start_s for s in stops), max(s.end_s for s in verifies)
     inside = [s for s in spans if s.start_s >= start and s.end_s <= end]
 
-    def total(*phases: str) -> float:
+    def total(*phases: Phase) -> float:
         return sum(s.duration_s for s in inside if s.phase in phases)
 
-    load, bench = total("launch", "ready"), total("smoke", "bench")
-    restore = total("teardown", "drain-candidate", "restore", "verify")
+    load, bench = total(Phase.LAUNCH, Phase.READY), total(*LOADED)
+    restore = total(*RESTORING)
     whole = end - start
     return DowntimeSplit(
         total_s=whole, load_s=load, bench_s=bench, restore_s=restore, overhead_s=max(whole - load - bench - restore, 0)

@@ -14,6 +14,7 @@ from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from swapbench.core.phases import Phase
 from swapbench.core.steps import Outcome, PhaseSpan, Status, SwapReport, SwapStatus, downtime_split, failures
 from swapbench.errors import GateAborted, Interrupted, SwapbenchError, SwapFailed, TimeCapReached
 
@@ -37,9 +38,9 @@ class Host(Protocol):
 class JournalLike(Protocol):
     """Each write says whether it reached the disk; after the first mutation a write never raises."""
 
-    def intent(self, step: str, target: str, undo: str, **info: Any) -> bool: ...
-    def done(self, step: str, target: str, **info: Any) -> bool: ...
-    def failed(self, step: str, target: str, error: str) -> bool: ...
+    def intent(self, step: Phase, target: str, undo: str, **info: Any) -> bool: ...
+    def done(self, step: Phase, target: str, **info: Any) -> bool: ...
+    def failed(self, step: Phase, target: str, error: str) -> bool: ...
 
 
 class StopFlag(Protocol):
@@ -66,7 +67,7 @@ class SwapPlan:
 
 
 Hook = Callable[[str], None]  # called at every step boundary: a no-op, or a fault injector in tests
-PhaseEvent = Callable[[str, str | None], None]
+PhaseEvent = Callable[[Phase, str | None], None]
 
 
 @dataclass
@@ -109,7 +110,7 @@ class _Run:
             )
 
     @contextmanager
-    def span(self, phase: str, target: str | None = None) -> Iterator[None]:
+    def span(self, phase: Phase, target: str | None = None) -> Iterator[None]:
         with suppress(Exception):  # the display may fail (a closed pipe); the phase itself must not
             self.on_phase(phase, target)
         start = self.clock() - self.t0
@@ -122,7 +123,7 @@ class _Run:
             raise
         self.spans.append(PhaseSpan(phase=phase, target=target, start_s=start, end_s=self.clock() - self.t0))
 
-    def intend(self, step: str, target: str, undo: str) -> None:
+    def intend(self, step: Phase, target: str, undo: str) -> None:
         """Write-ahead: a forward step acts only once its intent is on disk; if the disk refuses, the swap
         ends here and restores (restore itself journals on a best-effort basis)."""
         if not self.journal.intent(step, target, undo=undo):
@@ -141,18 +142,18 @@ def _work(run: _Run) -> None:
     plan, host, journal = run.plan, run.host, run.journal
     if plan.baseline is not None:
         run.guard("baseline bench")
-        with run.span("baseline-bench", plan.baseline):
+        with run.span(Phase.BASELINE_BENCH, plan.baseline):
             host.bench(plan.baseline, run.deadline, run.should_stop)
     for name in plan.stop_order:
         run.guard(f"stop {name}")
-        run.intend("stop", name, undo="start")
+        run.intend(Phase.STOP, name, undo="start")
         run.stopped.append(name)  # before acting: a half-done stop is still restored
-        with run.span("stop", name):
+        with run.span(Phase.STOP, name):
             host.stop_service(name, run.step_timeout())
-        journal.done("stop", name)
+        journal.done(Phase.STOP, name)
     if plan.stop_order:
         run.guard("drain")
-        with run.span("drain"):
+        with run.span(Phase.DRAIN):
             host.drain(None, min(plan.drain_timeout_s, run.step_timeout()))
     for label in plan.candidates:
         _one_candidate(run, label)
@@ -161,19 +162,19 @@ def _work(run: _Run) -> None:
 def _one_candidate(run: _Run, label: str) -> None:
     host, journal = run.host, run.journal
     run.guard(f"launch {label}")
-    run.intend("launch", label, undo="teardown")
+    run.intend(Phase.LAUNCH, label, undo="teardown")
     run.live.append(label)
-    with run.span("launch", label):
+    with run.span(Phase.LAUNCH, label):
         info = host.launch(label, run.step_timeout())
-    journal.done("launch", label, **info)
+    journal.done(Phase.LAUNCH, label, **info)
     run.guard(f"ready {label}")
-    with run.span("ready", label):
+    with run.span(Phase.READY, label):
         host.wait_ready(label, run.step_timeout())
     run.guard(f"smoke {label}")
-    with run.span("smoke", label):
+    with run.span(Phase.SMOKE, label):
         host.smoke(label)
     run.guard(f"bench {label}")
-    with run.span("bench", label):
+    with run.span(Phase.BENCH, label):
         host.bench(label, run.deadline, run.should_stop)
     if (reason := host.gate_abort()) is not None:
         raise GateAborted(reason, hint="the candidate does not fit this host's VRAM band; production is restored")
@@ -186,13 +187,13 @@ def _one_candidate(run: _Run, label: str) -> None:
 
 
 def _teardown(run: _Run, label: str) -> None:
-    run.journal.intent("teardown", label, undo="none")
-    with run.span("teardown", label):
+    run.journal.intent(Phase.TEARDOWN, label, undo="none")
+    with run.span(Phase.TEARDOWN, label):
         run.host.teardown(label, run.plan.step_timeout_s)
     if label in run.live:
         run.live.remove(label)
-    run.journal.done("teardown", label)
-    with run.span("drain-candidate", label):
+    run.journal.done(Phase.TEARDOWN, label)
+    with run.span(Phase.DRAIN_CANDIDATE, label):
         run.host.drain(label, run.plan.drain_timeout_s)
 
 
@@ -204,7 +205,7 @@ def restore(run: _Run, launched: Sequence[str], stopped: Sequence[str]) -> list[
         try:
             _teardown(run, label)
         except Exception as exc:  # keep going: production matters more than this candidate
-            run.journal.failed("teardown", label, str(exc))
+            run.journal.failed(Phase.TEARDOWN, label, str(exc))
             problems.append(f"candidate {label} may still run: {exc}")
     for name in [n for n in run.plan.restore_order if n in stopped]:
         _quietly(run.hook, f"restore {name}")
@@ -223,15 +224,15 @@ def _quietly(hook: Hook, where: str) -> None:
 def _restore_service(run: _Run, name: str) -> list[str]:
     last = ""
     for attempt in range(1, RESTORE_ATTEMPTS + 1):
-        run.journal.intent("restore", name, undo="none", attempt=attempt)
+        run.journal.intent(Phase.RESTORE, name, undo="none", attempt=attempt)
         try:
-            with run.span("restore", name):
+            with run.span(Phase.RESTORE, name):
                 run.host.start_service(name, run.plan.step_timeout_s)
         except Exception as exc:
             last = str(exc)
-            run.journal.failed("restore", name, last)
+            run.journal.failed(Phase.RESTORE, name, last)
             continue
-        run.journal.done("restore", name, attempt=attempt)
+        run.journal.done(Phase.RESTORE, name, attempt=attempt)
         return []
     return [f"service {name} did not come back after {RESTORE_ATTEMPTS} attempts: {last}"]
 
@@ -275,7 +276,7 @@ def _drift(run: _Run, baseline: str) -> str | None:
     if run.clock() >= deadline:
         return "not measured: the time cap was reached"
     try:
-        with run.span("drift-bench", baseline):
+        with run.span(Phase.DRIFT_BENCH, baseline):
             run.host.bench_drift(baseline, deadline, lambda: bool(run.flag.requested))
     except SwapbenchError as exc:
         return f"stopped early: {exc.message.splitlines()[0]}"
@@ -287,7 +288,7 @@ def _drift(run: _Run, baseline: str) -> str | None:
 def _verify(run: _Run) -> list[Outcome]:
     """Verify always reports: a host whose verify itself fails gets that failure as a failed step."""
     try:
-        with run.span("verify"):
+        with run.span(Phase.VERIFY):
             return run.host.verify()
     except Exception as exc:
         return [Outcome(name="verify", status=Status.FAIL, detail=f"verify failed: {type(exc).__name__}: {exc}")]

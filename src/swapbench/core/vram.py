@@ -8,6 +8,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from swapbench.core.phases import LOADED, Phase
 from swapbench.plan.models import Band
 
 MIB_PER_GB = 1e9 / 2**20  # the plan's bands are in GB (10^9 bytes), as nvidia-smi users speak of them
@@ -19,7 +20,7 @@ class Record(BaseModel):
 
 class VramSample(Record):
     t_s: float = Field(description="Seconds since the sampler started.")
-    phase: str
+    phase: Phase
     device_used_mib: float
     candidate_mib: float | None = Field(description="NVML per-process memory of the candidate; None if unknown.")
 
@@ -87,7 +88,7 @@ def in_band(samples: Sequence[VramSample], pre_launch_used_mib: float | None, ba
     or no reading (decision 8). While loading, memory ramps up through the bands: only the abort line counts."""
     if band is None:
         return None
-    loaded = [s for s in samples if s.phase in ("smoke", "bench")]
+    loaded = [s for s in samples if s.phase in LOADED]
     verdicts = [classify(None if (v := candidate_mib(s, pre_launch_used_mib)) is None else v / MIB_PER_GB, band)
                 for s in loaded]  # fmt: skip
     known = [v for v in verdicts if v is not Verdict.UNKNOWN]

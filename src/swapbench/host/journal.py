@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from swapbench.core.phases import Phase
 from swapbench.errors import JournalError
 from swapbench.host.files import SafeWriter
 
@@ -47,10 +48,10 @@ class JournalState:
     def run_id(self) -> str | None:
         return self.begin.get("run_id") if self.begin else None
 
-    def intents(self, step: str) -> list[dict[str, Any]]:
+    def intents(self, step: Phase) -> list[dict[str, Any]]:
         return [r for r in self.records if r.get("type") == "intent" and r.get("step") == step]
 
-    def done(self, step: str, target: str) -> dict[str, Any] | None:
+    def done(self, step: Phase, target: str) -> dict[str, Any] | None:
         return next(
             (
                 r
@@ -171,13 +172,13 @@ class Journal:
         return self._attempt(f"journal record {kind} {fields.get('step', '')} {fields.get('target', '')}".rstrip(),
                              lambda: self._append(data))  # fmt: skip
 
-    def intent(self, step: str, target: str, undo: str, **info: Any) -> bool:
+    def intent(self, step: Phase, target: str, undo: str, **info: Any) -> bool:
         return self.write("intent", step=step, target=target, undo=undo, **info)
 
-    def done(self, step: str, target: str, **info: Any) -> bool:
+    def done(self, step: Phase, target: str, **info: Any) -> bool:
         return self.write("done", step=step, target=target, **info)
 
-    def failed(self, step: str, target: str, error: str) -> bool:
+    def failed(self, step: Phase, target: str, error: str) -> bool:
         return self.write("failed", step=step, target=target, error=error)
 
     def end(self, status: str, archive_to: Path | None = None) -> Path:

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from swapbench.adapters.openai_client import ChatEndpoint
 from swapbench.core.bench import OnSample, interpret
+from swapbench.core.phases import Phase
 from swapbench.core.steps import Outcome
 from swapbench.core.vram import in_band
 from swapbench.errors import SmokeFailed, StepFailed
@@ -115,7 +116,7 @@ class RealHost:
         self.gpu.pre_launch[label] = pre_launch
         return {"pgid": ops.pgid, "port": ops.launch_spec.port, "container": ops.launch_spec.name}
 
-    def _phase(self, phase: str) -> None:
+    def _phase(self, phase: Phase) -> None:
         if self.sampler is not None:
             self.sampler.phase = phase
 
@@ -123,7 +124,7 @@ class RealHost:
         return self.sampler.abort_reason if self.sampler is not None else None
 
     def wait_ready(self, label: str, timeout_s: float) -> None:
-        self._phase("ready")
+        self._phase(Phase.READY)
         self.candidates[label].wait_ready(timeout_s)
 
     def teardown(self, label: str, timeout_s: float) -> None:
@@ -163,7 +164,7 @@ class RealHost:
 
     def smoke(self, label: str) -> None:
         """One request per workload (decision 9): nav must parse by strategy 1 or 2, nothing may leak thinking."""
-        self._phase("smoke")
+        self._phase(Phase.SMOKE)
         target = pick_target(self.loaded, label)
         _, workloads = prepare_workloads(self.loaded, target)
         url = target.endpoint or ""
@@ -196,7 +197,7 @@ class RealHost:
             )
 
     def bench(self, label: str, deadline: float, should_stop: Callable[[], bool]) -> None:
-        self._phase("bench")
+        self._phase(Phase.BENCH)
         deadline_ns = time.perf_counter_ns() + int(max(deadline - time.monotonic(), 0) * 1e9)
         sampler = self.sampler if label in self.candidates else None
         pre = self.gpu.pre_launch.get(label)

@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from swapbench.core.phases import Phase
 from swapbench.core.vram import MIB_PER_GB, Verdict, VramSample, candidate_mib, classify
 from swapbench.host.gpu import DeviceReading, GpuProbe
 from swapbench.plan.models import Band
@@ -24,7 +25,7 @@ class VramSampler:
         pre_launch: DeviceReading,
     ) -> None:
         self.index, self.period_s, self.pids, self.band, self.pre_launch = index, period_s, pids, band, pre_launch
-        self.phase = "launch"
+        self.phase = Phase.LAUNCH
         self.samples: list[VramSample] = []
         self.error: str | None = pre_launch.error
         self.abort_reason: str | None = None

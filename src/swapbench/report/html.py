@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 
 from swapbench.core.compare import Comparison
 from swapbench.core.decision import Outcome as DecisionOutcome
+from swapbench.core.phases import Phase
 from swapbench.core.results import ImageInfo, Results, Sample
 from swapbench.core.steps import SwapReport
 from swapbench.core.vram import MIB_PER_GB
@@ -84,8 +85,8 @@ def timeline_plot(swap: SwapReport) -> str | None:
         color = "tab:blue" if span.ok else "tab:red"
         ax.barh(i, span.duration_s, left=span.start_s, color=color)
         ax.text(span.end_s, i, f" {span.phase} {span.target or ''}", va="center", fontsize=7)
-    stops = [s.start_s for s in swap.spans if s.phase == "stop"]
-    verifies = [s.end_s for s in swap.spans if s.phase == "verify"]
+    stops = [s.start_s for s in swap.spans if s.phase is Phase.STOP]
+    verifies = [s.end_s for s in swap.spans if s.phase is Phase.VERIFY]
     if stops and verifies:
         ax.axvspan(min(stops), max(verifies), color="orange", alpha=0.12, label="production down")
         ax.legend(fontsize=7, loc="lower right")

@@ -19,6 +19,7 @@ from rich.text import Text
 from swapbench.core.bench import WorkloadRun
 from swapbench.core.compare import Comparison
 from swapbench.core.decision import Outcome as DecisionOutcome
+from swapbench.core.phases import Phase
 from swapbench.core.results import LatencyStats, Results, Sample
 from swapbench.core.steps import Outcome, SwapReport
 from swapbench.core.vram import GpuSummary
@@ -171,13 +172,13 @@ def outcomes_table(outcomes: Sequence[Outcome], title: str) -> Table:
     return table
 
 
-def dry_run_table(steps: Sequence[tuple[str, str]], title: str) -> Table:
+def dry_run_table(steps: Sequence[tuple[Phase, str]], title: str) -> Table:
     table = Table(title=title, header_style="bold", show_lines=False)
     table.add_column("#", justify="right")
     table.add_column("phase", no_wrap=True)
     table.add_column("what would run", overflow="fold")
     for i, (phase, what) in enumerate(steps, start=1):
-        table.add_row(str(i), phase, Text(what))
+        table.add_row(str(i), phase.value, Text(what))
     return table
 
 
@@ -190,11 +191,11 @@ class PhasePrinter:
         self.down_since: float | None = None
         self.up_at: float | None = None
 
-    def __call__(self, phase: str, target: str | None) -> None:
+    def __call__(self, phase: Phase, target: str | None) -> None:
         now = time.monotonic()
-        if phase == "stop" and self.down_since is None:
+        if phase is Phase.STOP and self.down_since is None:
             self.down_since = now
-        if phase == "drift-bench" and self.down_since is not None and self.up_at is None:
+        if phase is Phase.DRIFT_BENCH and self.down_since is not None and self.up_at is None:
             self.up_at = now  # restored and verified: the drift is measured with production up
         if self.down_since is None:
             down = "production up   "
