@@ -18,6 +18,7 @@ from rehearsal.host import LLAMA_IMAGE, OPERATOR, TWIN_CHANGES, RehearsalError, 
 from swapbench.host.journal import active_journal_path, read_journal
 from swapbench.host.proc import container_pid
 from swapbench.plan.load import load_plan
+from swapbench.plan.models import DockerLaunch
 from tests.integration.test_swap import expected_exit
 from tests.rehearsal.conftest import (
     QUICK,
@@ -51,7 +52,8 @@ def test_the_twin_plan_is_the_users_plan_with_the_listed_changes_only(tmp_path: 
     (tmp_path / "twin.toml").write_text(text)
     plan = load_plan(tmp_path / "twin.toml").plan  # a valid plan, with the user's services, ports and paths
     assert [s.name for s in plan.services] == ["panda-llamacpp", "chatterbox", "panda-nav", "phone"]
-    assert plan.candidates[0].launch is not None and plan.candidates[0].launch.gpus is None
+    launch = plan.candidates[0].launch
+    assert isinstance(launch, DockerLaunch) and launch.gpus is None
 
 
 def test_a_state_folder_with_other_files_is_refused(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from swapbench.host.candidate import docker_run_argv, teardown_argv
 from swapbench.host.services import privileged_argv, start_argv, stop_argv
 from swapbench.host.watchdog import systemd_backstop_argv, systemd_disarm_argv
-from swapbench.plan.models import DockerService, SystemdService, Target
+from swapbench.plan.models import DockerLaunch, DockerService, SystemdService, Target
 
 
 def resolve(p: Path) -> Path:
@@ -42,17 +42,18 @@ def test_docker_candidate_argv() -> None:
         "kind": "docker", "name": "panda-llamacpp-e4b", "image": "ghcr.io/ggml-org/llama.cpp:server-cuda",
         "port": 11437, "models_dir": "~/models", "model": "~/models/e4b/m.gguf", "mmproj": "~/models/e4b/p.gguf",
         "flags": ["-ngl", "99"], "gpus": "all"}})  # fmt: skip
-    assert docker_run_argv(target, "RUN1", resolve) == [
+    launch = target.launch
+    assert isinstance(launch, DockerLaunch)
+    assert docker_run_argv("e4b", launch, "RUN1", resolve) == [
         "docker", "run", "-d", "--name", "panda-llamacpp-e4b", "--label", "swapbench.run=RUN1",
         "--label", "swapbench.candidate=e4b", "--restart", "no", "--gpus", "all", "-p", "127.0.0.1:11437:8080",
         "-v", "/home/panda/models:/models:ro", "ghcr.io/ggml-org/llama.cpp:server-cuda",
         "-m", "/models/e4b/m.gguf", "--mmproj", "/models/e4b/p.gguf", "--host", "0.0.0.0", "--port", "8080",
         "--jinja", "-ngl", "99",
     ]  # fmt: skip
-    assert teardown_argv(target) == ["docker", "rm", "-f", "panda-llamacpp-e4b"]
-    assert target.launch is not None
-    cpu = target.model_copy(update={"launch": target.launch.model_copy(update={"gpus": None})})  # a CPU host
-    assert "--gpus" not in docker_run_argv(cpu, "RUN1", resolve)
+    assert teardown_argv(launch) == ["docker", "rm", "-f", "panda-llamacpp-e4b"]
+    cpu = launch.model_copy(update={"gpus": None})  # a CPU host
+    assert "--gpus" not in docker_run_argv("e4b", cpu, "RUN1", resolve)
 
 
 def test_systemd_backstop_argv() -> None:

@@ -45,7 +45,7 @@ from swapbench.host.services import ServiceOps, privileged_argv, start_argv, sto
 from swapbench.host.signals import SignalFlag
 from swapbench.host.watchdog import Watchdog, say, watch
 from swapbench.plan.load import LoadedPlan, load_plan
-from swapbench.plan.models import Decision, DockerService, Plan, Target, port_of
+from swapbench.plan.models import Decision, DockerLaunch, DockerService, Plan, Target, port_of
 from swapbench.report.records import read_model
 from swapbench.workloads.prepare import prepare_workloads
 
@@ -157,7 +157,7 @@ def _host_checks(plan: Plan) -> list[Outcome]:
     if privileged:
         found += chk.check_sudo(privileged)
     uses_docker = any(isinstance(s, DockerService) for s in plan.services) or any(
-        t.launch and t.launch.kind == "docker" for t in plan.candidates
+        isinstance(t.launch, DockerLaunch) for t in plan.candidates
     )
     if uses_docker:
         result = run_argv(["docker", "version", "--format", "{{.Server.Version}}"], 15.0)
@@ -301,9 +301,9 @@ def _candidate_steps(loaded: LoadedPlan, t: Target) -> Steps:
     more = f", extended to {n2} unless a thinking marker trips or VRAM leaves its band" if n2 and n2 > n else ""
     if more and plan.run.p50_precision is not None:
         more += f", stopping as soon as the p50 is known to ±{plan.run.p50_precision:.1%} at 95 %"
-    down = teardown_argv(t)
+    down = teardown_argv(launch)
     return [
-        (Phase.LAUNCH, f"{t.label}: {' '.join(launch_argv(t, 'RUN_ID', loaded.resolve, log))}"),
+        (Phase.LAUNCH, f"{t.label}: {' '.join(launch_argv(t.label, launch, 'RUN_ID', loaded.resolve, log))}"),
         *_gate_steps(plan),
         (Phase.READY, f"{t.endpoint}/health 200 for {launch.settle_s} s (timeout {launch.ready_timeout_s:.0f} s)"),
         (Phase.SMOKE, f"{t.label}: one request per workload; nav by strategy 1 or 2, no thinking marker"),

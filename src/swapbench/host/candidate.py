@@ -19,16 +19,15 @@ from swapbench.adapters.openai_client import ChatEndpoint, Health
 from swapbench.errors import EndpointError, StepFailed
 from swapbench.host.llama_server import LlamaServer, LlamaServerSpec, log_tail, server_argv
 from swapbench.host.proc import CommandResult, container_pid, kill_group, port_open, port_owner, run_argv
-from swapbench.plan.models import Launch, Target
+from swapbench.plan.models import DockerLaunch, Launch, NativeLaunch, Target
 
 POLL_S = 0.05
 CONTAINER_PORT = 8080
 Runner = Callable[..., CommandResult]
 
 
-def container_model_path(launch: Launch, path: Path, resolve: Callable[[Path], Path]) -> str:
+def container_model_path(launch: DockerLaunch, path: Path, resolve: Callable[[Path], Path]) -> str:
     """Where a host file under models_dir appears inside the container (/models/...)."""
-    assert launch.models_dir is not None
     models_dir, host_path = resolve(launch.models_dir), resolve(path)
     try:
         return str(Path("/models") / host_path.relative_to(models_dir))
@@ -38,15 +37,13 @@ def container_model_path(launch: Launch, path: Path, resolve: Callable[[Path], P
         ) from exc
 
 
-def docker_run_argv(target: Target, run_id: str, resolve: Callable[[Path], Path]) -> list[str]:
+def docker_run_argv(label: str, launch: DockerLaunch, run_id: str, resolve: Callable[[Path], Path]) -> list[str]:
     """`docker run` for the candidate: loopback-published port, read-only models, no restart policy,
     labelled with the run id; inside the container llama-server listens on 8080 for the mapping."""
-    launch = target.launch
-    assert launch is not None and launch.kind == "docker" and launch.name and launch.image and launch.models_dir
     publish = launch.publish or f"127.0.0.1:{launch.port}:{CONTAINER_PORT}"
     argv = [
         "docker", "run", "-d", "--name", launch.name,
-        "--label", f"swapbench.run={run_id}", "--label", f"swapbench.candidate={target.label}",
+        "--label", f"swapbench.run={run_id}", "--label", f"swapbench.candidate={label}",
         "--restart", "no", *(["--gpus", launch.gpus] if launch.gpus else []), "-p", publish,
         "-v", f"{resolve(launch.models_dir)}:/models:ro",
         launch.image,
@@ -62,9 +59,7 @@ def docker_run_argv(target: Target, run_id: str, resolve: Callable[[Path], Path]
     return argv + list(launch.flags)
 
 
-def native_spec(target: Target, resolve: Callable[[Path], Path], log_path: Path) -> LlamaServerSpec:
-    launch = target.launch
-    assert launch is not None and launch.kind == "native" and launch.binary is not None
+def native_spec(launch: NativeLaunch, resolve: Callable[[Path], Path], log_path: Path) -> LlamaServerSpec:
     return LlamaServerSpec(
         binary=resolve(launch.binary), model=resolve(launch.model), port=launch.port, log_path=log_path,
         mmproj=resolve(launch.mmproj) if launch.mmproj else None,
@@ -73,17 +68,15 @@ def native_spec(target: Target, resolve: Callable[[Path], Path], log_path: Path)
     )  # fmt: skip
 
 
-def launch_argv(target: Target, run_id: str, resolve: Callable[[Path], Path], log_path: Path) -> list[str]:
-    assert target.launch is not None
-    if target.launch.kind == "docker":
-        return docker_run_argv(target, run_id, resolve)
-    return server_argv(native_spec(target, resolve, log_path))
+def launch_argv(label: str, launch: Launch, run_id: str, resolve: Callable[[Path], Path], log_path: Path) -> list[str]:
+    if isinstance(launch, DockerLaunch):
+        return docker_run_argv(label, launch, run_id, resolve)
+    return server_argv(native_spec(launch, resolve, log_path))
 
 
-def teardown_argv(target: Target) -> list[str] | None:
+def teardown_argv(launch: Launch) -> list[str] | None:
     """The docker command that removes the candidate; None for native (it is signalled)."""
-    assert target.launch is not None
-    return ["docker", "rm", "-f", target.launch.name or ""] if target.launch.kind == "docker" else None
+    return ["docker", "rm", "-f", launch.name] if isinstance(launch, DockerLaunch) else None
 
 
 @dataclass
@@ -110,21 +103,22 @@ class CandidateOps:
         return endpoint
 
     def launch(self) -> None:
-        if self.launch_spec.kind == "docker":
-            result = self.runner(docker_run_argv(self.target, self.run_id, self.resolve), 120.0)
+        spec = self.launch_spec
+        if isinstance(spec, DockerLaunch):
+            result = self.runner(docker_run_argv(self.target.label, spec, self.run_id, self.resolve), 120.0)
             if not result.ok:
                 raise StepFailed(
                     f"docker run for {self.target.label}: {result.describe()}", hint="see docker's message"
                 )
             return
-        self._server = LlamaServer(native_spec(self.target, self.resolve, self.log_path))
+        self._server = LlamaServer(native_spec(spec, self.resolve, self.log_path))
         self._server.start()
         self.pgid = self._server.pid  # own session: pid == pgid
 
     def _exited(self) -> str | None:
         """Why the candidate is gone while loading, or None while it lives."""
-        if self.launch_spec.kind == "docker":
-            name = self.launch_spec.name or ""
+        if isinstance(self.launch_spec, DockerLaunch):
+            name = self.launch_spec.name
             result = self.runner(["docker", "inspect", "-f", "{{.State.Running}}", name], 10.0)
             if result.ok and result.stdout.strip() == "true":
                 return None
@@ -165,8 +159,8 @@ class CandidateOps:
 
     def pids(self) -> list[int]:
         """Host PIDs of the candidate (for VRAM attribution and teardown)."""
-        if self.launch_spec.kind == "docker":
-            pid = container_pid(self.launch_spec.name or "", self.runner)
+        if isinstance(self.launch_spec, DockerLaunch):
+            pid = container_pid(self.launch_spec.name, self.runner)
             return [pid] if pid else []
         if self._recorded_pgid() is not None and _alive(self.pgid or 0):
             return [self.pgid or 0]
@@ -174,7 +168,8 @@ class CandidateOps:
         return [owner] if owner else []
 
     def _ours(self, cmdline: str) -> bool:
-        binary = str(self.resolve(self.launch_spec.binary)) if self.launch_spec.binary else "llama-server"
+        spec = self.launch_spec
+        binary = str(self.resolve(spec.binary)) if isinstance(spec, NativeLaunch) else "llama-server"
         return binary in cmdline and f"--port {self.launch_spec.port}" in cmdline
 
     def _port_owner_pid(self) -> int | None:
@@ -192,15 +187,15 @@ class CandidateOps:
             return None
 
     def _still_listening(self) -> bool:
-        if self.launch_spec.kind == "docker":
+        if isinstance(self.launch_spec, DockerLaunch):
             return port_open(self.launch_spec.port)
         return port_open(self.launch_spec.port) and self._port_owner_pid() is not None
 
     def teardown(self, timeout_s: float) -> None:
         """Remove the candidate; idempotent. Converges on observed state: the process gone, the port closed."""
         deadline = time.monotonic() + timeout_s
-        if self.launch_spec.kind == "docker":
-            name = self.launch_spec.name or ""
+        if isinstance(self.launch_spec, DockerLaunch):
+            name = self.launch_spec.name
             if self.runner(["docker", "inspect", name], 10.0).ok:
                 result = self.runner(["docker", "rm", "-f", name], max(deadline - time.monotonic(), 1.0))
                 if not result.ok:
@@ -219,8 +214,8 @@ class CandidateOps:
             time.sleep(POLL_S)
 
     def is_gone(self) -> bool:
-        if self.launch_spec.kind == "docker":  # its PID may live in a namespace we cannot see: ask the engine
-            found = self.runner(["docker", "inspect", self.launch_spec.name or ""], 10.0)
+        if isinstance(self.launch_spec, DockerLaunch):  # its PID may live in a namespace we cannot see: ask
+            found = self.runner(["docker", "inspect", self.launch_spec.name], 10.0)
             removed = not found.ok and "no such" in (found.stderr + found.stdout).lower()  # not: engine unreachable
             return removed and not port_open(self.launch_spec.port)
         return not self.pids() and not port_open(self.launch_spec.port)

@@ -24,7 +24,15 @@ from swapbench.host.candidate import launch_argv
 from swapbench.host.checks import outcome
 from swapbench.host.proc import CommandResult, run_argv
 from swapbench.plan.load import LoadedPlan
-from swapbench.plan.models import CommandService, DockerService, Launch, SystemdService, Target
+from swapbench.plan.models import (
+    CommandService,
+    DockerLaunch,
+    DockerService,
+    Launch,
+    NativeLaunch,
+    SystemdService,
+    Target,
+)
 
 GGUF_MAGIC = b"GGUF"
 TEMPLATE_MAX_BYTES = 1 << 20
@@ -211,7 +219,7 @@ def program_checks(loaded: LoadedPlan) -> list[Outcome]:
     """Every program a service or a candidate runs exists and can be executed by this user."""
     found = _service_checks(loaded)
     for key, _, launch in launched(loaded):
-        if launch.kind == "native" and launch.binary is not None:
+        if isinstance(launch, NativeLaunch):
             found.append(check_program(str(loaded.resolve(launch.binary)), loaded.base_dir, f"{key}.binary"))
         else:
             found.append(check_program("docker", loaded.base_dir, f"{key}.kind"))
@@ -246,7 +254,7 @@ def model_file_checks(loaded: LoadedPlan) -> list[Outcome]:
             resolved = loaded.resolve(path)
             check = check_template if name == "chat_template_file" else check_gguf
             found.append(check(resolved, f"{key}.{name}"))
-            if launch.kind == "docker" and launch.models_dir is not None:
+            if isinstance(launch, DockerLaunch):
                 why = _mount_problem(resolved, loaded.resolve(launch.models_dir))
                 if why is not None:
                     found.append(outcome(f"{key}.{name}", False, f"{why}; move it there or change models_dir"))
@@ -359,9 +367,9 @@ def _tail(result: CommandResult) -> str:
 def _split_argv(target: Target, launch: Launch, resolve: Callable[[Path], Path]) -> tuple[list[str], list[str]]:
     """The arguments swapbench passes to llama-server itself, and the plan's flags (always last), from the very
     argv builders the window uses. Raises StepFailed when a docker candidate's file is outside models_dir."""
-    argv = launch_argv(target, "preflight", resolve, Path(os.devnull))
+    argv = launch_argv(target.label, launch, "preflight", resolve, Path(os.devnull))
     # native: after the binary; docker: after the image, whose entrypoint is llama-server
-    start = 1 if launch.kind == "native" else len(argv) - argv[::-1].index(launch.image or "")
+    start = len(argv) - argv[::-1].index(launch.image) if isinstance(launch, DockerLaunch) else 1
     tail = argv[start:]
     own = len(tail) - len(launch.flags)
     return tail[:own], tail[own:]
@@ -380,10 +388,8 @@ def _flag_outcomes(
 
 
 def _checked_argv(
-    loaded: LoadedPlan, key: str, target: Target, runs: str, source: str, options: Options
+    loaded: LoadedPlan, key: str, target: Target, launch: Launch, runs: str, source: str, options: Options
 ) -> list[Outcome]:
-    launch = target.launch
-    assert launch is not None
     try:
         argv = _split_argv(target, launch, loaded.resolve)
     except StepFailed as exc:  # a file outside models_dir: model_file_checks names it
@@ -391,10 +397,10 @@ def _checked_argv(
     return _flag_outcomes(key, runs, source, argv, options)
 
 
-def native_flag_checks(loaded: LoadedPlan, key: str, target: Target, timeout_s: float) -> list[Outcome]:
+def native_flag_checks(
+    loaded: LoadedPlan, key: str, target: Target, launch: NativeLaunch, timeout_s: float
+) -> list[Outcome]:
     """`BINARY --help` lists every option swapbench and the plan pass, each followed by its values."""
-    launch = target.launch
-    assert launch is not None and launch.binary is not None
     binary = loaded.resolve(launch.binary)
     if _executable_problem(binary) is not None:
         return [Outcome(name=f"{key}.flags", status=Status.SKIP, detail=f"{binary} cannot run: see {key}.binary")]
@@ -402,14 +408,14 @@ def native_flag_checks(loaded: LoadedPlan, key: str, target: Target, timeout_s: 
     options = read_help([str(binary), "--help"], timeout_s, (str(binary), str(info.st_size), str(info.st_mtime_ns)))
     if isinstance(options, str):
         return [outcome(f"{key}.binary", False, f"{binary}: {options}; fix the binary (run it by hand to see why)")]
-    return _checked_argv(loaded, key, target, "binary", str(binary), options)
+    return _checked_argv(loaded, key, target, launch, "binary", str(binary), options)
 
 
-def docker_flag_checks(loaded: LoadedPlan, key: str, target: Target, timeout_s: float) -> list[Outcome]:
+def docker_flag_checks(
+    loaded: LoadedPlan, key: str, target: Target, launch: DockerLaunch, timeout_s: float
+) -> list[Outcome]:
     """The image is present before the window (a pull inside it stretches the downtime, or fails offline), and
     the llama-server inside lists every option swapbench and the plan pass."""
-    launch = target.launch
-    assert launch is not None and launch.image is not None
     image = launch.image
     if shutil.which("docker") is None:
         return [Outcome(name=f"{key}.image", status=Status.SKIP, detail=f"docker is not on PATH: see {key}.kind")]
@@ -423,7 +429,7 @@ def docker_flag_checks(loaded: LoadedPlan, key: str, target: Target, timeout_s: 
     options = _docker_help(image, image_id, timeout_s)
     if isinstance(options, str):
         return [*found, outcome(f"{key}.image", False, f"{image}: {options}")]
-    return found + _checked_argv(loaded, key, target, "image", image, options)
+    return found + _checked_argv(loaded, key, target, launch, "image", image, options)
 
 
 def _docker_help(image: str, image_id: str, timeout_s: float) -> Options | str:
@@ -439,10 +445,10 @@ def flag_checks(
     """The candidate's llama-server (native binary, or the image's) takes every flag it will be given."""
     found: list[Outcome] = []
     for key, target, launch in launched(loaded):
-        if launch.kind == "native":
-            found += native_flag_checks(loaded, key, target, help_timeout_s)
+        if isinstance(launch, NativeLaunch):
+            found += native_flag_checks(loaded, key, target, launch, help_timeout_s)
         else:
-            found += docker_flag_checks(loaded, key, target, docker_timeout_s)
+            found += docker_flag_checks(loaded, key, target, launch, docker_timeout_s)
     return found
 
 

@@ -23,6 +23,7 @@ from swapbench.host.gpu_ledger import GpuLedger, _cached
 from swapbench.host.services import ServiceOps
 from swapbench.host.vram_sampler import VramSampler
 from swapbench.plan.load import LoadedPlan, pick_target
+from swapbench.plan.models import DockerLaunch
 from swapbench.report.results_file import read_results, render_json, write_text
 from swapbench.workloads.prepare import prepare_workloads
 
@@ -114,7 +115,8 @@ class RealHost:
         period = self.loaded.plan.run.vram_sample_ms / 1000
         self.sampler = VramSampler(self.gpu.index, period, _cached(ops.pids), self.gpu.band, pre_launch).start()
         self.gpu.pre_launch[label] = pre_launch
-        return {"pgid": ops.pgid, "port": ops.launch_spec.port, "container": ops.launch_spec.name}
+        spec = ops.launch_spec
+        return {"pgid": ops.pgid, "port": spec.port, "container": spec.name if isinstance(spec, DockerLaunch) else None}
 
     def _phase(self, phase: Phase) -> None:
         if self.sampler is not None:
@@ -276,11 +278,9 @@ def _up(ops: ServiceOps) -> Outcome:
 
 def _gone(cand: CandidateOps) -> Outcome:
     gone, spec = cand.is_gone(), cand.launch_spec
-    what = (
-        f"container {spec.name} removed, port {spec.port} closed"
-        if spec.kind == "docker"
-        else f"port {spec.port} closed"
-    )
+    what = f"port {spec.port} closed"
+    if isinstance(spec, DockerLaunch):
+        what = f"container {spec.name} removed, {what}"
     return outcome(f"candidate {cand.target.label} gone", gone, what if gone else f"NOT gone: expected {what}")
 
 

@@ -52,6 +52,7 @@ def key_path(loc: Sequence[int | str]) -> str:
 UNION_TAGS = {
     "systemd",
     "docker",
+    "native",
     "command",
     "process",
     "sudo",
@@ -73,9 +74,12 @@ def _describe(error: Any) -> str:
     loc: list[int | str] = []
     previous: int | str | None = None
     for part in error["loc"]:
-        # Drop pydantic's model-name segments (e.g. 'function-after[...]') and a union tag right after an index.
+        # Drop pydantic's model-name segments (e.g. 'function-after[...]') and a union's tag (`docker` in
+        # services[0].docker.container, candidates[0].launch.docker.image): the TOML key path has none.
         skip = isinstance(part, str) and (
-            "[" in part or part.startswith("function") or (part in UNION_TAGS and isinstance(previous, int))
+            "[" in part
+            or part.startswith("function")
+            or (part in UNION_TAGS and (isinstance(previous, int) or previous == "launch"))
         )
         previous = part
         if not skip:
@@ -83,6 +87,10 @@ def _describe(error: Any) -> str:
     message = str(error["msg"]).removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         message = "unknown key (check its spelling; `swapbench plan-schema` lists every key)"
+    if error["type"] == "union_tag_invalid":  # the tag key itself is what to fix: name it
+        ctx = error["ctx"]
+        loc.append(str(ctx["discriminator"]).strip("'"))
+        message = f"{ctx['tag']!r} is not one of {ctx['expected_tags']}"
     return f"{key_path(loc)}: {message}" if loc else message
 
 

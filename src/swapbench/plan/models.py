@@ -190,10 +190,9 @@ def _check_url(url: str) -> str:
 PUBLIC_HOSTS = {"0.0.0.0", "::", "", "[::]", "*"}  # noqa: S104 -- the list of what is refused
 
 
-class Launch(StrictModel):
-    """How swapbench starts a candidate `llama-server`: a docker container or a native process."""
+class LaunchBase(StrictModel):
+    """How swapbench starts a candidate `llama-server`: what both kinds share."""
 
-    kind: Literal["docker", "native"]
     port: int = Field(ge=1, le=65535, description="Host port, e.g. 11437 (never production's).")
     model: Path = Field(description="GGUF model file on the host.")
     mmproj: Path | None = Field(None, description="Vision projector (--mmproj).")
@@ -205,29 +204,10 @@ class Launch(StrictModel):
     allow_public_bind: bool = False
     ready_timeout_s: float = Field(300.0, gt=0, le=3600)
     settle_s: float = Field(1.0, ge=0, le=600, description="/health must stay 200 this long to count as ready.")
-    # native
-    binary: Path | None = Field(None, description="native: the llama-server binary.")
-    # docker
-    name: str | None = Field(None, pattern=NAME_PATTERN, max_length=NAME_MAX, description="docker: container name.")
-    image: str | None = Field(None, description="docker: image, e.g. ghcr.io/ggml-org/llama.cpp:server-cuda.")
-    gpus: str | None = Field(
-        None,
-        pattern=r"^[\w,=:\"-]+$",
-        description='docker: the --gpus value ("all" on an NVIDIA host); left out, no --gpus is passed '
-        "(a CPU host: Docker without the NVIDIA runtime refuses --gpus).",
-    )
-    models_dir: Path | None = Field(None, description="docker: host folder mounted read-only at /models.")
-    publish: str | None = Field(None, description="docker: -p value; default 127.0.0.1:PORT:8080.")
 
     @model_validator(mode="after")
-    def _safe(self) -> Launch:
+    def _safe(self) -> LaunchBase:
         _settles_before_timeout(self.settle_s, self.ready_timeout_s)
-        if self.kind == "native" and self.binary is None:
-            raise ValueError("a native launch needs binary = path to llama-server")
-        if self.kind == "docker" and (self.name is None or self.image is None):
-            raise ValueError("a docker launch needs name and image")
-        if self.kind == "docker" and self.models_dir is None:
-            raise ValueError("a docker launch needs models_dir (mounted read-only at /models)")
         if not self.jinja and not self.allow_no_jinja:
             raise ValueError(
                 "jinja = false would ignore chat_template_kwargs (thinking stays on); "
@@ -242,15 +222,44 @@ class Launch(StrictModel):
             )
         if any(f in ("--host", "-p", "--publish", "--port") for f in self.flags):
             raise ValueError("set host, port and publish with their own keys, not in flags")
-        if not self.allow_public_bind:
-            if self.host in PUBLIC_HOSTS or not _is_loopback(self.host):
-                raise ValueError(f"host = {self.host!r} is not loopback; set allow_public_bind = true to allow it")
-            if self.publish is not None and not self.publish.startswith("127.0.0.1:"):
-                raise ValueError(
-                    f"publish = {self.publish!r} exposes the port beyond loopback; start it with 127.0.0.1: "
-                    "or set allow_public_bind = true"
-                )
+        if not self.allow_public_bind and (self.host in PUBLIC_HOSTS or not _is_loopback(self.host)):
+            raise ValueError(f"host = {self.host!r} is not loopback; set allow_public_bind = true to allow it")
         return self
+
+
+class NativeLaunch(LaunchBase):
+    """llama-server started as a process of swapbench's own (its own process group)."""
+
+    kind: Literal["native"]
+    binary: Path = Field(description="The llama-server binary.")
+
+
+class DockerLaunch(LaunchBase):
+    """llama-server in a container (`docker run -d`, removed at teardown)."""
+
+    kind: Literal["docker"]
+    name: str = Field(pattern=NAME_PATTERN, max_length=NAME_MAX, description="Container name.")
+    image: str = Field(description="Image, e.g. ghcr.io/ggml-org/llama.cpp:server-cuda.")
+    models_dir: Path = Field(description="Host folder mounted read-only at /models.")
+    gpus: str | None = Field(
+        None,
+        pattern=r"^[\w,=:\"-]+$",
+        description='The --gpus value ("all" on an NVIDIA host); left out, no --gpus is passed '
+        "(a CPU host: Docker without the NVIDIA runtime refuses --gpus).",
+    )
+    publish: str | None = Field(None, description="-p value; default 127.0.0.1:PORT:8080.")
+
+    @model_validator(mode="after")
+    def _published_on_loopback(self) -> DockerLaunch:
+        if not self.allow_public_bind and self.publish is not None and not self.publish.startswith("127.0.0.1:"):
+            raise ValueError(
+                f"publish = {self.publish!r} exposes the port beyond loopback; start it with 127.0.0.1: "
+                "or set allow_public_bind = true"
+            )
+        return self
+
+
+Launch = Annotated[NativeLaunch | DockerLaunch, Field(discriminator="kind")]
 
 
 def _is_loopback(host: str) -> bool:
