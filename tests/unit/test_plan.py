@@ -171,7 +171,10 @@ BAD = [
         CAND + NATIVE.replace("binary='/usr/bin/llama-server'\n", ""),
         "candidates[0].launch.binary: Field required",
     ),
-    (CAND + NATIVE.replace("kind='native'", "kind='podman'"), "candidates[0].launch.kind: 'podman' is not one of 'native', 'docker'"),
+    (
+        CAND + NATIVE.replace("kind='native'", "kind='podman'"),
+        "candidates[0].launch.kind: 'podman' is not one of 'native', 'docker'",
+    ),
     (CAND + NATIVE.replace("port=11437", "port=0"), "candidates[0].launch.port: Input should be greater than or equal"),
     (CAND + NATIVE.replace("model='m.gguf'\n", ""), "candidates[0].launch.model: Field required"),
     (CAND + NATIVE + "host='0.0.0.0'\n", "host = '0.0.0.0' is not loopback"),

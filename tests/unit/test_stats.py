@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from swapbench.core.stats import (
-    Outcome,
+    ShiftVerdict,
     bootstrap_ratio,
     classify,
     hodges_lehmann_ratio,
@@ -172,24 +172,24 @@ def test_bootstrap_interval_covers_the_true_p95_ratio() -> None:
 @pytest.mark.parametrize(
     ("ci", "lower_is_better", "expected"),
     [
-        ((0.95, 1.05), True, Outcome.EQUIVALENT),
-        ((0.95, 1.05), False, Outcome.EQUIVALENT),
-        ((1.0, 1.0), True, Outcome.EQUIVALENT),
-        ((0.9499, 1.0), True, Outcome.INCONCLUSIVE),
-        ((1.0, 1.0501), False, Outcome.INCONCLUSIVE),
-        ((0.9, 1.0), True, Outcome.INCONCLUSIVE),
-        ((1.02, 1.2), False, Outcome.INCONCLUSIVE),
-        ((0.9, 1.1), True, Outcome.INCONCLUSIVE),
-        ((0.9, 1.1), False, Outcome.INCONCLUSIVE),
-        ((0.8, 0.95), True, Outcome.INCONCLUSIVE),
-        ((0.8, 0.9499), True, Outcome.BETTER),
-        ((0.8, 0.9499), False, Outcome.WORSE),
-        ((1.0501, 1.3), True, Outcome.WORSE),
-        ((1.0501, 1.3), False, Outcome.BETTER),
-        ((1.05, 1.3), True, Outcome.INCONCLUSIVE),
+        ((0.95, 1.05), True, ShiftVerdict.EQUIVALENT),
+        ((0.95, 1.05), False, ShiftVerdict.EQUIVALENT),
+        ((1.0, 1.0), True, ShiftVerdict.EQUIVALENT),
+        ((0.9499, 1.0), True, ShiftVerdict.INCONCLUSIVE),
+        ((1.0, 1.0501), False, ShiftVerdict.INCONCLUSIVE),
+        ((0.9, 1.0), True, ShiftVerdict.INCONCLUSIVE),
+        ((1.02, 1.2), False, ShiftVerdict.INCONCLUSIVE),
+        ((0.9, 1.1), True, ShiftVerdict.INCONCLUSIVE),
+        ((0.9, 1.1), False, ShiftVerdict.INCONCLUSIVE),
+        ((0.8, 0.95), True, ShiftVerdict.INCONCLUSIVE),
+        ((0.8, 0.9499), True, ShiftVerdict.BETTER),
+        ((0.8, 0.9499), False, ShiftVerdict.WORSE),
+        ((1.0501, 1.3), True, ShiftVerdict.WORSE),
+        ((1.0501, 1.3), False, ShiftVerdict.BETTER),
+        ((1.05, 1.3), True, ShiftVerdict.INCONCLUSIVE),
     ],
 )
-def test_classify(ci: tuple[float, float], lower_is_better: bool, expected: Outcome) -> None:
+def test_classify(ci: tuple[float, float], lower_is_better: bool, expected: ShiftVerdict) -> None:
     assert classify(ci, 0.05, lower_is_better) is expected
 
 

@@ -17,8 +17,7 @@ from swapbench.app import bench, verdict
 from swapbench.app.faults import fault_hook
 from swapbench.core.bench import OnSample
 from swapbench.core.compare import Comparison
-from swapbench.core.decision import Outcome as DecisionOutcome
-from swapbench.core.decision import rule_warnings
+from swapbench.core.decision import DecisionResult, rule_warnings
 from swapbench.core.phases import Phase
 from swapbench.core.steps import Outcome, Status, SwapReport, SwapStatus, failures
 from swapbench.core.swap import PhaseEvent, SwapPlan, rollback, run_swap
@@ -367,7 +366,7 @@ def _decision_steps(plan: Plan) -> Steps:
 class RunOutcome:
     report: SwapReport
     run_dir: Path
-    decision: DecisionOutcome | None = None
+    decision: DecisionResult | None = None
     report_md: Path | None = None
     comparison: Comparison | None = None
     write_failures: list[str] = field(default_factory=list)
@@ -526,7 +525,7 @@ def _with_gpu(report: SwapReport, loaded: LoadedPlan, host: RealHost) -> SwapRep
     return report.model_copy(update={**files, "gpu": gpu})
 
 
-def _write_report(run_dir: Path, writer: SafeWriter) -> tuple[Comparison | None, DecisionOutcome | None, Path | None]:
+def _write_report(run_dir: Path, writer: SafeWriter) -> tuple[Comparison | None, DecisionResult | None, Path | None]:
     """Production is back and verified; a report that cannot be written must not hide that."""
     try:
         return verdict.write_report(verdict.RunFolder.open(run_dir))

@@ -5,11 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
-
 from swapbench.core.compare import DEFAULT_TOLERANCE, Comparison, compare, differences
-from swapbench.core.decision import Judgment, decide
-from swapbench.core.decision import Outcome as DecisionOutcome
+from swapbench.core.decision import DecisionResult, Judgment, decide
+from swapbench.core.frozen import Frozen
 from swapbench.core.results import Results
 from swapbench.core.steps import SwapReport
 from swapbench.errors import ComparisonRefused, InputError, SwapbenchError
@@ -98,10 +96,9 @@ class RunFolder:
         return record.judgment, record.note
 
 
-class JudgmentRecord(BaseModel):
+class JudgmentRecord(Frozen):
     """decision.json: the person's verdict on the describe outputs."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     judgment: Judgment | None = None
     note: str | None = None
 
@@ -125,7 +122,7 @@ def _readable(path: Path) -> Results | None:
         return None
 
 
-def write_report(folder: RunFolder) -> tuple[Comparison | None, DecisionOutcome | None, Path]:
+def write_report(folder: RunFolder) -> tuple[Comparison | None, DecisionResult | None, Path]:
     """comparison.json and report.md from the folder's results alone (no GPU, no server)."""
     comparison = decision = None
     if len(folder.results) >= 2:
@@ -144,7 +141,7 @@ def write_report(folder: RunFolder) -> tuple[Comparison | None, DecisionOutcome 
     return comparison, decision, path
 
 
-def update_documents(folder: RunFolder, comparison: Comparison, decision: DecisionOutcome | None) -> list[Path]:
+def update_documents(folder: RunFolder, comparison: Comparison, decision: DecisionResult | None) -> list[Path]:
     """The plan's [report] documents: research section, registry row, peak and change log (idempotent)."""
     settings = folder.report
     if settings is None:
@@ -171,7 +168,7 @@ def update_documents(folder: RunFolder, comparison: Comparison, decision: Decisi
     return written
 
 
-def _registry_lines(folder: RunFolder, decision: DecisionOutcome | None) -> tuple[str, str, str, str]:
+def _registry_lines(folder: RunFolder, decision: DecisionResult | None) -> tuple[str, str, str, str]:
     baseline, candidate = folder.results[0], folder.results[-1]
     run_id = candidate.run_id
     fp = candidate.vram.footprint if candidate.vram else None
@@ -192,7 +189,7 @@ def _gib(mib: float | None) -> str:
     return "unknown" if mib is None else f"{mib / 1024:.2f} GiB"
 
 
-def write_report_safely(folder: RunFolder) -> tuple[Comparison | None, DecisionOutcome | None, Path]:
+def write_report_safely(folder: RunFolder) -> tuple[Comparison | None, DecisionResult | None, Path]:
     """`report` and `decide`: a run folder or document that cannot be written is an input error (3)."""
     try:
         return write_report(folder)
@@ -202,13 +199,13 @@ def write_report_safely(folder: RunFolder) -> tuple[Comparison | None, DecisionO
                          hint="make the run folder and the [report] documents writable") from exc  # fmt: skip
 
 
-def report_folder(path: Path) -> tuple[DecisionOutcome | None, Path]:
+def report_folder(path: Path) -> tuple[DecisionResult | None, Path]:
     """`swapbench report RUN_DIR`: comparison.json, report.md, report.html and the [report] documents."""
     _, decision, report = write_report_safely(RunFolder.open(path))
     return decision, report
 
 
-def record_judgment(path: Path, judgment: Judgment, note: str | None) -> tuple[DecisionOutcome | None, Path]:
+def record_judgment(path: Path, judgment: Judgment, note: str | None) -> tuple[DecisionResult | None, Path]:
     """`swapbench decide`: record the person's describe verdict, then decide and rewrite the report."""
     folder = RunFolder.open(path)
     if len(folder.results) < 2:

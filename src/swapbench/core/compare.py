@@ -11,22 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from swapbench.core.frozen import Frozen
 from swapbench.core.metrics import decode_rates, percentile
 from swapbench.core.results import Results, Sample, WorkloadResult
-from swapbench.core.stats import Outcome, bootstrap_ratio, classify, hodges_lehmann_ratio
+from swapbench.core.stats import ShiftVerdict, bootstrap_ratio, classify, hodges_lehmann_ratio
 
 DEFAULT_TOLERANCE = 0.05
 TOO_FEW = "too few samples"
 JUDGED_VERDICTS = ("faster", "slower", "equivalent", "inconclusive")
 
 
-class Record(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class MetricDelta(Record):
+class MetricDelta(Frozen):
     metric: str
     baseline: float | None
     candidate: float | None
@@ -37,7 +34,7 @@ class MetricDelta(Record):
     method: str | None = None
 
 
-class Drift(Record):
+class Drift(Frozen):
     """The baseline before the window against the baseline after it: how much the host moved meanwhile."""
 
     ratio: float
@@ -47,7 +44,7 @@ class Drift(Record):
     trusted: bool = Field(description="|ratio - 1| within the tolerance")
 
 
-class WorkloadComparison(Record):
+class WorkloadComparison(Frozen):
     workload: str
     rows: list[MetricDelta]
     cache_mode: str = Field("cached", description="fresh: every prompt evaluated; cached: the server's cache allowed")
@@ -60,7 +57,7 @@ class WorkloadComparison(Record):
         return self.drift is None or self.drift.trusted
 
 
-class Comparison(Record):
+class Comparison(Frozen):
     baseline: str
     candidate: str
     workloads: list[WorkloadComparison]
@@ -102,8 +99,8 @@ def _latencies(w: WorkloadResult) -> list[float]:
     return [s.exchange.latency_ms for s in w.samples if s.usable]
 
 
-def _words(outcome: Outcome, better: str, worse: str) -> str:
-    return {Outcome.BETTER: better, Outcome.WORSE: worse}.get(outcome, outcome.value)
+def _words(outcome: ShiftVerdict, better: str, worse: str) -> str:
+    return {ShiftVerdict.BETTER: better, ShiftVerdict.WORSE: worse}.get(outcome, outcome.value)
 
 
 def _shifted(metric: str, a: list[float], b: list[float], value: Callable[[Sequence[float]], float],

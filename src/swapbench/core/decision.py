@@ -16,9 +16,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict
-
 from swapbench.core.compare import Comparison
+from swapbench.core.frozen import Frozen
 from swapbench.core.results import Results, WorkloadResult
 from swapbench.core.stats import median_ci
 from swapbench.core.vram import Verdict
@@ -53,9 +52,7 @@ class RuleState(StrEnum):
     NOT_APPLICABLE = "not applicable"
 
 
-class Rule(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class Rule(Frozen):
     state: RuleState
     detail: str
 
@@ -63,9 +60,7 @@ class Rule(BaseModel):
         return f"{self.state.value}: {self.detail}"
 
 
-class Outcome(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class DecisionResult(Frozen):
     status: Status
     reasons: list[
         str
@@ -215,7 +210,7 @@ def decide(
     judgment: Judgment | None = None,
     note: str | None = None,
     comparison: Comparison | None = None,
-) -> Outcome:
+) -> DecisionResult:
     """Every rule evaluated and listed, in the order of the plan's [decision] table."""
     navs = judged_workloads(candidate, comparison, "nav")
     rules = [_adherence([w for w in candidate.workloads if w.workload.kind == "nav"], rule)]
@@ -228,7 +223,7 @@ def decide(
     if rule.latency_must_not_regress:
         rules.append(_no_regression(navs, comparison))
     rules += _degenerate(candidate, rule)
-    return Outcome(status=_status(rules), reasons=[str(r) for r in rules] + _drift_notes(comparison),
+    return DecisionResult(status=_status(rules), reasons=[str(r) for r in rules] + _drift_notes(comparison),
                    judgment=judgment, note=note)  # fmt: skip
 
 

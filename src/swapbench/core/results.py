@@ -5,19 +5,16 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from swapbench.core.frozen import Frozen
 from swapbench.core.vram import Footprint, VramSample
 
 SCHEMA_VERSION = 2
 READABLE_VERSIONS = (1, 2)  # version 1 lacks frames, cache and degenerate fields: their defaults apply
 
 
-class Record(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ServerTimings(Record):
+class ServerTimings(Frozen):
     """llama-server's own `timings` for one request (absent fields stay None)."""
 
     cache_n: int | None = None
@@ -33,14 +30,14 @@ class ServerTimings(Record):
         return self.prompt_ms + self.predicted_ms
 
 
-class Usage(Record):
+class Usage(Frozen):
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     total_tokens: int | None = None
     cached_tokens: int | None = None
 
 
-class ParseOutcome(Record):
+class ParseOutcome(Frozen):
     """How a nav answer met its contract. Strategy 1 = whole content is the object, 2 = extracted from
     fences or surrounding text, 3 = loose keyword fallback (a failure), None = nothing usable."""
 
@@ -54,12 +51,12 @@ class ParseOutcome(Record):
         return self.strategy in (1, 2) and self.schema_ok is not False
 
 
-class ThinkingLeak(Record):
+class ThinkingLeak(Frozen):
     marker: str
     where: Literal["content", "reasoning_content"]
 
 
-class Exchange(Record):
+class Exchange(Frozen):
     """What the HTTP client saw for one request, before interpretation."""
 
     latency_ms: float
@@ -77,7 +74,7 @@ class Exchange(Record):
 Degenerate = Literal["empty", "cut"]
 
 
-class Sample(Record):
+class Sample(Frozen):
     """One measured request: the exchange plus its interpretation."""
 
     index: int
@@ -103,7 +100,7 @@ class Sample(Record):
         return self.exchange.error is None and self.degenerate is None
 
 
-class LatencyStats(Record):
+class LatencyStats(Frozen):
     n: int
     p50: float
     p95: float
@@ -115,7 +112,7 @@ class LatencyStats(Record):
     p50_ci95: tuple[float, float] | None = Field(None, description="Bootstrap 95% CI of the p50.")
 
 
-class WorkloadMetrics(Record):
+class WorkloadMetrics(Frozen):
     samples: int
     ok: int = Field(description="Usable answers: no error, not degenerate. Latency and tok/s are over these.")
     errors: int = Field(description="Transport or HTTP errors.")
@@ -143,7 +140,7 @@ class WorkloadMetrics(Record):
     warnings: list[str] = Field(default_factory=list, description="Spread, outliers, cache: what weakens the figures.")
 
 
-class WorkloadInfo(Record):
+class WorkloadInfo(Frozen):
     """The workload as it was sent: enough to refuse comparing unlike runs."""
 
     name: str
@@ -162,7 +159,7 @@ class WorkloadInfo(Record):
         return "cached" if self.cache_prompt else "fresh"
 
 
-class WorkloadResult(Record):
+class WorkloadResult(Frozen):
     workload: WorkloadInfo
     warmup: list[Sample]
     samples: list[Sample]
@@ -175,7 +172,7 @@ class RunStatus(StrEnum):
     PARTIAL = "partial"
 
 
-class ImageInfo(Record):
+class ImageInfo(Frozen):
     path: str
     sha256: str
     bytes: int
@@ -184,7 +181,7 @@ class ImageInfo(Record):
     height: int
 
 
-class ServerInfo(Record):
+class ServerInfo(Frozen):
     url: str
     build_info: str | None = None
     model_path: str | None = None
@@ -194,20 +191,20 @@ class ServerInfo(Record):
     total_slots: int | None = None
 
 
-class GpuInfo(Record):
+class GpuInfo(Frozen):
     name: str | None = None
     driver: str | None = None
     unavailable_reason: str | None = None
 
 
-class HostInfo(Record):
+class HostInfo(Frozen):
     hostname: str
     platform: str
     python: str
     gpu: GpuInfo
 
 
-class Provenance(Record):
+class Provenance(Frozen):
     swapbench_version: str
     plan_path: str | None
     plan_sha256: str | None
@@ -219,7 +216,7 @@ class Provenance(Record):
     ended_at: str
 
 
-class VramReport(Record):
+class VramReport(Frozen):
     """The candidate's VRAM over the run (from NVML), or why there is none."""
 
     footprint: Footprint | None = None
@@ -227,7 +224,7 @@ class VramReport(Record):
     unavailable_reason: str | None = None
 
 
-class Results(Record):
+class Results(Frozen):
     """One results file: one target, one run."""
 
     schema_version: int = SCHEMA_VERSION

@@ -14,7 +14,9 @@ from statistics import NormalDist
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from swapbench.core.frozen import Frozen
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -34,17 +36,15 @@ LARGE_SPREAD = 0.25  # warn when the robust CV exceeds this
 RELATIVE_SLACK = 1e-9  # float noise allowed where a tail probability meets alpha / 2 exactly
 
 
-class Outcome(StrEnum):
+class ShiftVerdict(StrEnum):
     BETTER = "better"
     WORSE = "worse"
     EQUIVALENT = "equivalent"
     INCONCLUSIVE = "inconclusive"
 
 
-class Shift(BaseModel):
+class Shift(Frozen):
     """How much the candidate's values are scaled against the baseline's, as a ratio with its interval."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     ratio: float = Field(description="b / a: exp of the Hodges-Lehmann shift of the log values")
     ci95: tuple[float, float] = Field(description="interval of the ratio, by inverting the Mann-Whitney test")
@@ -53,10 +53,8 @@ class Shift(BaseModel):
     method: str
 
 
-class Spread(BaseModel):
+class Spread(Frozen):
     """How scattered one sample is, measured robustly, and what that means in words."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     robust_cv: float = Field(description="1.4826 * MAD / median: the CV normal data would have; 0.1 = ±10 %")
     outliers: int = Field(description="values whose modified z-score |0.6745 (x - median) / MAD| exceeds 3.5")
@@ -194,7 +192,7 @@ def bootstrap_ratio(
     return float(lo), float(hi)
 
 
-def classify(ci: tuple[float, float], tolerance: float, lower_is_better: bool) -> Outcome:
+def classify(ci: tuple[float, float], tolerance: float, lower_is_better: bool) -> ShiftVerdict:
     """A verdict on an interval of the ratio candidate / baseline against the band 1 ± tolerance (edges inside):
     EQUIVALENT when the whole interval is in the band; BETTER or WORSE when the whole interval lies beyond one
     edge (below the band is better when lower is better); INCONCLUSIVE when it straddles an edge."""
@@ -204,12 +202,12 @@ def classify(ci: tuple[float, float], tolerance: float, lower_is_better: bool) -
     if not 0 <= tolerance < 1:
         raise ValueError(f"tolerance must lie in [0, 1), not {tolerance}")
     if lo >= 1 - tolerance and hi <= 1 + tolerance:
-        return Outcome.EQUIVALENT
+        return ShiftVerdict.EQUIVALENT
     if hi < 1 - tolerance:
-        return Outcome.BETTER if lower_is_better else Outcome.WORSE
+        return ShiftVerdict.BETTER if lower_is_better else ShiftVerdict.WORSE
     if lo > 1 + tolerance:
-        return Outcome.WORSE if lower_is_better else Outcome.BETTER
-    return Outcome.INCONCLUSIVE
+        return ShiftVerdict.WORSE if lower_is_better else ShiftVerdict.BETTER
+    return ShiftVerdict.INCONCLUSIVE
 
 
 def _median_rank(n: int, confidence: float) -> int | None:

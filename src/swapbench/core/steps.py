@@ -4,14 +4,11 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from swapbench.core.frozen import Frozen
 from swapbench.core.phases import LOADED, RESTORING, Phase
 from swapbench.core.vram import GpuSummary
-
-
-class Record(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Status(StrEnum):
@@ -20,7 +17,7 @@ class Status(StrEnum):
     SKIP = "skip"  # could not be evaluated here (e.g. no GPU): shown, never counted as a pass
 
 
-class Outcome(Record):
+class Outcome(Frozen):
     """One check or verify step."""
 
     name: str
@@ -37,7 +34,7 @@ def failures(outcomes: list[Outcome]) -> list[Outcome]:
     return [o for o in outcomes if o.failed]
 
 
-class PhaseSpan(Record):
+class PhaseSpan(Frozen):
     """One phase of the swap on the monotonic clock, seconds from the start of the run."""
 
     phase: Phase
@@ -52,7 +49,7 @@ class PhaseSpan(Record):
         return self.end_s - self.start_s
 
 
-class DowntimeSplit(Record):
+class DowntimeSplit(Frozen):
     """Production downtime (first stop -> last verify) split into what filled it."""
 
     total_s: float
@@ -87,7 +84,7 @@ class SwapStatus(StrEnum):
     RESTORE_FAILED = "restore-failed"  # production is not verified: a person must act
 
 
-class SwapReport(Record):
+class SwapReport(Frozen):
     """What `swapbench run` did, for the terminal and the run folder."""
 
     run_id: str

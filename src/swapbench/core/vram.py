@@ -6,19 +6,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from swapbench.core.frozen import Frozen
 from swapbench.core.phases import LOADED, Phase
 from swapbench.plan.models import Band
 
 MIB_PER_GB = 1e9 / 2**20  # the plan's bands are in GB (10^9 bytes), as nvidia-smi users speak of them
 
 
-class Record(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class VramSample(Record):
+class VramSample(Frozen):
     t_s: float = Field(description="Seconds since the sampler started.")
     phase: Phase
     device_used_mib: float
@@ -54,7 +51,7 @@ def candidate_mib(sample: VramSample, pre_launch_used_mib: float | None) -> floa
     return max(sample.device_used_mib - pre_launch_used_mib, 0.0)
 
 
-class Footprint(Record):
+class Footprint(Frozen):
     """The candidate's VRAM: resident after load, peak during the bench, and what the device holds in all."""
 
     resident_mib: float | None
@@ -107,7 +104,7 @@ def projected_peak_mib(
     return used_before_mib - baseline_mib + candidate_peak
 
 
-class GpuSummary(Record):
+class GpuSummary(Frozen):
     """The GPU side of a swap, for the report and the resource registry."""
 
     device: str | None

@@ -464,7 +464,7 @@ class WavVerify(StrictModel):
     min_bytes: int = Field(5000, ge=44)
     timeout_s: float = Field(30.0, gt=0, le=600)
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
+    model_config = ConfigDict(**StrictModel.model_config, populate_by_name=True)
 
     @field_validator("url")
     @classmethod

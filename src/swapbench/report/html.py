@@ -17,7 +17,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from matplotlib.figure import Figure
 
 from swapbench.core.compare import Comparison
-from swapbench.core.decision import Outcome as DecisionOutcome
+from swapbench.core.decision import DecisionResult
 from swapbench.core.phases import Phase
 from swapbench.core.results import ImageInfo, Results, Sample
 from swapbench.core.steps import SwapReport
@@ -146,7 +146,7 @@ def describe_side_by_side(results: Sequence[Results]) -> list[tuple[str | None, 
 def render_html(
     results: Sequence[Results],
     comparison: Comparison | None = None,
-    decision: DecisionOutcome | None = None,
+    decision: DecisionResult | None = None,
     swap: SwapReport | None = None,
     band: Band | None = None,
 ) -> str:

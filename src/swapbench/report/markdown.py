@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from swapbench.core.compare import Comparison
-from swapbench.core.decision import Outcome as DecisionOutcome
+from swapbench.core.decision import DecisionResult
 from swapbench.core.results import Results
 from swapbench.core.steps import SwapReport
 
@@ -46,7 +46,7 @@ _ENV.globals.update(num=_num, ci=_ci, pct=_pct, gib=_gib, ratio=_ratio, interval
 def render_markdown(
     results: Sequence[Results],
     comparison: Comparison | None = None,
-    decision: DecisionOutcome | None = None,
+    decision: DecisionResult | None = None,
     swap: SwapReport | None = None,
 ) -> str:
     template = _ENV.get_template("report.md.j2")

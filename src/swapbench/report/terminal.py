@@ -18,7 +18,7 @@ from rich.text import Text
 
 from swapbench.core.bench import WorkloadRun
 from swapbench.core.compare import Comparison
-from swapbench.core.decision import Outcome as DecisionOutcome
+from swapbench.core.decision import DecisionResult
 from swapbench.core.phases import Phase
 from swapbench.core.results import LatencyStats, Results, Sample
 from swapbench.core.steps import Outcome, SwapReport
@@ -35,7 +35,7 @@ class RunOutcomeLike(Protocol):
     @property
     def comparison(self) -> Comparison | None: ...
     @property
-    def decision(self) -> DecisionOutcome | None: ...
+    def decision(self) -> DecisionResult | None: ...
     @property
     def report_md(self) -> Path | None: ...
     @property
@@ -287,7 +287,7 @@ def comparison_tables(comparison: Comparison) -> Group:
     return Group(*parts)
 
 
-def print_decision(console: Console, decision: DecisionOutcome | None, report: Path | None) -> None:
+def print_decision(console: Console, decision: DecisionResult | None, report: Path | None) -> None:
     if decision is not None:
         style = {"adopt": "bold green", "reject": "bold red", "pending": "bold yellow",
                  "inconclusive": "bold magenta"}[decision.status.value]  # fmt: skip
