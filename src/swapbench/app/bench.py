@@ -22,6 +22,7 @@ from swapbench.core.bench import (
 from swapbench.core.results import Provenance, Results, RunStatus
 from swapbench.errors import EndpointLoading, EndpointRequestFailed, InputError, PlanError, SwapbenchError
 from swapbench.host.info import host_info
+from swapbench.host.waiting import wait_until
 from swapbench.plan.load import LoadedPlan, load_plan, pick_target, validate_plan
 from swapbench.plan.models import Target
 from swapbench.report.results_file import read_results, reanalysed, render_json, workload_results, write_text
@@ -118,14 +119,15 @@ def _api_key(loaded: LoadedPlan, target: Target) -> str | None:
 
 def wait_until_serving(endpoint: ChatEndpoint, wait_s: float) -> None:
     """Fail fast when the server is loading (503), unless asked to wait up to `wait_s` for it."""
-    deadline = time.monotonic() + wait_s
-    while True:
-        report = endpoint.health()
-        if report.state is Health.OK:
-            return
-        if time.monotonic() >= deadline:
-            break
-        time.sleep(READY_POLL_S)
+    reports = []
+
+    def serving() -> bool:
+        reports.append(endpoint.health())
+        return reports[-1].state is Health.OK
+
+    if wait_until(serving, wait_s, poll_s=READY_POLL_S):
+        return
+    report = reports[-1]
     if report.state is Health.LOADING:
         raise EndpointLoading(
             f"{endpoint.base_url} is still loading its model (HTTP 503: {report.message})",

@@ -42,6 +42,7 @@ from swapbench.host.proc import run_argv
 from swapbench.host.real import RealHost
 from swapbench.host.services import ServiceOps, privileged_argv, start_argv, stop_argv
 from swapbench.host.signals import SignalFlag
+from swapbench.host.waiting import wait_until
 from swapbench.host.watchdog import Watchdog, say, watch
 from swapbench.plan.load import LoadedPlan, load_plan
 from swapbench.plan.models import Decision, DockerLaunch, DockerService, Plan, Target, port_of
@@ -655,12 +656,18 @@ def watchdog_rollback(loaded: LoadedPlan, give_up_s: float = 3600.0) -> str:
     """The watchdog's rollback after its run died: wait for the window's lock (a person's rollback may hold
     it), then converge — unless whoever held it already closed the journal."""
     lock = WindowLock(output_dir(loaded))
-    deadline = time.monotonic() + give_up_s
-    while not lock.wait("watchdog", None, time.monotonic() + 1.0):
+    got = [False]
+
+    def closed_or_ours() -> bool:
         if _journal_closed(loaded):
-            return "another swapbench finished the rollback"
-        if time.monotonic() > deadline:
-            return f"gave up after {give_up_s:.0f} s: the window's lock stayed held"
+            return True
+        got[0] = lock.try_acquire("watchdog") is None
+        return got[0]
+
+    if not wait_until(closed_or_ours, give_up_s):
+        return f"gave up after {give_up_s:.0f} s: the window's lock stayed held"
+    if not got[0]:  # the journal was closed by whoever held the lock
+        return "another swapbench finished the rollback"
     try:
         if _journal_closed(loaded):
             return "another swapbench finished the rollback"

@@ -19,9 +19,9 @@ from swapbench.adapters.openai_client import ChatEndpoint, Health
 from swapbench.errors import EndpointError, StepFailed
 from swapbench.host.llama_server import LlamaServer, LlamaServerSpec, log_tail, server_argv
 from swapbench.host.proc import CommandResult, container_pid, kill_group, port_open, port_owner, run_argv
+from swapbench.host.waiting import wait_steady, wait_until
 from swapbench.plan.models import DockerLaunch, Launch, NativeLaunch, Target
 
-POLL_S = 0.05
 CONTAINER_PORT = 8080
 Runner = Callable[..., CommandResult]
 
@@ -134,28 +134,24 @@ class CandidateOps:
 
     def wait_ready(self, timeout_s: float) -> float:
         """/health 200 stable for settle_s; 503 "Loading model" is not ready; exiting while loading fails fast."""
-        start = time.monotonic()
-        deadline = start + min(timeout_s, self.launch_spec.ready_timeout_s)
-        ok_since: float | None = None
         with ChatEndpoint(self.url, timeout_s=5.0) as ep:
-            while True:
-                why = self._exited()
-                if why is not None:
-                    raise StepFailed(f"candidate {self.target.label} died while loading: {why}", hint="check flags")
+
+            def healthy() -> bool:
                 try:
-                    healthy = ep.health().state is Health.OK
+                    return ep.health().state is Health.OK
                 except EndpointError:
-                    healthy = False
-                now = time.monotonic()
-                ok_since = (ok_since or now) if healthy else None
-                if ok_since is not None and now - ok_since >= self.launch_spec.settle_s:
-                    return now - start
-                if now > deadline:
-                    raise StepFailed(
-                        f"candidate {self.target.label} not ready after {now - start:.0f} s",
-                        hint=f"raise launch.ready_timeout_s, or look at {self.log_path}",
-                    )
-                time.sleep(POLL_S)
+                    return False
+
+            spec = self.launch_spec
+            waited = wait_steady(healthy, spec.settle_s, min(timeout_s, spec.ready_timeout_s), abort=self._exited)
+        if waited.aborted is not None:
+            raise StepFailed(f"candidate {self.target.label} died while loading: {waited.aborted}", hint="check flags")
+        if not waited.ok:
+            raise StepFailed(
+                f"candidate {self.target.label} not ready after {waited.seconds:.0f} s",
+                hint=f"raise launch.ready_timeout_s, or look at {self.log_path}",
+            )
+        return waited.seconds
 
     def pids(self) -> list[int]:
         """Host PIDs of the candidate (for VRAM attribution and teardown)."""
@@ -205,13 +201,11 @@ class CandidateOps:
                 self._server.stop(grace_s=5.0)
             for pid in {p for p in (self._recorded_pgid(), self._port_owner_pid()) if p}:
                 kill_group(_pgid_or(pid), grace_s=5.0)
-        while self._still_listening():
-            if time.monotonic() > deadline:
-                raise StepFailed(
-                    f"candidate {self.target.label} still listens on {self.launch_spec.port}",
-                    hint=f"kill it by hand: it owns 127.0.0.1:{self.launch_spec.port}",
-                )
-            time.sleep(POLL_S)
+        if not wait_until(lambda: not self._still_listening(), deadline - time.monotonic()):
+            raise StepFailed(
+                f"candidate {self.target.label} still listens on {self.launch_spec.port}",
+                hint=f"kill it by hand: it owns 127.0.0.1:{self.launch_spec.port}",
+            )
 
     def is_gone(self) -> bool:
         if isinstance(self.launch_spec, DockerLaunch):  # its PID may live in a namespace we cannot see: ask

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
 import socket
 import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from swapbench.adapters.openai_client import ChatEndpoint, Health
 from swapbench.errors import EndpointError, EndpointLoading
+from swapbench.host.proc import kill_group
+from swapbench.host.waiting import wait_steady
 
 LOOPBACK = "127.0.0.1"
 
@@ -97,32 +95,35 @@ class LlamaServer:
         assert self.process is not None, "start() first"
         return self.process.pid
 
-    def wait_ready(self, timeout_s: float = 60.0, settle_s: float = 0.3, poll_s: float = 0.05) -> float:
+    def wait_ready(self, timeout_s: float = 60.0, settle_s: float = 0.3) -> float:
         """Wait until /health answers 200 and keeps answering 200 for `settle_s`; returns seconds taken.
         503 "Loading model" is not ready; a process that exits while loading fails fast with its log."""
-        assert self.process is not None, "start() first"
-        start = time.monotonic()
-        ok_since: float | None = None
+        process = self.process
+        assert process is not None, "start() first"
         with ChatEndpoint(self.spec.url, timeout_s=5.0) as ep:
-            while True:
-                code = self.process.poll()
-                if code is not None:
-                    raise EndpointError(
-                        f"llama-server exited with code {code} while loading; last lines of "
-                        f"{self.spec.log_path}:\n{log_tail(self.spec.log_path)}",
-                        hint="check the model path, --mmproj and the flags in the log above",
-                    )
-                state = self._health(ep)
-                now = time.monotonic()
-                ok_since = (ok_since or now) if state is Health.OK else None
-                if ok_since is not None and now - ok_since >= settle_s:
-                    return now - start
-                if now - start > timeout_s:
-                    raise EndpointLoading(
-                        f"llama-server on {self.spec.url} not ready after {timeout_s:.0f} s (last: {state})",
-                        hint=f"see {self.spec.log_path}",
-                    )
-                time.sleep(poll_s)
+            last: list[Health | None] = [None]
+
+            def healthy() -> bool:
+                last[0] = self._health(ep)
+                return last[0] is Health.OK
+
+            def exited() -> str | None:
+                code = process.poll()
+                return None if code is None else f"exited with code {code}"
+
+            waited = wait_steady(healthy, settle_s, timeout_s, abort=exited)
+        if waited.aborted is not None:
+            raise EndpointError(
+                f"llama-server {waited.aborted} while loading; last lines of {self.spec.log_path}:\n"
+                f"{log_tail(self.spec.log_path)}",
+                hint="check the model path, --mmproj and the flags in the log above",
+            )
+        if not waited.ok:
+            raise EndpointLoading(
+                f"llama-server on {self.spec.url} not ready after {timeout_s:.0f} s (last: {last[0]})",
+                hint=f"see {self.spec.log_path}",
+            )
+        return waited.seconds
 
     @staticmethod
     def _health(ep: ChatEndpoint) -> Health | None:
@@ -136,14 +137,5 @@ class LlamaServer:
         if self.process is None:
             return None
         if self.process.poll() is None:
-            self._signal(signal.SIGTERM)
-            try:
-                self.process.wait(grace_s)
-            except subprocess.TimeoutExpired:
-                self._signal(signal.SIGKILL)
-                self.process.wait(5.0)
-        return self.process.returncode
-
-    def _signal(self, sig: signal.Signals) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.pid, sig)
+            kill_group(self.pid, grace_s, child=self.process)
+        return self.process.wait(5.0)

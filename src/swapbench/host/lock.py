@@ -20,6 +20,7 @@ from pathlib import Path
 import psutil
 
 from swapbench.errors import WindowBusy
+from swapbench.host.waiting import wait_until
 
 LOCK_NAME = "swapbench.lock"
 POLL_S = 0.2
@@ -115,11 +116,7 @@ class WindowLock:
 
     def wait(self, role: str, run_id: str | None, deadline: float) -> bool:
         """Take the lock as soon as it is free (the watchdog, after its run died); False at the deadline."""
-        while time.monotonic() < deadline:
-            if self.try_acquire(role, run_id) is None:
-                return True
-            time.sleep(POLL_S)
-        return False
+        return wait_until(lambda: self.try_acquire(role, run_id) is None, deadline - time.monotonic(), poll_s=POLL_S)
 
     def record(self, role: str, run_id: str | None) -> None:
         """Name the owner in the file (best effort: on a read-only disk the flock still works)."""

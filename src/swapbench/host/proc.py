@@ -13,8 +13,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import psutil
+
+from swapbench.host.waiting import wait_until
 
 KILL_GRACE_S = 3.0
 
@@ -39,15 +42,14 @@ class CommandResult:
         return f"`{' '.join(self.argv)}` {how}" + (f": {' | '.join(tail)}" if tail else "")
 
 
-def kill_group(pgid: int, grace_s: float = KILL_GRACE_S) -> None:
-    """TERM a process group, give it `grace_s`, then KILL whatever is left."""
+def kill_group(pgid: int, grace_s: float = KILL_GRACE_S, child: subprocess.Popen[Any] | None = None) -> None:
+    """TERM a process group, give it `grace_s`, then KILL whatever is left: the one way swapbench ends a process
+    group. `child`: the group's leader when it is our own child, reaped as it exits (unreaped, a zombie keeps the
+    group alive to `killpg(pgid, 0)` and the grace would always run out)."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGTERM)
-    deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline:
-        if not _group_alive(pgid):
-            return
-        time.sleep(0.05)
+    if wait_until(lambda: (child is None or child.poll() is not None) and not _group_alive(pgid), grace_s):
+        return
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
 
@@ -104,7 +106,7 @@ def run_argv(
         out, err = proc.communicate(timeout=max(timeout_s, 0.01))
         timed_out = False
     except subprocess.TimeoutExpired:
-        kill_group(proc.pid)
+        kill_group(proc.pid, child=proc)
         out, err = proc.communicate()
         timed_out = True
     return CommandResult(tuple(argv), proc.returncode, out, err, time.monotonic() - start, timed_out)

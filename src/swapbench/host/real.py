@@ -22,12 +22,11 @@ from swapbench.host.gpu import read_device
 from swapbench.host.gpu_ledger import GpuLedger, _cached
 from swapbench.host.services import ServiceOps
 from swapbench.host.vram_sampler import VramSampler
+from swapbench.host.waiting import wait_until
 from swapbench.plan.load import LoadedPlan, pick_target
 from swapbench.plan.models import DockerLaunch
 from swapbench.report.results_file import read_results, render_json, write_text
 from swapbench.workloads.prepare import prepare_workloads
-
-POLL_S = 0.05
 
 
 class Measure(Protocol):
@@ -146,21 +145,18 @@ class RealHost:
         leave NVML's list. A candidate: its processes and port are gone, NVML no longer lists them, and the
         device's used memory is back within drain_tolerance_mib of its pre-launch level."""
         start = time.monotonic()
-        deadline = start + timeout_s
         tolerance = self.loaded.plan.run.drain_tolerance_mib
-        while True:
+
+        def drained() -> bool:
             reading = read_device(self.gpu.index)
             if label is None:
-                done = self.gpu.services_drained(reading)
-            else:
-                done = self.candidates[label].is_gone() and self.gpu.candidate_drained(label, reading, tolerance)
-            if done:
-                self.drain_seconds[label or "services"] = time.monotonic() - start
-                return
-            if time.monotonic() > deadline:
-                raise StepFailed(f"{label or 'stopped services'}: memory not freed after {timeout_s:.0f} s",
-                                 hint="look for a process still holding the GPU (nvidia-smi)")  # fmt: skip
-            time.sleep(POLL_S)
+                return self.gpu.services_drained(reading)
+            return self.candidates[label].is_gone() and self.gpu.candidate_drained(label, reading, tolerance)
+
+        if not wait_until(drained, timeout_s):
+            raise StepFailed(f"{label or 'stopped services'}: memory not freed after {timeout_s:.0f} s",
+                             hint="look for a process still holding the GPU (nvidia-smi)")  # fmt: skip
+        self.drain_seconds[label or "services"] = time.monotonic() - start
 
     # --- measuring --------------------------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ import psutil
 from swapbench.errors import StepFailed
 from swapbench.host.probes import probe_http
 from swapbench.host.proc import CommandResult, container_pid, pgrep, port_open, port_owner, run_argv, with_children
+from swapbench.host.waiting import wait_steady, wait_until
 from swapbench.plan.models import (
     CommandService,
     DockerService,
@@ -160,9 +161,7 @@ class ServiceOps:
 
     def wait_start_command(self, timeout_s: float) -> None:
         """Let a start command in flight finish before judging the service."""
-        deadline = time.monotonic() + timeout_s
-        while self.start_in_flight() and time.monotonic() < deadline:
-            time.sleep(POLL_S)
+        wait_until(lambda: not self.start_in_flight(), timeout_s, poll_s=POLL_S)
 
     def _is_down(self) -> bool:
         svc = self.service
@@ -183,10 +182,8 @@ class ServiceOps:
             raise StepFailed(f"{self.name} is observed only; swapbench never stops it", hint="fix run.stop_order")
         deadline = time.monotonic() + timeout_s
         self._run(argv, min(timeout_s, self.service.stop_timeout_s), "stopping")
-        while not self._is_down():
-            if time.monotonic() > deadline:
-                raise StepFailed(f"{self.name} still answers after its stop command", hint="stop it by hand")
-            time.sleep(POLL_S)
+        if not wait_until(self._is_down, deadline - time.monotonic(), poll_s=POLL_S):
+            raise StepFailed(f"{self.name} still answers after its stop command", hint="stop it by hand")
 
     def start(self, timeout_s: float) -> None:
         argv = start_argv(self.service)
@@ -199,22 +196,19 @@ class ServiceOps:
 
     def wait_ready(self, timeout_s: float) -> float:
         """Up (and healthy) continuously for settle_s, with NRestarts unchanged for systemd. Seconds taken."""
-        start = time.monotonic()
-        deadline = start + min(timeout_s, self.service.ready_timeout_s)
-        restarts = self._restarts()
-        ok_since: float | None = None
-        while True:
-            now = time.monotonic()
-            up = self.is_up()
-            ok_since = (ok_since or now) if up else None
-            if ok_since is not None and now - ok_since >= self.service.settle_s:
-                if self._restarts() == restarts:
-                    return now - start
-                restarts, ok_since = self._restarts(), None  # it restarted meanwhile: settle again
-            if now > deadline:
-                raise StepFailed(
-                    f"{self.name} is not ready after {now - start:.0f} s",
-                    hint="look at the service's logs; its start command was "
-                    + " ".join(start_argv(self.service) or []),
-                )
-            time.sleep(POLL_S)
+        restarts = [self._restarts()]
+
+        def not_restarted() -> bool:  # it restarted meanwhile (systemd's Restart=): settle again
+            now = self._restarts()
+            same = now == restarts[0]
+            restarts[0] = now
+            return same
+
+        waited = wait_steady(self.is_up, self.service.settle_s, min(timeout_s, self.service.ready_timeout_s),
+                             confirm=not_restarted, poll_s=POLL_S)  # fmt: skip
+        if not waited.ok:
+            raise StepFailed(
+                f"{self.name} is not ready after {waited.seconds:.0f} s",
+                hint="look at the service's logs; its start command was " + " ".join(start_argv(self.service) or []),
+            )
+        return waited.seconds

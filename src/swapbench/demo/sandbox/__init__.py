@@ -7,9 +7,10 @@ launched natively by swapbench.
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from swapbench.errors import StepFailed
 from swapbench.host.llama_server import LlamaServerSpec, free_port, server_argv
 from swapbench.host.probes import probe_http
 from swapbench.host.proc import pgrep, run_argv
+from swapbench.host.waiting import wait_until
 from swapbench.plan.models import HealthCheck
 
 SANDBOX = [sys.executable, "-m", "swapbench.demo.sandbox"]
@@ -223,12 +225,13 @@ def sandbox_plan(folder: Path, rig: Rig, ports: dict[str, int], samples: int, ex
     }
 
 
-def _wait(what: str, ok: Any, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not ok():
-        if time.monotonic() > deadline:
-            raise StepFailed(f"sandbox: {what} did not come up", hint="see the logs in the sandbox folder")
-        time.sleep(0.05)
+def _healthy(check: HealthCheck) -> bool:
+    return probe_http(check).ok
+
+
+def _wait(what: str, ok: Callable[[], bool], timeout_s: float = 60.0) -> None:
+    if not wait_until(ok, timeout_s):
+        raise StepFailed(f"sandbox: {what} did not come up", hint="see the logs in the sandbox folder")
 
 
 def on_gpu(plan: dict[str, Any], rig: Rig, ports: dict[str, int], folder: Path, abort_gb: float) -> list[str]:
@@ -277,10 +280,10 @@ def build_sandbox(
     for name in ("llama", "tts", "nav"):
         loaded = {"json_field": "model_loaded", "json_equals": True} if name == "tts" else {}
         health = HealthCheck(url=f"http://127.0.0.1:{ports[name]}/health", **loaded)
-        _wait(f"{name} on port {ports[name]}", lambda h=health: probe_http(h).ok)
+        _wait(f"{name} on port {ports[name]}", functools.partial(_healthy, health))
     _wait("the phone daemon", lambda: bool(pgrep(f"{PHONE_PATTERN} {ports['nav']}")))
     if holder is not None:
         run_argv([*SANDBOX, "start", "--dir", d, "gpu-holder", "--", *holder], 30.0)
         health = HealthCheck(url=f"http://127.0.0.1:{ports['holder']}/health")
-        _wait("the GPU holder", lambda: probe_http(health).ok)
+        _wait("the GPU holder", functools.partial(_healthy, health))
     return box
