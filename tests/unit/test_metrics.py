@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from swapbench.core.metrics import bootstrap_ci, latency_stats, percentile, workload_metrics
+from swapbench.core.metrics import latency_stats, workload_metrics
 from swapbench.core.results import Exchange, ParseOutcome, Sample, ServerTimings, ThinkingLeak, Usage
+from swapbench.core.stats import bootstrap_ci, percentile
 
 VALUES = [18.4, 19.1, 17.9, 25.0, 18.8, 18.2, 40.3, 18.5, 18.6, 19.0, 18.3]
 

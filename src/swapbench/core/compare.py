@@ -14,9 +14,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pydantic import Field
 
 from swapbench.core.frozen import Frozen
-from swapbench.core.metrics import decode_rates, percentile
+from swapbench.core.metrics import decode_rates
 from swapbench.core.results import Results, Sample, WorkloadResult
-from swapbench.core.stats import ShiftVerdict, bootstrap_ratio, classify, hodges_lehmann_ratio
+from swapbench.core.stats import ShiftVerdict, bootstrap_ratio, classify, hodges_lehmann_ratio, percentile
 
 DEFAULT_TOLERANCE = 0.05
 TOO_FEW = "too few samples"

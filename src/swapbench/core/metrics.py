@@ -2,39 +2,11 @@
 
 from __future__ import annotations
 
-import math
-import random
 import statistics
 from collections.abc import Sequence
 
 from swapbench.core.results import LatencyStats, Sample, WorkloadMetrics
-from swapbench.core.stats import relative_precision, spread
-
-BOOTSTRAP_RESAMPLES = 2000
-BOOTSTRAP_SEED = 20260414
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """Linear-interpolation percentile (numpy's default method); q in [0, 100]."""
-    if not values:
-        raise ValueError("percentile of no values")
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100.0
-    low = math.floor(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
-
-
-def bootstrap_ci(
-    values: Sequence[float], q: float = 50.0, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED
-) -> tuple[float, float] | None:
-    """Percentile-bootstrap 95% CI of the q-th percentile; None with fewer than 2 values. Seeded: repeatable."""
-    if len(values) < 2:
-        return None
-    rng = random.Random(seed)  # noqa: S311 -- statistics, not secrets: seeded for repeatability
-    n = len(values)
-    estimates = sorted(percentile(rng.choices(values, k=n), q) for _ in range(resamples))
-    return percentile(estimates, 2.5), percentile(estimates, 97.5)
+from swapbench.core.stats import bootstrap_ci, percentile, relative_precision, spread
 
 
 def latency_stats(values: Sequence[float]) -> LatencyStats | None:

@@ -172,6 +172,27 @@ def _resampled_percentiles(values: FloatArray, q: float, resamples: int, rng: np
     return np.concatenate(found)
 
 
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (q in [0, 100]) by linear interpolation between order statistics."""
+    if not values:
+        raise ValueError("percentile of no values")
+    return float(np.percentile(np.asarray(values, dtype=np.float64), q, method="linear"))
+
+
+def bootstrap_ci(
+    values: Sequence[float], q: float = 50.0, resamples: int = 2000, seed: int = SEED
+) -> tuple[float, float] | None:
+    """Percentile-bootstrap 95 % interval of the q-th percentile of one sample; seeded, so repeatable. None with
+    fewer than 2 values. (A distribution-free interval of the median itself is `median_ci`.)"""
+    x = np.asarray(values, dtype=np.float64)
+    if x.size < 2:
+        return None
+    estimates = _resampled_percentiles(x, q, resamples, np.random.default_rng(seed))
+    tail = round(50 * (1 - CONFIDENCE), 9)
+    lo, hi = np.percentile(estimates, [tail, 100 - tail])
+    return float(lo), float(hi)
+
+
 def bootstrap_ratio(
     a: Sequence[float], b: Sequence[float], q: float, resamples: int = 2000, seed: int = SEED
 ) -> tuple[float, float] | None:
