@@ -22,7 +22,6 @@ from swapbench.app import swap as swap_app
 from swapbench.app import verdict as verdict_app
 from swapbench.core.decision import Judgment
 from swapbench.errors import Interrupted, SwapbenchError
-from swapbench.plan.load import plan_json_schema
 from swapbench.report.crash import save_crash
 from swapbench.report.terminal import (
     BenchProgress,
@@ -269,7 +268,7 @@ def watchdog(
 @cli.command("plan-schema")
 def plan_schema() -> None:
     """Print the JSON Schema of the plan file (for editor completion)."""
-    print(plan_json_schema())
+    print(swap_app.plan_schema())
 
 
 @cli.command()

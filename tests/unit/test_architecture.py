@@ -1,4 +1,11 @@
-"""The dependency direction of DESIGN.md: core does no I/O; cli holds no logic beyond calling app."""
+"""The architecture, as rules a newcomer can read (docs/architecture.md draws the same picture):
+
+    cli ──> app ──> host ──> workloads ──> adapters ──> core ──> plan ──> errors
+              ├───> demo       └─> report ───────────────┘
+              └───> report, core, plan, ...
+
+Every arrow points down: nothing imports the package that uses it. `core` is pure (no I/O, no processes, no
+threads, no clocks it did not get handed); `cli` parses, makes one call into `app`, prints, and exits."""
 
 from __future__ import annotations
 
@@ -8,7 +15,29 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "swapbench"
-IO_MODULES = {"subprocess", "httpx", "pynvml", "socket", "requests", "psutil", "swapbench.adapters", "swapbench.app"}
+
+# package -> the swapbench packages it may import (besides itself)
+MAY_IMPORT: dict[str, set[str]] = {
+    "errors": set(),  # the exception tree: imports nothing of ours
+    "plan": {"errors"},  # the plan's schema and its loading
+    "core": {"plan", "errors"},  # pure: bench loop, metrics, statistics, swap orchestration, vram, decision
+    "adapters": {"core", "errors"},  # the HTTP client and the image reader
+    "workloads": {"adapters", "core", "plan", "errors"},  # nav, describe, the user's prompt builders and parsers
+    "report": {"core", "plan", "errors"},  # renderers (text in, text out) and the files of swapbench's records
+    "host": {"workloads", "adapters", "report", "core", "plan", "errors"},  # the real machine behind core's Host
+    "demo": {"host", "plan", "errors"},  # the test rig and the sandbox host
+    "app": {"host", "demo", "workloads", "adapters", "report", "core", "plan", "errors"},  # the use cases
+    "cli": {"app", "report", "core", "errors"},  # options -> one app call -> print -> exit code
+    "__main__": {"cli"},
+}
+# what pure code may import from outside swapbench: the standard library's pure parts, pydantic and numpy
+CORE_MAY_IMPORT = {"__future__", "collections", "contextlib", "dataclasses", "enum", "functools", "itertools",
+                   "json", "math", "statistics", "typing", "pydantic", "numpy"}  # fmt: skip
+APP_MODULES = {"bench_app", "demo_app", "swap_app", "verdict_app"}  # how cli.py names the app modules
+
+
+def package_of(path: Path) -> str:
+    return path.relative_to(SRC).parts[0].removesuffix(".py")
 
 
 def imports_of(path: Path) -> set[str]:
@@ -21,11 +50,49 @@ def imports_of(path: Path) -> set[str]:
     return names
 
 
+SOURCES = sorted(p for p in SRC.rglob("*.py") if package_of(p) != "__init__")
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(SRC)))
+def test_imports_point_down(path: Path) -> None:
+    me = package_of(path)
+    assert me in MAY_IMPORT, f"{me} is a new package: give it its place in MAY_IMPORT and docs/architecture.md"
+    ours = {n.split(".")[1] for n in imports_of(path) if n.startswith("swapbench.")}
+    bad = ours - MAY_IMPORT[me] - {me}
+    assert not bad, f"{path.relative_to(SRC)} ({me}) imports {sorted(bad)}"
+
+
 @pytest.mark.parametrize("path", sorted((SRC / "core").glob("*.py")), ids=lambda p: p.name)
-def test_core_imports_no_io(path: Path) -> None:
-    bad = {n for n in imports_of(path) if any(n == m or n.startswith(m + ".") for m in IO_MODULES)}
-    assert not bad, f"{path.name} imports {bad}"
-    assert "time.sleep" not in path.read_text()
+def test_core_is_pure(path: Path) -> None:
+    outside = {n.split(".")[0] for n in imports_of(path) if not n.startswith("swapbench")}
+    assert outside <= CORE_MAY_IMPORT, f"core/{path.name} imports {sorted(outside - CORE_MAY_IMPORT)}"
+    text = path.read_text()
+    assert "sleep(" not in text and "open(" not in text, f"core/{path.name} sleeps or opens a file"
+
+
+def _app_functions(node: ast.AST) -> set[str]:
+    """app functions a piece of cli.py refers to (`swap_app.run_plan`); request types (`BenchRequest`) aside."""
+    return {
+        n.attr
+        for n in ast.walk(node)
+        if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id in APP_MODULES
+        and n.attr[0].islower()
+    }  # fmt: skip
+
+
+def test_every_cli_function_makes_at_most_one_app_call() -> None:
+    tree = ast.parse((SRC / "cli.py").read_text())
+    functions = [n for n in tree.body if isinstance(n, ast.FunctionDef)]
+    commands = [f for f in functions if any("command" in ast.unparse(d) for d in f.decorator_list)]
+    assert len(commands) >= 11
+    for function in functions:
+        called = _app_functions(function)
+        assert len(called) <= 1, f"cli.{function.name} calls {sorted(called)}: make it one app function"
+
+
+def test_the_cli_decides_no_exit_code_by_comparing_strings() -> None:
+    text = (SRC / "cli.py").read_text()
+    assert ".value ==" not in text and ".value !=" not in text and "Exit(2" not in text
 
 
 def test_every_module_has_a_docstring() -> None:

@@ -44,7 +44,7 @@ from swapbench.host.services import ServiceOps, privileged_argv, start_argv, sto
 from swapbench.host.signals import SignalFlag
 from swapbench.host.waiting import wait_until
 from swapbench.host.watchdog import Watchdog, say, watch
-from swapbench.plan.load import LoadedPlan, load_plan
+from swapbench.plan.load import LoadedPlan, load_plan, plan_json_schema
 from swapbench.plan.models import Decision, DockerLaunch, DockerService, Plan, Target, port_of
 from swapbench.report.records import read_model
 from swapbench.workloads.prepare import prepare_workloads
@@ -233,6 +233,11 @@ class CheckOutcome:
 def check_plan(path: Path) -> CheckOutcome:
     """`swapbench check PLAN`: Phase 0 alone, touching nothing."""
     return CheckOutcome(path, check(load_plan(path)))
+
+
+def plan_schema() -> str:
+    """`swapbench plan-schema`: the JSON Schema of a plan file, for editors."""
+    return plan_json_schema()
 
 
 def dry_run_plan(path: Path) -> Steps:
