@@ -57,3 +57,12 @@ def test_damage_in_the_middle_is_refused(tmp_path: Path) -> None:
 def test_missing_journal_is_empty(tmp_path: Path) -> None:
     state = read_journal(tmp_path / "none.jsonl")
     assert state.records == [] and not state.closed
+
+
+def test_a_record_nested_too_deeply_is_damage_not_a_crash(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    Journal.begin(path, run_id="r1").intent(Phase.STOP, "tts", undo="start")
+    with path.open("a") as f:
+        f.write("[" * 100_000 + "\n" + '{"seq": 4, "type": "done"}\n')
+    with pytest.raises(JournalError, match="is damaged at line 3"):
+        read_journal(path)

@@ -320,3 +320,16 @@ def test_schema_is_json_with_every_section() -> None:
 def test_examples_stay_valid(example: Path) -> None:
     loaded = load_plan(example)
     assert loaded.plan.workloads
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a = " + "[" * 5000 + "]" * 5000 + "\n", "plan.toml: nested too deeply to be a plan"),
+        ("# " + "x" * 2**20 + "\n", "is larger than 1024 KiB: not a plan"),
+    ],
+    ids=["nested 5000 deep", "a megabyte"],
+)
+def test_a_plan_that_is_not_one_is_a_plan_error(tmp_path: Path, text: str, expected: str) -> None:
+    with pytest.raises(PlanError, match=expected):
+        load_plan(write(tmp_path, text))

@@ -88,7 +88,7 @@ def read_journal(path: Path) -> JournalState:
             record = json.loads(line)
             if not isinstance(record, dict) or "type" not in record:
                 raise ValueError("not a journal record")
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             if last:
                 state.torn_tail = True
                 break
