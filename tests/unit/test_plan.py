@@ -128,6 +128,11 @@ BAD = [
     ("[image]\npath='a.jpg'\nsha256='abc'\n", "image.sha256: String should match pattern"),
     ("[baseline]\nurl='http://127.0.0.1:1'\n", "baseline.label: Field required"),
     ("[baseline]\nlabel='b'\nurl='127.0.0.1:11435'\n", "baseline.url: must be an http(s) URL"),
+    ("[baseline]\nlabel='b'\nurl='http://10.0.0.1:8080'\n", "baseline.url: 10.0.0.1 is not loopback"),
+    ("[baseline]\nlabel='b'\nurl='http://127.evil.example:80'\n", "baseline.url: 127.evil.example is not loopback"),
+    ("[baseline]\nlabel='b'\nurl='http://[::1'\n", "baseline.url: 'http://[::1' is not a usable URL (Invalid IPv6"),
+    ("[baseline]\nlabel='b'\nurl='http://127.0.0.1:99999'\n", "is not a usable URL (Port out of range"),
+    ("[baseline]\nlabel='b'\nurl='http://127.0.0.1:0'\n", "must be an http(s) URL such as"),
     (
         "[baseline]\nlabel='b'\nurl='http://127.0.0.1:1'\n[[candidates]]\nlabel='b'\nurl='http://127.0.0.1:2'\n",
         "target labels (baseline and candidates) must be unique; repeated: b",

@@ -103,7 +103,13 @@ def plan_from_options(request: BenchRequest) -> LoadedPlan:
         "baseline": {"label": request.label, "url": request.url},
         "image": {"frames": str(request.frames)} if request.frames else {"path": str(request.image or bundled_image())},
     }
-    return LoadedPlan(plan=validate_plan(data, "command line"), path=None, sha256=None)
+    try:
+        plan = validate_plan(data, "command line")
+    except PlanError as exc:  # name the options the user typed, not the plan keys they became
+        for key, option in (("baseline.url", "--url"), ("baseline.label", "--label"), ("run.", "--")):
+            exc.message = exc.message.replace(key, option)
+        raise PlanError(exc.message, hint="fix the option named above; `swapbench bench --help` lists them") from exc
+    return LoadedPlan(plan=plan, path=None, sha256=None)
 
 
 def _api_key(loaded: LoadedPlan, target: Target) -> str | None:

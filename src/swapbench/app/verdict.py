@@ -64,6 +64,8 @@ class RunFolder:
 
     @classmethod
     def open(cls, path: Path) -> RunFolder:
+        if not path.is_dir():
+            raise InputError(f"{path} is not a folder", hint="give a run folder written by `swapbench run`")
         swap_file = path / "swap.json"
         swap = read_model(swap_file, SwapReport, "swap report", SWAP_HINT) if swap_file.exists() else None
         found = sorted(p for p in path.glob("results-*.json") if not p.name.endswith(".after.json"))

@@ -6,7 +6,9 @@ carried out" are validated for shape but refused by the loader until swapbench c
 
 from __future__ import annotations
 
+import ipaddress
 import re
+import urllib.parse
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -182,8 +184,19 @@ class Workload(StrictModel):
 
 
 def _check_url(url: str) -> str:
-    if not re.match(r"^https?://[^/\s]+(/[^\s]*)?$", url):
-        raise ValueError("must be an http(s) URL such as http://127.0.0.1:11435")
+    """An http(s) URL on this machine: swapbench never sends traffic beyond loopback."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError as exc:  # an unclosed [::1, a port that is not a number or beyond 65535
+        raise ValueError(f"{url!r} is not a usable URL ({exc}); write it like http://127.0.0.1:11435") from exc
+    if parts.scheme not in ("http", "https") or not parts.hostname or re.search(r"\s", url) or port == 0:
+        raise ValueError(f"must be an http(s) URL such as http://127.0.0.1:11435, not {url!r}")
+    if not _is_loopback(parts.hostname):
+        raise ValueError(
+            f"{parts.hostname} is not loopback: swapbench only talks to servers on this machine "
+            "(127.0.0.1, ::1 or localhost)"
+        )
     return url.rstrip("/")
 
 
@@ -263,7 +276,13 @@ Launch = Annotated[NativeLaunch | DockerLaunch, Field(discriminator="kind")]
 
 
 def _is_loopback(host: str) -> bool:
-    return host in {"localhost", "::1"} or host.startswith("127.")
+    """127.0.0.0/8, ::1 or localhost; never a name that merely starts with 127."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class Target(StrictModel):
