@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from swapbench.core.steps import Outcome, PhaseSpan, Status, SwapStatus, downtime_split
-from swapbench.core.swap import SwapPlan, rollback, run_swap
+from swapbench.core.swap import Launched, SwapPlan, rollback, run_swap
 
 PLAN = SwapPlan(run_id="r", stop_order=["tts", "llm"], restore_order=["llm", "tts"], candidates=["e4b"],
                 baseline="e2b", time_cap_s=100.0, restore_reserve_s=20.0, drain_timeout_s=5.0)  # fmt: skip
@@ -50,10 +50,10 @@ class FakeHost:
     def drain(self, label: str | None, timeout_s: float) -> None:
         self._maybe_fail(f"drain {label}")
 
-    def launch(self, label: str, timeout_s: float) -> dict[str, Any]:
+    def launch(self, label: str, timeout_s: float) -> Launched:
         self._maybe_fail(f"launch {label}")
         self.live.add(label)
-        return {"pgid": 42}
+        return Launched(pgid=42, port=11437, container=None)
 
     def wait_ready(self, label: str, timeout_s: float) -> None:
         self._maybe_fail(f"ready {label}")

@@ -7,12 +7,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from swapbench.adapters.openai_client import ChatEndpoint
 from swapbench.core.bench import OnSample, interpret
 from swapbench.core.phases import Phase
 from swapbench.core.steps import Outcome
+from swapbench.core.swap import Launched
 from swapbench.core.vram import in_band
 from swapbench.errors import SmokeFailed, StepFailed
 from swapbench.host.candidate import CandidateOps
@@ -107,7 +108,7 @@ class RealHost:
 
     # --- candidates -------------------------------------------------------------------------------------------
 
-    def launch(self, label: str, timeout_s: float) -> dict[str, Any]:
+    def launch(self, label: str, timeout_s: float) -> Launched:
         ops = self.candidates[label]
         pre_launch = read_device(self.gpu.index)
         ops.launch()
@@ -115,7 +116,7 @@ class RealHost:
         self.sampler = VramSampler(self.gpu.index, period, _cached(ops.pids), self.gpu.band, pre_launch).start()
         self.gpu.pre_launch[label] = pre_launch
         spec = ops.launch_spec
-        return {"pgid": ops.pgid, "port": spec.port, "container": spec.name if isinstance(spec, DockerLaunch) else None}
+        return Launched(pgid=ops.pgid, port=spec.port, container=spec.name if isinstance(spec, DockerLaunch) else None)
 
     def _phase(self, phase: Phase) -> None:
         if self.sampler is not None:
