@@ -141,7 +141,13 @@ def test_demo_runs_the_whole_swap(tmp_path: Path) -> None:
             pass
 
 
+def requests_begun(server: LlamaServer) -> int:
+    """Requests the server has begun: llama-server logs one `processing task` line for each."""
+    return server.spec.log_path.read_text(errors="replace").count("| processing task")
+
+
 def test_ctrl_c_keeps_the_samples(smol: LlamaServer, tmp_path: Path) -> None:
+    earlier = requests_begun(smol)  # the session's server: other tests used it too
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -163,7 +169,15 @@ def test_ctrl_c_keeps_the_samples(smol: LlamaServer, tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(4)
+    # One request at a time, no warm-up: once the server begins this run's second request, the first answer is a
+    # recorded sample. (Its stdout is not a terminal, so swapbench shows no progress before it ends.)
+    deadline = time.monotonic() + 120
+    while requests_begun(smol) < earlier + 2:
+        assert proc.poll() is None, f"swapbench exited {proc.returncode} before a second request: {proc.communicate()}"
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("llama-server began no second request of this bench in 120 s")
+        time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
