@@ -92,7 +92,7 @@ def reported(command: Callable[P, R]) -> Callable[P, R]:
         except Exception as exc:
             saved = save_crash(exc)
             _say_error(f"swapbench failed: {type(exc).__name__}: {exc}", f"a bug: the traceback is in {saved}")
-            raise typer.Exit(1) from exc
+            raise typer.Exit(SwapbenchError.exit_code) from exc  # a bug: the base error code
 
     return wrapper
 
@@ -136,13 +136,18 @@ def summary(results: Annotated[list[Path], typer.Argument(help="Results files wr
     print_summary(out, bench_app.summarize(results))
 
 
-def _window(run: Callable[[swap_app.Display], swap_app.RunOutcome], title: str, ratios: bool = False) -> None:
-    """`run` and `demo`: a live display during the window, then everything it measured and decided."""
-    with BenchProgress(out) as progress:
-        outcome = run(swap_app.Display(PhasePrinter(out), progress, progress.expect, say=out.print))
-    print_run(out, outcome, title=title, ratios=ratios)
-    if (error := outcome.error()) is not None:
-        raise error
+Window = Callable[[swap_app.Display, swap_app.Signals], swap_app.RunOutcome]
+
+
+def _window(run: Window, title: str, ratios: bool = False) -> None:
+    """`run` and `demo`: a live display during the window, then everything it measured and decided; signals are
+    only noted from the start to the last line printed."""
+    with swap_app.signals_noted() as flag:
+        with BenchProgress(out) as progress:
+            outcome = run(swap_app.Display(PhasePrinter(out), progress, progress.expect, say=out.print), flag)
+        print_run(out, outcome, title=title, ratios=ratios)
+        if (error := outcome.error()) is not None:
+            raise error
 
 
 @cli.command("demo")
@@ -237,13 +242,14 @@ def rollback(
     if_unfinished: Annotated[bool, typer.Option(help="Do nothing unless a run left its journal open.")] = False,
 ) -> None:
     """Put production back: every candidate gone, every stopped service up, then verify. Idempotent."""
-    outcome = swap_app.rollback_plan(plan, if_unfinished=if_unfinished)
-    if outcome.report is None:
-        out.print("no unfinished run: nothing to roll back")
-        return
-    print_swap_report(out, outcome.report, str(outcome.output_dir))
-    if (error := outcome.error()) is not None:
-        raise error
+    with swap_app.signals_noted():
+        outcome = swap_app.rollback_plan(plan, if_unfinished=if_unfinished)
+        if outcome.report is None:
+            out.print("no unfinished run: nothing to roll back")
+            return
+        print_swap_report(out, outcome.report, str(outcome.output_dir))
+        if (error := outcome.error()) is not None:
+            raise error
 
 
 @cli.command()

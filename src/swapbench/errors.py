@@ -20,7 +20,7 @@
         ├── EndpointLoading                  /health answers 503 "Loading model"
         └── EndpointRequestFailed            a request got an HTTP error or a malformed answer
 
-A decision is not an error: `swapbench decide` and `report` exit with the decision's own code (DecisionExit):
+A decision is not an error: `swapbench decide` exits with the decision's own code (DecisionExit):
 ADOPT 0, REJECT 20, PENDING 21, INCONCLUSIVE 22. Any other exception is a bug: one line, exit 1, and the
 traceback saved to a file (cli.reported).
 

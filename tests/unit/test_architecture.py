@@ -34,6 +34,7 @@ MAY_IMPORT: dict[str, set[str]] = {
 CORE_MAY_IMPORT = {"__future__", "collections", "contextlib", "dataclasses", "enum", "functools", "itertools",
                    "json", "math", "statistics", "typing", "pydantic", "numpy"}  # fmt: skip
 APP_MODULES = {"bench_app", "demo_app", "swap_app", "verdict_app"}  # how cli.py names the app modules
+NOT_A_USE_CASE = {"signals_noted"}  # the process's signal policy, held by the CLI through its last printed line
 
 
 def package_of(path: Path) -> str:
@@ -41,12 +42,19 @@ def package_of(path: Path) -> str:
 
 
 def imports_of(path: Path) -> set[str]:
+    """Every module a file imports, absolute: `from swapbench import app` is swapbench.app, and a relative
+    import is resolved against the file's package."""
     names: set[str] = set()
+    package = ["swapbench", *path.relative_to(SRC).parent.parts]
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             names |= {a.name for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
+        elif isinstance(node, ast.ImportFrom):
+            base = ".".join(package[: len(package) - node.level + 1]) if node.level else ""
+            module = ".".join(p for p in (base, node.module or "") if p)
+            names.add(module)
+            if module == "swapbench" or not node.module:  # `from swapbench import app`, `from .. import x`
+                names |= {f"{module}.{a.name}" for a in node.names}
     return names
 
 
@@ -57,7 +65,7 @@ SOURCES = sorted(p for p in SRC.rglob("*.py") if package_of(p) != "__init__")
 def test_imports_point_down(path: Path) -> None:
     me = package_of(path)
     assert me in MAY_IMPORT, f"{me} is a new package: give it its place in MAY_IMPORT and docs/architecture.md"
-    ours = {n.split(".")[1] for n in imports_of(path) if n.startswith("swapbench.")}
+    ours = {n.split(".")[1] for n in imports_of(path) if n.startswith("swapbench.") and n != "swapbench.__version__"}
     bad = ours - MAY_IMPORT[me] - {me}
     assert not bad, f"{path.relative_to(SRC)} ({me}) imports {sorted(bad)}"
 
@@ -76,7 +84,7 @@ def _app_functions(node: ast.AST) -> set[str]:
         n.attr
         for n in ast.walk(node)
         if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id in APP_MODULES
-        and n.attr[0].islower()
+        and n.attr[0].islower() and n.attr not in NOT_A_USE_CASE
     }  # fmt: skip
 
 
@@ -90,9 +98,19 @@ def test_every_cli_function_makes_at_most_one_app_call() -> None:
         assert len(called) <= 1, f"cli.{function.name} calls {sorted(called)}: make it one app function"
 
 
-def test_the_cli_decides_no_exit_code_by_comparing_strings() -> None:
-    text = (SRC / "cli.py").read_text()
-    assert ".value ==" not in text and ".value !=" not in text and "Exit(2" not in text
+def test_the_cli_decides_no_exit_code_itself() -> None:
+    """No comparison with a string (an enum's value or a status word) and no exit code but 0 written in cli.py:
+    codes come from the error raised (SwapbenchError.exit_code) or the outcome returned (Status.exit_code)."""
+    tree = ast.parse((SRC / "cli.py").read_text())
+    strings = [
+        ast.unparse(n)
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Compare)
+        and any(isinstance(c, ast.Constant) and isinstance(c.value, str) for c in [n.left, *n.comparators])
+    ]
+    codes = [ast.unparse(n) for n in ast.walk(tree) if isinstance(n, ast.Call) and ast.unparse(n.func).endswith("Exit")
+             and any(isinstance(a, ast.Constant) and a.value not in (0,) for a in n.args)]  # fmt: skip
+    assert not strings and not codes, strings + codes
 
 
 def test_every_module_has_a_docstring() -> None:

@@ -36,6 +36,7 @@ from swapbench.host.candidate import launch_argv, teardown_argv
 from swapbench.host.files import BALLAST_MIB, Ballast, SafeWriter
 from swapbench.host.gpu import read_device
 from swapbench.host.journal import Journal, JournalState, active_journal_path, read_journal
+from swapbench.host.lock import POLL_S as LOCK_POLL_S
 from swapbench.host.lock import WindowLock, live_owner
 from swapbench.host.preflight import plan_preflight
 from swapbench.host.proc import run_argv
@@ -420,11 +421,19 @@ class Display:
     say: Callable[[str], None] = lambda text: None
 
 
-def run_plan(path: Path, display: Display) -> RunOutcome:
-    """`swapbench run PLAN`. Signals are only noted from here to the end of the process: the window, the report
-    and the printing after it (a late Ctrl-C must neither cut restore short nor print a trace)."""
-    with SignalFlag(keep=True) as flag:
-        return run(load_plan(path), display.on_phase, display.on_sample, display.expect, flag)
+Signals = SignalFlag  # what signals_noted() gives a command, by the name cli.py knows it
+
+
+def signals_noted() -> SignalFlag:
+    """For a command that touches the host, from its start to the end of the process (the window, the report and
+    the printing after it): SIGINT, SIGTERM and SIGHUP are noted, never fatal. A late Ctrl-C must neither cut a
+    restore short nor print a trace, and after a SIGHUP output goes to /dev/null instead of failing."""
+    return SignalFlag(keep=True)
+
+
+def run_plan(path: Path, display: Display, flag: SignalFlag) -> RunOutcome:
+    """`swapbench run PLAN`, inside `signals_noted()`."""
+    return run(load_plan(path), display.on_phase, display.on_sample, display.expect, flag)
 
 
 def run(
@@ -436,7 +445,7 @@ def run(
 ) -> RunOutcome:
     """The window, owned by this process from the lock to the report. Exit codes in order: 9 (the window is
     not free), 6 (a contract), 130 (a signal before anything was touched); after the first mutation
-    production is restored and verified on every path and `raise_for` turns the outcome into 0, 7 or 8."""
+    production is restored and verified on every path and `RunOutcome.error()` turns the outcome into 0, 7 or 8."""
     if loaded.path is None:
         raise PreflightFailed("`swapbench run` needs a plan file", hint="write the plan to a file")
     lock = WindowLock(output_dir(loaded))
@@ -584,10 +593,9 @@ class RollbackOutcome:
 
 
 def rollback_plan(path: Path, if_unfinished: bool = False) -> RollbackOutcome:
-    """`swapbench rollback PLAN`: signals are only noted while production is put back."""
+    """`swapbench rollback PLAN`, inside `signals_noted()`."""
     loaded = load_plan(path)
-    with SignalFlag(keep=True):
-        return RollbackOutcome(do_rollback(loaded, if_unfinished=if_unfinished), output_dir(loaded))
+    return RollbackOutcome(do_rollback(loaded, if_unfinished=if_unfinished), output_dir(loaded))
 
 
 def do_rollback(loaded: LoadedPlan, if_unfinished: bool = False, lock: WindowLock | None = None) -> SwapReport | None:
@@ -669,7 +677,7 @@ def watchdog_rollback(loaded: LoadedPlan, give_up_s: float = 3600.0) -> str:
         got[0] = lock.try_acquire("watchdog") is None
         return got[0]
 
-    if not wait_until(closed_or_ours, give_up_s):
+    if not wait_until(closed_or_ours, give_up_s, poll_s=LOCK_POLL_S):
         return f"gave up after {give_up_s:.0f} s: the window's lock stayed held"
     if not got[0]:  # the journal was closed by whoever held the lock
         return "another swapbench finished the rollback"

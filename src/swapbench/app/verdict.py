@@ -111,9 +111,9 @@ SWAP_HINT = ("the run folder was altered or its disk failed; its results-*.json 
 
 def _in_folder(folder: Path, recorded: Path) -> Path:
     """A file the run recorded: the one of that name in the folder (which may have been moved or copied since),
-    else where it was recorded (a rescue folder when the disk was full)."""
+    else where it was recorded (a rescue folder when the disk was full; an error then names that path)."""
     here = folder / recorded.name
-    return here if here.is_file() or not recorded.is_file() else recorded
+    return here if here.is_file() else recorded
 
 
 def _readable(path: Path) -> Results | None:

@@ -137,5 +137,5 @@ class LlamaServer:
         if self.process is None:
             return None
         if self.process.poll() is None:
-            kill_group(self.pid, grace_s, child=self.process)
+            kill_group(self.pid, grace_s)
         return self.process.wait(5.0)

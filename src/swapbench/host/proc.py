@@ -13,7 +13,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
 import psutil
 
@@ -42,13 +41,12 @@ class CommandResult:
         return f"`{' '.join(self.argv)}` {how}" + (f": {' | '.join(tail)}" if tail else "")
 
 
-def kill_group(pgid: int, grace_s: float = KILL_GRACE_S, child: subprocess.Popen[Any] | None = None) -> None:
-    """TERM a process group, give it `grace_s`, then KILL whatever is left: the one way swapbench ends a process
-    group. `child`: the group's leader when it is our own child, reaped as it exits (unreaped, a zombie keeps the
-    group alive to `killpg(pgid, 0)` and the grace would always run out)."""
+def kill_group(pgid: int, grace_s: float = KILL_GRACE_S) -> None:
+    """TERM a process group, give it `grace_s`, then KILL whatever is left: the one way the host ends a process
+    group. A member that is already a zombie counts as gone; reaping our own child is the caller's (`wait`)."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGTERM)
-    if wait_until(lambda: (child is None or child.poll() is not None) and not _group_alive(pgid), grace_s):
+    if wait_until(lambda: not _group_alive(pgid), grace_s):
         return
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)
@@ -106,7 +104,7 @@ def run_argv(
         out, err = proc.communicate(timeout=max(timeout_s, 0.01))
         timed_out = False
     except subprocess.TimeoutExpired:
-        kill_group(proc.pid, child=proc)
+        kill_group(proc.pid)
         out, err = proc.communicate()
         timed_out = True
     return CommandResult(tuple(argv), proc.returncode, out, err, time.monotonic() - start, timed_out)

@@ -250,10 +250,10 @@ class RealHost:
             return
         results = read_results(path)
         text = render_json(results.model_copy(update={"vram": self.gpu.report(label)}))
-        if self.writer is not None:
-            self.writer.write_text(path, text)
-        else:
+        if self.writer is None:
             write_text(path, text)
+        elif (written := self.writer.write_text(path, text)) is not None and written != path:
+            self.results_files[self.results_files.index(path)] = written  # rescued elsewhere: list the copy with VRAM
 
     # --- verify -----------------------------------------------------------------------------------------------
 
