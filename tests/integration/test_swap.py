@@ -174,14 +174,63 @@ def expected_exit(boundary: str, fault: str) -> int:
     return 7  # stopped early; production restored and verified
 
 
+def expected_error(at: str, fault: str, candidate_url: str) -> str:
+    """What the swap's recorded error must say when the fault stopped it (exit 7): the fault, where it fired."""
+    if fault == "exception":
+        return f"swapbench failed: RuntimeError: injected fault at {at}"
+    if fault in ("sigint", "sigterm", "sighup"):
+        return f"{fault.upper()} received before {at}"
+    if fault == "timecap":
+        return f"time cap reached before {at} ("
+    assert fault == "candidate-crash", fault
+    step, _, label = at.partition(" ")
+    if step == "ready":  # the ready wait sees the process gone
+        return f"candidate {label} died while loading: llama-server exited with code "
+    return f"nothing answers at {candidate_url} (ConnectError: "  # the smoke's request, the bench's health probe
+
+
+def fired_at(log: Path, boundary: str, fault: str) -> str:
+    """The step boundary the fault fired at, from the hook's log: exactly once, at a step named by `boundary`."""
+    lines = log.read_text().splitlines() if log.exists() else []
+    assert len(lines) == 1, f"the fault fired {len(lines)} times, not once: {lines}"
+    at, _, fired = lines[0].rpartition(" ")
+    assert fired == fault and at.startswith(boundary), lines[0]
+    return at
+
+
+def swap_records(results: Path) -> set[Path]:
+    return set(results.glob("*/swap.json"))
+
+
+def assert_recorded(written: set[Path], exit_code: int, at: str, fault: str, candidate_url: str) -> None:
+    """The one swap.json the run wrote: aborted with the fault named (exit 7), else complete with no error. A
+    fault fires between steps, so no step fails, except the one a killed candidate makes fail: the one after."""
+    assert len(written) == 1, written
+    record = json.loads(written.pop().read_text())
+    failed = [span["phase"] for span in record["spans"] if not span["ok"]]
+    if exit_code != 7:
+        assert (record["status"], record["error"], failed) == (SwapStatus.COMPLETE.value, None, []), record
+        return
+    assert record["status"] == SwapStatus.ABORTED.value
+    assert expected_error(at, fault, candidate_url) in record["error"], record["error"]
+    assert failed == ([at.partition(" ")[0]] if fault == "candidate-crash" else []), record["spans"]
+
+
 @pytest.mark.parametrize(("boundary", "fault"), MATRIX, ids=[f"{b}-{f}".replace(" ", "_") for b, f in MATRIX])
-def test_fault_matrix(box: Sandbox, boundary: str, fault: str) -> None:
-    run = swapbench("run", str(box.plan_path), env={"SWAPBENCH_TESTING": "1", "SWAPBENCH_FAULT": f"{boundary}:{fault}"})
+def test_fault_matrix(box: Sandbox, tmp_path: Path, boundary: str, fault: str) -> None:
+    log, results = tmp_path / "faults.log", box.folder / "results"
+    before = swap_records(results)
+    env = {"SWAPBENCH_TESTING": "1", "SWAPBENCH_FAULT": f"{boundary}:{fault}", "SWAPBENCH_FAULT_LOG": str(log)}
+    run = swapbench("run", str(box.plan_path), env=env)
     assert run.returncode == expected_exit(boundary, fault), run.stdout[-2000:] + run.stderr
+    at = fired_at(log, boundary, fault)
+    written = swap_records(results) - before
     if fault == "sigkill":
+        assert written == set()  # killed where the fault fired: the run wrote no record of its own
         wait_for_rollback(box)  # the watchdog's rollback
     else:
         assert "Traceback" not in run.stdout + run.stderr
+        assert_recorded(written, run.returncode, at, fault, f"http://127.0.0.1:{box.ports['candidate']}")
     if run.returncode == 7 and fault != "sighup":  # after SIGHUP the terminal is gone: output goes nowhere
         assert "production was restored and verified" in run.stderr
     assert_production_up(box)

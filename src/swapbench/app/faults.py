@@ -14,8 +14,9 @@ import time
 from pathlib import Path
 
 from swapbench.core.swap import Hook
-from swapbench.host.proc import kill_group
+from swapbench.host.proc import kill_group, port_open
 from swapbench.host.real import RealHost
+from swapbench.host.waiting import wait_until
 
 FAULT_ENV = "SWAPBENCH_FAULT"
 FAULT_LOG_ENV = "SWAPBENCH_FAULT_LOG"
@@ -38,13 +39,21 @@ def fault_hook(host: RealHost, clock_offset: list[float]) -> Hook:
             os.kill(os.getpid(), getattr(signal, fault.upper()))
             time.sleep(0.2)  # let the handler run before the guard looks at the flag
         elif fault == "candidate-crash":
-            for ops in host.candidates.values():
-                for pid in ops.pids():
-                    kill_group(pid, grace_s=0)
+            _crash_candidates(host)
         elif fault == "timecap":
             clock_offset[0] = 1e9
 
     return hook
+
+
+def _crash_candidates(host: RealHost, timeout_s: float = 10.0) -> None:
+    """Kill every candidate and wait until none is left and no candidate port answers: the next step meets a
+    dead candidate (connection refused), never a dying one (a reset, or a refusal, as the race falls)."""
+    for ops in host.candidates.values():
+        for pid in ops.pids():
+            kill_group(pid, grace_s=0)
+    candidates = list(host.candidates.values())
+    wait_until(lambda: all(not c.pids() and not port_open(c.launch_spec.port) for c in candidates), timeout_s)
 
 
 def _record(at: str, fault: str) -> None:
