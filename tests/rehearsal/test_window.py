@@ -19,8 +19,9 @@ from swapbench.host.journal import active_journal_path, read_journal
 from swapbench.host.proc import container_pid
 from swapbench.plan.load import load_plan
 from swapbench.plan.models import DockerLaunch
-from tests.integration.test_swap import expected_exit
+from tests.integration.test_swap import assert_recorded, expected_exit, fired_at, swap_records
 from tests.rehearsal.conftest import (
+    CANDIDATE_PORT,
     QUICK,
     Production,
     assert_restored,
@@ -93,14 +94,23 @@ MATRIX = [(b, f) for b in BOUNDARIES for f in FAULTS]
 def test_fault_matrix_on_real_managers(
     host: RehearsalHost, quick: Path, before: Production, boundary: str, fault: str
 ) -> None:
-    run = host.swapbench("run", str(quick), env={**TESTING, "SWAPBENCH_FAULT": f"{boundary}:{fault}"})
+    log = host.home / "fault.log"  # the same path inside the host, in the operator's home: theirs to write
+    log.unlink(missing_ok=True)
+    records = swap_records(host.results)
+    env = {**TESTING, "SWAPBENCH_FAULT": f"{boundary}:{fault}", "SWAPBENCH_FAULT_LOG": str(log)}
+    run = host.swapbench("run", str(quick), env=env)
     # podman exec reports a command killed by SIGKILL as 137, as a shell would
     expected = 137 if fault == "sigkill" else expected_exit(boundary, fault)
     assert run.returncode == expected, run.stdout[-3000:] + run.stderr
+    at = fired_at(log, boundary, fault)
+    log.unlink()
+    written = swap_records(host.results) - records
     if fault == "sigkill":
+        assert written == set()  # killed where the fault fired: the run wrote no record of its own
         wait_window_closed(host)  # the watchdog's rollback
     else:
         assert "Traceback" not in run.stdout + run.stderr
+        assert_recorded(written, run.returncode, at, fault, f"http://127.0.0.1:{CANDIDATE_PORT}")
     if run.returncode == 7:
         assert "production was restored and verified" in run.stderr
     assert_restored(host, before)
