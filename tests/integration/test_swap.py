@@ -100,8 +100,8 @@ def test_end_to_end_swap(box: Sandbox) -> None:
 def test_dry_run_lists_everything_in_order(box: Sandbox) -> None:
     steps = swap.dry_run(loaded_of(box))
     phases = [phase for phase, _ in steps]
-    order = ["check", "bench", "stop", "drain", "launch", "ready", "smoke", "bench", "teardown", "drain", "restore",
-             "verify", "drift", "report", "decision"]  # fmt: skip
+    order = ["check", "baseline-bench", "stop", "drain", "launch", "ready", "smoke", "bench", "teardown",
+             "drain-candidate", "restore", "verify", "drift-bench", "report"]  # fmt: skip
     collapsed = [p for i, p in enumerate(phases) if i == 0 or phases[i - 1] != p]
     assert collapsed == order
     stops = [what.split(":")[0] for phase, what in steps if phase == "stop"]
