@@ -67,6 +67,4 @@ def _record(at: str, fault: str) -> None:
 def _barrier(folder: Path, at: str, timeout_s: float = 120.0) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "reached").write_text(at)
-    deadline = time.monotonic() + timeout_s
-    while not (folder / "go").exists() and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until((folder / "go").exists, timeout_s, poll_s=0.02)
