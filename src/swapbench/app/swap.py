@@ -728,7 +728,7 @@ def _last_run(folder: Path) -> list[str]:
         try:
             report = read_model(path, SwapReport, "swap report", "")
         except InputError as exc:
-            lines.append(f"{exc.message}; skipped")
+            lines.append(f"{path} is damaged ({type(exc.__cause__ or exc).__name__}); skipped")
             continue
         ended = datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat(timespec="seconds")
         error = f" ({report.error})" if report.error else ""
