@@ -5,43 +5,72 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib.util
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, ParamSpec, TypeVar
+from types import ModuleType
+from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
 from rich.text import Text
 
 from swapbench import __version__
-from swapbench.app import bench as bench_app
-from swapbench.app import demo as demo_app
-from swapbench.app import swap as swap_app
-from swapbench.app import verdict as verdict_app
-from swapbench.core.decision import Judgment
+from swapbench.core.judgment import Judgment
 from swapbench.errors import Interrupted, SwapbenchError
-from swapbench.report.crash import save_crash
-from swapbench.report.terminal import (
-    BenchProgress,
-    PhasePrinter,
-    comparison_tables,
-    dry_run_table,
-    outcomes_table,
-    print_decision,
-    print_run,
-    print_summary,
-    print_swap_report,
-)
+
+
+def _lazy(name: str) -> ModuleType:
+    """The module, imported on first use: `swapbench --version` or `--help` never pays for numpy, pydantic's
+    models or matplotlib (0.6 s of matplotlib alone)."""
+    if (loaded := sys.modules.get(name)) is not None:
+        return loaded
+    spec = importlib.util.find_spec(name)
+    assert spec is not None and spec.loader is not None, name
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+if TYPE_CHECKING:
+    from swapbench.app import bench as bench_app
+    from swapbench.app import demo as demo_app
+    from swapbench.app import swap as swap_app
+    from swapbench.app import verdict as verdict_app
+    from swapbench.report import crash, terminal
+else:
+    bench_app = _lazy("swapbench.app.bench")
+    demo_app = _lazy("swapbench.app.demo")
+    swap_app = _lazy("swapbench.app.swap")
+    verdict_app = _lazy("swapbench.app.verdict")
+    crash = _lazy("swapbench.report.crash")
+    terminal = _lazy("swapbench.report.terminal")
 
 cli = typer.Typer(
     name="swapbench",
     help="Benchmark a candidate local model against production on one GPU box, and put production back.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        print(f"swapbench {__version__}")
+        raise typer.Exit(0)
+
+
+@cli.callback()
+def _options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Benchmark a candidate local model against production on one GPU box, and put production back."""
 
 
 class _Console(Console):
@@ -90,7 +119,7 @@ def reported(command: Callable[P, R]) -> Callable[P, R]:
             _say_error("interrupted", "nothing more was done; run the command again")
             raise typer.Exit(Interrupted.exit_code) from exc
         except Exception as exc:
-            saved = save_crash(exc)
+            saved = crash.save_crash(exc)
             _say_error(f"swapbench failed: {type(exc).__name__}: {exc}", f"a bug: the traceback is in {saved}")
             raise typer.Exit(SwapbenchError.exit_code) from exc  # a bug: the base error code
 
@@ -123,9 +152,9 @@ def bench(
         url=url, plan=plan, target=target, label=label, workloads=tuple(workload or ()), image=image, frames=frames,
         fresh=fresh, samples=samples, warmup=warmup, stream=stream, output_dir=output_dir, wait_ready_s=wait_ready,
     )  # fmt: skip
-    with BenchProgress(out) as progress:
+    with terminal.BenchProgress(out) as progress:
         outcome = bench_app.bench_server(request, on_sample=progress, expect=progress.expect)
-    print_summary(out, [outcome.results])
+    terminal.print_summary(out, [outcome.results])
     out.print(f"results: {outcome.path}")
 
 
@@ -133,19 +162,20 @@ def bench(
 @reported
 def summary(results: Annotated[list[Path], typer.Argument(help="Results files written by swapbench.")]) -> None:
     """Re-analyse results files from their recorded samples and print the table (no server needed)."""
-    print_summary(out, bench_app.summarize(results))
+    terminal.print_summary(out, bench_app.summarize(results))
 
 
-Window = Callable[[swap_app.Display, swap_app.Signals], swap_app.RunOutcome]
+if TYPE_CHECKING:
+    Window = Callable[[swap_app.Display, swap_app.Signals], swap_app.RunOutcome]
 
 
 def _window(run: Window, title: str, ratios: bool = False) -> None:
     """`run` and `demo`: a live display during the window, then everything it measured and decided; signals are
     only noted from the start to the last line printed."""
     with swap_app.signals_noted() as flag:
-        with BenchProgress(out) as progress:
-            outcome = run(swap_app.Display(PhasePrinter(out), progress, progress.expect, say=out.print), flag)
-        print_run(out, outcome, title=title, ratios=ratios)
+        with terminal.BenchProgress(out) as progress:
+            outcome = run(swap_app.Display(terminal.PhasePrinter(out), progress, progress.expect, say=out.print), flag)
+        terminal.print_run(out, outcome, title=title, ratios=ratios)
         if (error := outcome.error()) is not None:
             raise error
 
@@ -171,7 +201,7 @@ DryRun = Annotated[bool, typer.Option("--dry-run", help="Print every check and c
 
 
 def _print_dry_run(plan: Path) -> None:
-    out.print(dry_run_table(swap_app.dry_run_plan(plan), f"swapbench run {plan} would do, in order"))
+    out.print(terminal.dry_run_table(swap_app.dry_run_plan(plan), f"swapbench run {plan} would do, in order"))
 
 
 @cli.command()
@@ -181,7 +211,7 @@ def check(plan: PlanArg, dry_run: DryRun = False) -> None:
     if dry_run:
         return _print_dry_run(plan)
     outcome = swap_app.check_plan(plan)
-    out.print(outcomes_table(outcome.found, f"Phase 0 contracts: {plan}"))
+    out.print(terminal.outcomes_table(outcome.found, f"Phase 0 contracts: {plan}"))
     if (error := outcome.error()) is not None:
         raise error
     out.print("[bold green]all contracts hold[/]: `swapbench run` may start")
@@ -211,7 +241,7 @@ def compare_command(
 ) -> None:
     """A/B per workload: both values, the ratio with its 95% interval, and a verdict against the tolerance:
     faster, slower, equivalent or inconclusive."""
-    out.print(comparison_tables(verdict_app.compare_files(baseline, candidate, force, tolerance, after)))
+    out.print(terminal.comparison_tables(verdict_app.compare_files(baseline, candidate, force, tolerance, after)))
 
 
 @cli.command()
@@ -224,7 +254,7 @@ def decide(
     """Record the describe judgment; print ADOPT / REJECT / PENDING / INCONCLUSIVE with every reason
     (exit 0 / 20 / 21 / 22)."""
     decision, report = verdict_app.record_judgment(run_dir, describe, note)
-    print_decision(out, decision, report)
+    terminal.print_decision(out, decision, report)
     raise typer.Exit(decision.status.exit_code if decision else 0)
 
 
@@ -232,7 +262,7 @@ def decide(
 @reported
 def report(run_dir: Annotated[Path, typer.Argument(help="A run folder written by `swapbench run`.")]) -> None:
     """Write comparison.json, report.md, report.html and the [report] documents from results alone (no GPU)."""
-    print_decision(out, *verdict_app.report_folder(run_dir))
+    terminal.print_decision(out, *verdict_app.report_folder(run_dir))
 
 
 @cli.command()
@@ -247,7 +277,7 @@ def rollback(
         if outcome.report is None:
             out.print("no unfinished run: nothing to roll back")
             return
-        print_swap_report(out, outcome.report, str(outcome.output_dir))
+        terminal.print_swap_report(out, outcome.report, str(outcome.output_dir))
         if (error := outcome.error()) is not None:
             raise error
 

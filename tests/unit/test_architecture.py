@@ -33,7 +33,7 @@ MAY_IMPORT: dict[str, set[str]] = {
 # what pure code may import from outside swapbench: the standard library's pure parts, pydantic and numpy
 CORE_MAY_IMPORT = {"__future__", "collections", "contextlib", "dataclasses", "enum", "functools", "itertools",
                    "json", "math", "statistics", "typing", "pydantic", "numpy"}  # fmt: skip
-APP_MODULES = {"bench_app", "demo_app", "swap_app", "verdict_app"}  # how cli.py names the app modules
+APP_SUFFIX = "_app"  # how cli.py names the app modules: bench_app, swap_app, ...
 NOT_A_USE_CASE = {"signals_noted"}  # the process's signal policy, held by the CLI through its last printed line
 
 
@@ -83,7 +83,7 @@ def _app_functions(node: ast.AST) -> set[str]:
     return {
         n.attr
         for n in ast.walk(node)
-        if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id in APP_MODULES
+        if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id.endswith(APP_SUFFIX)
         and n.attr[0].islower() and n.attr not in NOT_A_USE_CASE
     }  # fmt: skip
 

@@ -18,6 +18,7 @@ from enum import StrEnum
 
 from swapbench.core.compare import Comparison
 from swapbench.core.frozen import Frozen
+from swapbench.core.judgment import Judgment as Judgment  # re-exported: the decision speaks of it
 from swapbench.core.results import Results, WorkloadResult
 from swapbench.core.stats import median_ci
 from swapbench.core.vram import Verdict
@@ -25,12 +26,6 @@ from swapbench.errors import DecisionExit
 from swapbench.plan.models import Decision
 
 MIN_GATE_SAMPLES = 6  # the smallest n whose order statistics give a 95 % interval of the median
-
-
-class Judgment(StrEnum):
-    BETTER = "better"
-    SAME = "same"
-    WORSE = "worse"
 
 
 class Status(StrEnum):

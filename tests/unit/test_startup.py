@@ -1,0 +1,36 @@
+"""Start-up stays light: `--version`, `--help` and a command's `--help` load none of the heavy libraries
+(matplotlib alone was 0.6 s of every call); they load on first use."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("matplotlib", "numpy", "httpx", "PIL", "jinja2", "psutil", "pynvml")  # pydantic: typer itself uses it
+PROBE = """
+import sys
+from swapbench.cli import main
+sys.argv = ["swapbench", *sys.argv[1:]]
+try:
+    main()
+except SystemExit as exc:
+    code = exc.code
+print("LOADED", sorted(m for m in {heavy!r} if m in sys.modules), "EXIT", code)
+"""
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["--help"], ["run", "--help"], ["version"]])
+def test_light_commands_load_no_heavy_library(argv: list[str]) -> None:
+    done = subprocess.run([sys.executable, "-c", PROBE.format(heavy=HEAVY), *argv],
+                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert done.stdout.splitlines()[-1] == "LOADED [] EXIT 0", done.stdout + done.stderr
+
+
+def test_a_real_command_loads_what_it_needs() -> None:
+    """The lazy modules do load when used: `summary` of a missing file reaches the app (and its numpy)."""
+    done = subprocess.run([sys.executable, "-c", PROBE.format(heavy=HEAVY), "summary", "/nonexistent/results.json"],
+                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    last = done.stdout.splitlines()[-1]
+    assert "'numpy'" in last and last.endswith("EXIT 3"), done.stdout + done.stderr
