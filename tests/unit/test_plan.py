@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from swapbench.errors import PlanError
-from swapbench.plan.load import key_path, load_plan, plan_json_schema
+from swapbench.plan.explain import key_path
+from swapbench.plan.load import load_plan, plan_json_schema
 
 GOOD = """
 [run]
@@ -81,18 +83,18 @@ DOCKER = (
 CAND = IMG + "[[candidates]]\nlabel='c'\n"
 BAD = [
     ("[run]\nsamples = 0\n", "plan.toml: run.samples: Input should be greater than 0"),
-    ("[run]\nsamples = 'many'\n", "plan.toml: run.samples: Input should be a valid integer"),
+    ("[run]\nsamples = 'many'\n", "plan.toml: run.samples: must be an integer, not a string ('many')"),
     ("[run]\nsamplez = 3\n", "plan.toml: run.samplez: unknown key"),
     ("[run]\nwarmup = -1\n", "run.warmup: Input should be greater than or equal to 0"),
     ("[run]\nsamples = 30\nextended_samples = 20\n", "run: extended_samples must be >= samples"),
-    ("[run]\nconcurrency = 4\n", "run.concurrency: Input should be 1"),
+    ("[run]\nconcurrency = 4\n", "run.concurrency: must be 1; got 4"),
     ("[run]\ntime_cap_s = 0\n", "run.time_cap_s: Input should be greater than 0"),
     ("colour = 'blue'\n", "plan.toml: colour: unknown key"),
     ("[[workloads]]\nname = 'nav'\n", "workloads[0].kind: Field required"),
     ("[[workloads]]\nkind = 'nav'\nimage = false\n", "workloads[0].name: Field required"),
     (
         "[[workloads]]\nname = 'x'\nkind = 'chat'\nimage = false\n",
-        "workloads[0].kind: Input should be 'nav' or 'describe'",
+        "workloads[0].kind: must be one of: nav, describe; got 'chat'",
     ),
     (
         "[[workloads]]\nname='a'\nkind='nav'\nimage=false\n[[workloads]]\nname='b'\nkind='nav'\nmax_tokens=0\nimage=false\n",
@@ -100,7 +102,7 @@ BAD = [
     ),
     (
         "[[workloads]]\nname='a'\nkind='nav'\nimage=false\n[[workloads]]\nname='a'\nkind='describe'\nimage=false\n",
-        "workload names must be unique; repeated: a",
+        "plan.toml: workloads: names must be unique; repeated: a",
     ),
     ("[[workloads]]\nname='a b'\nkind='nav'\nimage=false\n", "workloads[0].name: String should match pattern"),
     (
@@ -135,24 +137,27 @@ BAD = [
     ("[baseline]\nlabel='b'\nurl='http://127.0.0.1:0'\n", "must be an http(s) URL such as"),
     (
         "[baseline]\nlabel='b'\nurl='http://127.0.0.1:1'\n[[candidates]]\nlabel='b'\nurl='http://127.0.0.1:2'\n",
-        "target labels (baseline and candidates) must be unique; repeated: b",
+        "plan.toml: baseline, candidates: labels must be unique; repeated: b",
     ),
     # --- the safe swap: services, orders, candidates, checks, verify ---
     (
         SVC.replace('manager = "process"', 'manager = "upstart"'),
-        "services[2].manager: 'upstart' is not one of 'systemd', 'docker', 'command', 'process'",
+        "services[2].manager: must be one of: systemd, docker, command, process; got 'upstart'",
     ),
     (SVC.replace('unit = "panda-llamacpp"\n', ""), "plan.toml: services[0].unit: Field required"),
     (SVC.replace('start = ["./start.sh"]\n', ""), "plan.toml: services[1].start: Field required"),
     (SVC.replace('start = ["./start.sh"]', "start = []"), "services[1].start: List should have at least 1 item"),
-    (SVC.replace('start = ["./start.sh"]', 'start = "./start.sh"'), "services[1].start: Input should be a valid list"),
+    (
+        SVC.replace('start = ["./start.sh"]', 'start = "./start.sh"'),
+        "services[1].start: must be an array, not a string ('./start.sh')",
+    ),
     (SVC.replace('pattern = "phone_call.py auto"\n', ""), "plan.toml: services[2].pattern: Field required"),
     (SVC.replace(TTS_HEALTH, ""), "services[1]: a command service needs health or pattern"),
     (
         SVC.replace('url = "http://127.0.0.1:11435/health"', 'url = "localhost:11435"'),
         "services[0].health.url: must be",
     ),
-    (SVC.replace('name = "tts"', 'name = "llama"'), "service names must be unique; repeated: llama"),
+    (SVC.replace('name = "tts"', 'name = "llama"'), "plan.toml: services: names must be unique; repeated: llama"),
     (
         IMG + SVC + "[run]\nstop_order = ['tts', 'nav']\n",
         "run.stop_order names 'nav', which is not a [[services]] name",
@@ -178,7 +183,7 @@ BAD = [
     ),
     (
         CAND + NATIVE.replace("kind='native'", "kind='podman'"),
-        "candidates[0].launch.kind: 'podman' is not one of 'native', 'docker'",
+        "candidates[0].launch.kind: must be one of: native, docker; got 'podman'",
     ),
     (CAND + NATIVE.replace("port=11437", "port=0"), "candidates[0].launch.port: Input should be greater than or equal"),
     (CAND + NATIVE.replace("model='m.gguf'\n", ""), "candidates[0].launch.model: Field required"),
@@ -196,22 +201,26 @@ BAD = [
     (CAND + NATIVE + "flags=['--host', '0.0.0.0']\n", "set host, port and publish with their own keys"),
     (
         CAND + NATIVE + "[[candidates]]\nlabel='d'\n" + NATIVE,
-        "candidate launch ports must be unique; repeated: 11437",
+        "plan.toml: candidates: launch ports must be unique; repeated: 11437",
     ),
     (
         IMG + SVC.replace("8772", "11437") + "[[candidates]]\nlabel='c'\n" + NATIVE,
-        "candidate 'c' launch.port 11437 is already used by services (tts).health.url",
+        "plan.toml: candidates[0] (c).launch.port 11437 is already used by services[1] (tts).health.url",
     ),
     (
         IMG + "[baseline]\nlabel='b'\nurl='http://127.0.0.1:11437'\n[[candidates]]\nlabel='c'\n" + NATIVE,
-        "candidate 'c' launch.port 11437 is already used by baseline.url",
+        "plan.toml: candidates[0] (c).launch.port 11437 is already used by baseline.url; pick a port nothing in "
+        "production uses",
     ),
     (IMG + "[baseline]\nlabel='b'\n" + NATIVE.replace("candidates", "baseline"), "the baseline is production"),
     (CAND + NATIVE + "results='old.json'\n", "unknown key"),
     (IMG + "[[candidates]]\nlabel='c'\nresults='old.json'\n", "only the baseline may come from an earlier results"),
     ("[[checks]]\nkind='port_free'\n", "plan.toml: checks[0].port: Field required"),
-    ("[[checks]]\nkind='port_free'\nport='x'\n", "checks[0].port: Input should be a valid integer"),
-    ("[[checks]]\nkind='telepathy'\n", "checks[0].kind: 'telepathy' is not one of 'sudo', "),
+    ("[[checks]]\nkind='port_free'\nport='x'\n", "checks[0].port: must be an integer, not a string ('x')"),
+    (
+        "[[checks]]\nkind='telepathy'\n",
+        "checks[0].kind: must be one of: sudo, port_free, port_owner, file_pattern, file, disk_free, gpu, vram; got ",
+    ),
     ("[[checks]]\nkind='file_pattern'\npath='a.py'\n", "checks[0].pattern: Field required"),
     ("[[checks]]\nkind='port_owner'\nport=11436\n", "checks[0].process: Field required"),
     ("[[checks]]\nkind='disk_free'\npath='/'\nmin_gb=0\n", "checks[0].min_gb: Input should be greater than 0"),
@@ -219,7 +228,10 @@ BAD = [
     ("[[verify]]\nkind='pgrep'\n", "verify[0].pattern: Field required"),
     ("[[verify]]\nkind='port_refused'\nport=70000\n", "verify[0].port: Input should be less than or equal to 65535"),
     ("[[verify]]\nkind='vram'\nmin_gb=13.0\n", "verify[0].max_gb: Field required"),
-    ("[[verify]]\nkind='http'\nurl='http://127.0.0.1:1/'\nstatus='ok'\n", "verify[0].status: Input should be a valid"),
+    (
+        "[[verify]]\nkind='http'\nurl='http://127.0.0.1:1/'\nstatus='ok'\n",
+        "verify[0].status: must be an integer, not a string ('ok')",
+    ),
     (IMG + "[gates]\ncandidate_vram_gb={healthy=[5.5]}\n", "gates.candidate_vram_gb.healthy[1]: Field required"),
     (IMG + "[gates]\nvram={healthy=[5.5, 7.5]}\n", "plan.toml: gates.vram: unknown key"),
     (
@@ -258,11 +270,68 @@ BAD = [
     ("[[verify]]\nkind='vram'\nmin_gb=14\nmax_gb=13\n", "verify[0]: min_gb, max_gb: the lower bound (14)"),
     (
         IMG + "[gates]\ncandidate_vram_gb={healthy=[7.5, 5.5]}\n",
-        "gates.candidate_vram_gb: healthy: the lower bound (7.5) is above the upper bound (5.5)",
+        "gates.candidate_vram_gb.healthy: the lower bound (7.5) is above the upper bound (5.5); write [low, high]: "
+        "[5.5, 7.5]",
     ),
     (
         IMG + "[gates]\ncandidate_vram_gb={healthy=[5.5, 7.5], warn=[7.5, 8.0], abort_above=6}\n",
         "gates.candidate_vram_gb: abort_above (6) must not be below the healthy or warn band (8)",
+    ),
+    (
+        IMG + "[gates]\ncandidate_vram_gb={healthy=[5.5, 7.5], warn=[7.0, 8.0]}\n",
+        "gates.candidate_vram_gb: warn = [7, 8] starts below the top of healthy = [5.5, 7.5]: the warn band lies above "
+        "the healthy one (e.g. warn = [7.5, 8])",
+    ),
+    (IMG + "[gates]\ncandidate_vram_gb={healthy=[-1, 7.5]}\n", "candidate_vram_gb.healthy: [-1, 7.5]: GB cannot be"),
+    # --- TOML's own types are meant: a quoted number or boolean is a mistake, not converted ---
+    (
+        "[[checks]]\nkind='port_free'\nport='8081'\n",
+        "checks[0].port: must be an integer, not a string ('8081'): write port = 8081, without quotes",
+    ),
+    ("[run]\nstream = 'false'\n", "run.stream: must be true or false, not a string ('false'): write stream = false"),
+    ("[run]\nsamples = 20.0\n", "run.samples: must be an integer, not a float (20.0)"),
+    ("[run]\ntime_cap_s = true\n", "run.time_cap_s: must be a number, not a boolean"),
+    ("[run]\nlabel = 5\n", "run.label: must be a string, not an integer (5)"),
+    ("[image]\nframes = 5\n", "image.frames: must be a string (a path) or an array, not an integer (5)"),
+    (
+        "[gates]\ncandidate_vram_gb={healthy=[5.5, '7.5']}\n",
+        "candidate_vram_gb.healthy[1]: must be a number, not a string ('7.5'): write 7.5, without quotes",
+    ),
+    ("run = 3\n", "plan.toml: run: must be a table, not an integer (3)"),
+    ("[[checks]]\nkind='file_pattern'\npath='a'\npattern='x'\nlines=5\n", "checks[0].lines: must be an array"),
+    # --- a closed set: every allowed value, and the nearest to what was written ---
+    ("[[checks]]\nport=1\n", "checks[0].kind: Field required; must be one of: sudo, port_free, port_owner, "),
+    ("[[checks]]\nkind='port_fre'\nport=1\n", "got 'port_fre' (did you mean 'port_free'?)"),
+    ("[[checks]]\nkind=5\n", "checks[0].kind: must be one of: sudo, port_free"),
+    (
+        "[[services]]\nname='x'\n",
+        "services[0].manager: Field required; must be one of: systemd, docker, command, process",
+    ),
+    (
+        CAND + "[candidates.launch]\nport=1\n",
+        "candidates[0].launch.kind: Field required; must be one of: native, docker",
+    ),
+    (
+        "[[workloads]]\nname='a'\nkind='describ'\nimage=false\n",
+        "workloads[0].kind: must be one of: nav, describe; got 'describ' (did you mean 'describe'?)",
+    ),
+    (
+        "[[verify]]\nkind='htp'\n",
+        "verify[0].kind: must be one of: http, port_refused, wav, pgrep, vram; got 'htp' (did you mean 'http'?)",
+    ),
+    # --- a near miss of a key or a name is named ---
+    ("[run]\nstop_ordr = []\n", "run.stop_ordr: unknown key (did you mean 'stop_order'?)"),
+    ("[gate]\n", "plan.toml: gate: unknown key (did you mean 'gates'?)"),
+    ("[[checks]]\nkind='port_free'\nprot=1\n", "checks[0].prot: unknown key (did you mean 'port'?)"),
+    (
+        "[[verify]]\nkind='wav'\nurl='http://127.0.0.1:1/'\njsn={}\n",
+        "verify[0].jsn: unknown key (did you mean 'json'?)",
+    ),
+    ("[run]\nxyzzy = 1\n", "run.xyzzy: unknown key; `swapbench plan-schema` lists every key"),
+    (
+        IMG + SVC + "[run]\nstop_order = ['tts', 'lama']\n",
+        "run.stop_order names 'lama', which is not a [[services]] name (did you mean 'llama'?); the services are: "
+        "llama, tts, phone",
     ),
     (CAND + DOCKER.replace("name='e4b'", "name='" + "e" * 65 + "'"), "launch.name: String should have at most 64"),
     (
@@ -338,3 +407,9 @@ def test_examples_stay_valid(example: Path) -> None:
 def test_a_plan_that_is_not_one_is_a_plan_error(tmp_path: Path, text: str, expected: str) -> None:
     with pytest.raises(PlanError, match=expected):
         load_plan(write(tmp_path, text))
+
+
+def test_the_schema_speaks_of_rules_not_of_design_notes() -> None:
+    """`plan-schema` is read by users and their editors: a key says what it does, never 'decision 2'."""
+    text = plan_json_schema()
+    assert re.findall(r"(?i)user plan|decision \d", text) == []

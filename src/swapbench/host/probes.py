@@ -27,14 +27,38 @@ def _field(data: Any, dotted: str) -> tuple[bool, Any]:
     return True, data
 
 
+def why_no_answer(exc: httpx.HTTPError, url: str, timeout_s: float) -> str:
+    """What stood between the request and an answer, in words: refused, a timeout, a connection cut."""
+    if isinstance(exc, httpx.ConnectTimeout):
+        return f"connect timed out after {timeout_s:g} s (a listener that never accepts, or a dropped connection)"
+    if isinstance(exc, httpx.TimeoutException):
+        return f"connected, but no answer within {timeout_s:g} s (timeout)"
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, ConnectionRefusedError):
+        cause = cause.__cause__ or cause.__context__
+    if cause is not None or "refused" in str(exc).lower():
+        return f"connection refused: nothing listens on {httpx.URL(url).netloc.decode()}"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return f"the server closed the connection without a whole answer ({exc})"
+    return f"{type(exc).__name__}: {exc or 'no answer'}"
+
+
+def short_body(resp: httpx.Response, limit: int = 120) -> str:
+    """The start of an answer's body on one line, for a message: llama-server says why it is 503 there."""
+    text = " ".join(resp.text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def probe_http(check: HealthCheck) -> ProbeResult:
     """GET the URL: the expected status, and the JSON field's expected value when one is set."""
     try:
         resp = httpx.get(check.url, timeout=check.timeout_s, trust_env=False)
     except httpx.HTTPError as exc:
-        return ProbeResult(False, f"GET {check.url}: {type(exc).__name__}: {exc or 'no answer'}")
+        return ProbeResult(False, f"GET {check.url}: {why_no_answer(exc, check.url, check.timeout_s)}")
     if resp.status_code != check.status:
-        return ProbeResult(False, f"GET {check.url}: HTTP {resp.status_code}, expected {check.status}")
+        body = short_body(resp)
+        detail = f"GET {check.url}: HTTP {resp.status_code}, expected {check.status}" + (f": {body}" if body else "")
+        return ProbeResult(False, detail)
     if check.json_field is None:
         return ProbeResult(True, f"GET {check.url}: HTTP {resp.status_code}")
     try:
@@ -67,8 +91,8 @@ def probe_wav(step: WavVerify) -> ProbeResult:
     try:
         resp = httpx.post(step.url, json=step.json_body, timeout=step.timeout_s, trust_env=False)
     except httpx.HTTPError as exc:
-        return ProbeResult(False, f"POST {step.url}: {type(exc).__name__}: {exc or 'no answer'}")
+        return ProbeResult(False, f"POST {step.url}: {why_no_answer(exc, step.url, step.timeout_s)}")
     if resp.status_code != 200:
-        return ProbeResult(False, f"POST {step.url}: HTTP {resp.status_code}: {resp.text[:200]}")
+        return ProbeResult(False, f"POST {step.url}: HTTP {resp.status_code}: {short_body(resp, 200)}")
     result = check_wav(resp.content, step.min_bytes)
     return ProbeResult(result.ok, f"POST {step.url}: {result.detail}")

@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 
 from swapbench.errors import StepFailed
-from swapbench.host.probes import probe_http
+from swapbench.host.probes import ProbeResult, probe_http
 from swapbench.host.proc import CommandResult, container_pid, pgrep, port_open, port_owner, run_argv, with_children
 from swapbench.host.waiting import wait_steady, wait_until
 from swapbench.plan.models import (
@@ -102,18 +102,36 @@ class ServiceOps:
 
     def is_up(self) -> bool:
         """Observed state: is the service running (and healthy, when it has a health check)?"""
+        return self.state().ok
+
+    def state(self) -> ProbeResult:
+        """Up or not, and why, for the check and verify tables: `NOT up: ` and the unit's state, the container,
+        the missing process or the health check's answer (refused, a timeout, HTTP 503 and its body)."""
+        seen = [self._running()]
+        if seen[0].ok and self.service.health is not None:
+            seen.append(probe_http(self.service.health))
+        detail = "; ".join(s.detail for s in seen if s.detail)
+        if not seen[-1].ok:
+            return ProbeResult(False, f"NOT up: {seen[-1].detail}")
+        return ProbeResult(True, "running and healthy" + (f" ({detail})" if detail else ""))
+
+    def _running(self) -> ProbeResult:
         svc = self.service
         match svc:
             case SystemdService():
-                running = self.runner(["systemctl", "is-active", "--quiet", svc.unit_name], 10.0).ok
+                result = self.runner(["systemctl", "is-active", svc.unit_name], 10.0)
+                return ProbeResult(result.ok, f"{svc.unit_name} is {result.stdout.strip() or result.describe()}")
             case DockerService():
                 result = self.runner(["docker", "inspect", "-f", "{{.State.Running}}", svc.container], 10.0)
-                running = result.ok and result.stdout.strip() == "true"
-            case CommandService():
-                running = bool(pgrep(svc.pattern)) if svc.pattern else True
-            case ProcessService():
-                running = bool(pgrep(svc.pattern))
-        return running and (svc.health is None or probe_http(svc.health).ok)
+                if not result.ok:
+                    return ProbeResult(False, f"container {svc.container}: {result.describe()}")
+                running = result.stdout.strip() == "true"
+                return ProbeResult(running, f"container {svc.container} " + ("runs" if running else "is not running"))
+            case CommandService() | ProcessService() if svc.pattern:
+                pids = pgrep(svc.pattern)
+                found = f"pid {', '.join(map(str, pids[:3]))}"
+                return ProbeResult(bool(pids), found if pids else f"process missing: nothing matches {svc.pattern!r}")
+        return ProbeResult(True, "")  # a command service without a pattern is judged by its health check alone
 
     def pids(self) -> list[int]:
         """The service's processes with their children (for its GPU footprint); empty when none are found."""
@@ -207,8 +225,10 @@ class ServiceOps:
         waited = wait_steady(self.is_up, self.service.settle_s, min(timeout_s, self.service.ready_timeout_s),
                              confirm=not_restarted, poll_s=POLL_S)  # fmt: skip
         if not waited.ok:
+            now = self.state()
+            why = now.detail if not now.ok else f"up now, but not for {self.service.settle_s:g} s in a row"
             raise StepFailed(
-                f"{self.name} is not ready after {waited.seconds:.0f} s",
+                f"{self.name} is not ready after {waited.seconds:.0f} s ({why})",
                 hint="look at the service's logs; its start command was " + " ".join(start_argv(self.service) or []),
             )
         return waited.seconds

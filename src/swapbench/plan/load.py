@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import tomllib
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from swapbench.errors import PlanError
+from swapbench.plan.explain import did_you_mean, explain
 from swapbench.plan.models import Plan, Target
 
 MAX_PLAN_BYTES = 2**20  # a plan is a page of TOML; a megabyte of it is something else
@@ -36,61 +37,10 @@ class LoadedPlan:
         return path if path.is_absolute() else (self.base_dir / path)
 
 
-def key_path(loc: Sequence[int | str]) -> str:
-    """('workloads', 1, 'max_tokens') -> 'workloads[1].max_tokens'."""
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out or "(top level)"
-
-
-# Tags of the plan's tagged unions: pydantic puts them in an error's location; the TOML key path has none.
-UNION_TAGS = {
-    "systemd",
-    "docker",
-    "native",
-    "command",
-    "process",
-    "sudo",
-    "port_free",
-    "port_owner",
-    "file_pattern",
-    "file",
-    "disk_free",
-    "gpu",
-    "vram",
-    "http",
-    "port_refused",
-    "wav",
-    "pgrep",
-}
-
-
-def _describe(error: Any) -> str:
-    loc: list[int | str] = []
-    previous: int | str | None = None
-    for part in error["loc"]:
-        # Drop pydantic's model-name segments (e.g. 'function-after[...]') and a union's tag (`docker` in
-        # services[0].docker.container, candidates[0].launch.docker.image): the TOML key path has none.
-        skip = isinstance(part, str) and (
-            "[" in part
-            or part.startswith("function")
-            or (part in UNION_TAGS and (isinstance(previous, int) or previous == "launch"))
-        )
-        previous = part
-        if not skip:
-            loc.append(part)
-    message = str(error["msg"]).removeprefix("Value error, ")
-    if error["type"] == "extra_forbidden":
-        message = "unknown key (check its spelling; `swapbench plan-schema` lists every key)"
-    if error["type"] == "union_tag_invalid":  # the tag key itself is what to fix: name it
-        ctx = error["ctx"]
-        loc.append(str(ctx["discriminator"]).strip("'"))
-        message = f"{ctx['tag']!r} is not one of {ctx['expected_tags']}"
-    return f"{key_path(loc)}: {message}" if loc else message
+@functools.cache
+def _schema() -> dict[str, Any]:
+    """The plan's JSON Schema: where a key's allowed values and sibling keys are found for an error message."""
+    return Plan.model_json_schema()
 
 
 def validate_plan(data: dict[str, Any], source: str) -> Plan:
@@ -98,7 +48,7 @@ def validate_plan(data: dict[str, Any], source: str) -> Plan:
     try:
         plan = Plan.model_validate(data)
     except ValidationError as exc:
-        lines = [f"{source}: {_describe(e)}" for e in exc.errors()]
+        lines = [f"{source}: {line}" for line in explain(exc.errors(), _schema())]
         raise PlanError(
             "\n".join(lines), hint="fix the keys named above; `swapbench plan-schema` prints the schema"
         ) from exc
@@ -136,8 +86,11 @@ def pick_target(loaded: LoadedPlan, name: str) -> Target:
     else:
         found = [t for t in plan.targets() if t.label == name]
         if not found:
-            labels = ", ".join(["baseline"] + [t.label for t in plan.targets()])
-            raise PlanError(f"the plan has no target {name!r}", hint=f"use --target with one of: {labels}")
+            labels = ["baseline"] + [t.label for t in plan.targets()]
+            raise PlanError(
+                f"the plan has no target {name!r}{did_you_mean(name, labels)}",
+                hint=f"use --target with one of: {', '.join(labels)}",
+            )
         target = found[0]
     if target.endpoint is None:
         raise PlanError(

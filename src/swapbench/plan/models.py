@@ -12,7 +12,9 @@ import urllib.parse
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
+
+from swapbench.plan.explain import did_you_mean
 
 # Names become file and container names: no path separators, no leading dot, bounded length.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
@@ -23,9 +25,17 @@ SHA256_PATTERN = r"^[0-9a-fA-F]{64}$"
 DEFAULT_MAX_TOKENS = {"nav": 20, "describe": 128}
 
 
+# TOML has integers, floats, booleans and strings of its own: a value of the wrong one is a mistake (`port =
+# "8081"`, `stream = "false"`), refused rather than converted (strict). TOML has no path or pair type: a path
+# is a string and a range an array, converted (lax) while the numbers inside a pair stay strict.
+PlanPath = Annotated[Path, Strict(False)]
+IntPair = Annotated[tuple[int, int], Strict(False)]
+FloatPair = Annotated[tuple[float, float], Strict(False)]
+
+
 class StrictModel(BaseModel):
     # allow_inf_nan=False: `time_cap_s = inf` or `nan` is refused with the key, never carried into a window.
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
 
     @field_validator("*", mode="after")
     @classmethod
@@ -58,7 +68,7 @@ class RunSettings(StrictModel):
     label: str = Field(
         "swapbench", pattern=NAME_PATTERN, max_length=NAME_MAX, description="Names the run in results and reports."
     )
-    output_dir: Path = Field(Path("swapbench-results"), description="Where results are written.")
+    output_dir: PlanPath = Field(Path("swapbench-results"), description="Where results are written.")
     samples: int = Field(20, gt=0, le=100_000, description="Measured requests per workload.")
     extended_samples: int | None = Field(
         100, gt=0, le=100_000, description="Extension N -> N2 in `swapbench run` (statistical refinement, not a gate)."
@@ -120,8 +130,8 @@ class ImageSpec(StrictModel):
     """`[image]`: the camera frames every image workload and every target sees, in the same order: one image
     (`path`), or a set (`frames`: a folder of .jpg/.jpeg/.png/.webp files taken in name order, or a list)."""
 
-    path: Path | None = Field(None, description="One camera image, sent with every request.")
-    frames: Path | list[Path] | None = Field(
+    path: PlanPath | None = Field(None, description="One camera image, sent with every request.")
+    frames: PlanPath | list[PlanPath] | None = Field(
         None,
         description="A folder of frames (name order) or a list of files: request k gets frame k mod count, "
         "so no two consecutive requests send the same image (a nav loop never sees a frame twice).",
@@ -144,7 +154,7 @@ class CallableRef(StrictModel):
 
     callable: str = Field(pattern=CALLABLE_PATTERN, description="`package.module:function`")
     kwargs: dict[str, Any] = Field(default_factory=dict)
-    python_path: list[Path] = Field(default_factory=list)
+    python_path: list[PlanPath] = Field(default_factory=list)
 
 
 class Workload(StrictModel):
@@ -160,7 +170,7 @@ class Workload(StrictModel):
     parser: CallableRef | None = Field(
         None, description="nav only: function(content) -> (value, strategy 1|2|3 or None)."
     )
-    json_schema: Path | None = Field(None, description="nav only: JSON Schema file for the parsed value.")
+    json_schema: PlanPath | None = Field(None, description="nav only: JSON Schema file for the parsed value.")
     enable_thinking: bool = Field(False, description="Sent as chat_template_kwargs.enable_thinking.")
     cache_prompt: bool = Field(
         True,
@@ -207,13 +217,15 @@ class LaunchBase(StrictModel):
     """How swapbench starts a candidate `llama-server`: what both kinds share."""
 
     port: int = Field(ge=1, le=65535, description="Host port, e.g. 11437 (never production's).")
-    model: Path = Field(description="GGUF model file on the host.")
-    mmproj: Path | None = Field(None, description="Vision projector (--mmproj).")
-    chat_template_file: Path | None = None
+    model: PlanPath = Field(description="GGUF model file on the host.")
+    mmproj: PlanPath | None = Field(None, description="Vision projector (--mmproj).")
+    chat_template_file: PlanPath | None = None
     flags: list[str] = Field(default_factory=list, description="More llama-server flags, e.g. ['-ngl', '99'].")
-    jinja: bool = Field(True, description="Pass --jinja (decision 2); false needs allow_no_jinja = true.")
+    jinja: bool = Field(
+        True, description="Pass --jinja, so chat_template_kwargs reach the template; false needs allow_no_jinja = true."
+    )
     allow_no_jinja: bool = False
-    host: str = Field("127.0.0.1", description="Bind address (decision 3: loopback).")
+    host: str = Field("127.0.0.1", description="Bind address: loopback; anything else needs allow_public_bind = true.")
     allow_public_bind: bool = False
     ready_timeout_s: float = Field(300.0, gt=0, le=3600)
     settle_s: float = Field(1.0, ge=0, le=600, description="/health must stay 200 this long to count as ready.")
@@ -244,7 +256,7 @@ class NativeLaunch(LaunchBase):
     """llama-server started as a process of swapbench's own (its own process group)."""
 
     kind: Literal["native"]
-    binary: Path = Field(description="The llama-server binary.")
+    binary: PlanPath = Field(description="The llama-server binary.")
 
 
 class DockerLaunch(LaunchBase):
@@ -253,7 +265,7 @@ class DockerLaunch(LaunchBase):
     kind: Literal["docker"]
     name: str = Field(pattern=NAME_PATTERN, max_length=NAME_MAX, description="Container name.")
     image: str = Field(description="Image, e.g. ghcr.io/ggml-org/llama.cpp:server-cuda.")
-    models_dir: Path = Field(description="Host folder mounted read-only at /models.")
+    models_dir: PlanPath = Field(description="Host folder mounted read-only at /models.")
     gpus: str | None = Field(
         None,
         pattern=r"^[\w,=:\"-]+$",
@@ -291,9 +303,9 @@ class Target(StrictModel):
     label: str = Field(pattern=NAME_PATTERN, max_length=NAME_MAX)
     url: str | None = Field(None, description="Base URL of a running OpenAI-compatible server.")
     model: str | None = Field(None, description="`model` field sent in requests, if the server needs it.")
-    api_key_file: Path | None = Field(None, description="File holding a bearer token; never logged.")
+    api_key_file: PlanPath | None = Field(None, description="File holding a bearer token; never logged.")
     launch: Launch | None = Field(None, description="How swapbench starts this candidate in `swapbench run`.")
-    results: Path | None = Field(
+    results: PlanPath | None = Field(
         None, description="baseline only: a results file from an earlier run, compared instead of a live bench."
     )
 
@@ -372,7 +384,7 @@ class CommandService(ServiceBase):
     manager: Literal["command"]
     start: list[str] = Field(min_length=1, description="argv of the start script, e.g. ['./start.sh'].")
     stop: list[str] = Field(min_length=1, description="argv of the stop script.")
-    cwd: Path | None = None
+    cwd: PlanPath | None = None
     pattern: str | None = Field(None, description="pgrep -f pattern of its process: up = found.")
 
     _pattern = field_validator("pattern")(_regex)
@@ -411,9 +423,9 @@ class PortOwnerCheck(StrictModel):
 
 class FilePatternCheck(StrictModel):
     kind: Literal["file_pattern"]
-    path: Path
+    path: PlanPath
     pattern: str = Field(description="A regular expression.")
-    lines: tuple[int, int] | None = Field(None, description="[first, last] line (1-based) it must be within.")
+    lines: IntPair | None = Field(None, description="[first, last] line (1-based) it must be within.")
 
     _pattern = field_validator("pattern")(_regex)
 
@@ -427,14 +439,14 @@ class FilePatternCheck(StrictModel):
 
 class FileCheck(StrictModel):
     kind: Literal["file"]
-    path: Path
+    path: PlanPath
     sha256: str | None = Field(None, pattern=SHA256_PATTERN)
     min_bytes: int | None = Field(None, ge=0)
 
 
 class DiskFreeCheck(StrictModel):
     kind: Literal["disk_free"]
-    path: Path
+    path: PlanPath
     min_gb: float = Field(gt=0)
 
 
@@ -517,19 +529,43 @@ VerifyStep = Annotated[
 
 
 class Band(StrictModel):
-    healthy: tuple[float, float]
-    warn: tuple[float, float] | None = None
+    """VRAM bands in GB, from the bottom up: healthy, then warn above it, then the abort line above both."""
+
+    healthy: FloatPair
+    warn: FloatPair | None = None
     abort_above: float | None = None
+
+    @field_validator("healthy", "warn")
+    @classmethod
+    def _low_to_high(cls, band: tuple[float, float] | None) -> tuple[float, float] | None:
+        if band is not None and band[0] < 0:
+            raise ValueError(f"{_pair(band)}: GB cannot be negative")
+        if band is not None and band[0] > band[1]:
+            raise ValueError(
+                f"the lower bound ({band[0]:g}) is above the upper bound ({band[1]:g}); "
+                f"write [low, high]: {_pair((band[1], band[0]))}"
+            )
+        return band
 
     @model_validator(mode="after")
     def _ordered_bands(self) -> Band:
-        _ordered(*self.healthy, "healthy")
-        if self.warn is not None:
-            _ordered(*self.warn, "warn")
+        if self.warn is not None and self.warn[0] < self.healthy[1]:
+            fix = f" (e.g. warn = {_pair((self.healthy[1], self.warn[1]))})" if self.warn[1] > self.healthy[1] else ""
+            raise ValueError(
+                f"warn = {_pair(self.warn)} starts below the top of healthy = {_pair(self.healthy)}: the warn band "
+                f"lies above the healthy one{fix}"
+            )
         top = max(self.healthy[1], self.warn[1] if self.warn else self.healthy[1])
         if self.abort_above is not None and self.abort_above < top:
-            raise ValueError(f"abort_above ({self.abort_above:g}) must not be below the healthy or warn band ({top:g})")
+            raise ValueError(
+                f"abort_above ({self.abort_above:g}) must not be below the healthy or warn band ({top:g}): a reading "
+                "inside a band would abort the run; set abort_above at or above the top of the bands"
+            )
         return self
+
+
+def _pair(pair: tuple[float, float]) -> str:
+    return f"[{pair[0]:g}, {pair[1]:g}]"
 
 
 class Gates(StrictModel):
@@ -566,9 +602,11 @@ class Decision(StrictModel):
 class ReportSettings(StrictModel):
     """`[report]`: the user's documents swapbench keeps up to date after a run (each update idempotent by run id)."""
 
-    research_doc: Path | None = Field(None, description="Gets the measured numbers between markers.")
+    research_doc: PlanPath | None = Field(None, description="Gets the measured numbers between markers.")
     research_title: str = Field("Benchmarks", description="Title of a research document swapbench creates.")
-    registry_doc: Path | None = Field(None, description="Gets the model row, the steady-state peak, a change-log line.")
+    registry_doc: PlanPath | None = Field(
+        None, description="Gets the model row, the steady-state peak, a change-log line."
+    )
 
 
 class Plan(StrictModel):
@@ -590,9 +628,9 @@ class Plan(StrictModel):
 
     @model_validator(mode="after")
     def _coherent(self) -> Plan:
-        _unique("workload names", [w.name for w in self.workloads])
-        _unique("target labels (baseline and candidates)", [t.label for t in self.targets()])
-        _unique("service names", [s.name for s in self.services])
+        _unique("workloads: names", [w.name for w in self.workloads])
+        _unique("baseline, candidates: labels", [t.label for t in self.targets()])
+        _unique("services: names", [s.name for s in self.services])
         needs_image = [f"workloads[{i}] ({w.name})" for i, w in enumerate(self.workloads) if w.image]
         if needs_image and self.image is None:
             raise ValueError(
@@ -632,7 +670,10 @@ def _check_orders(plan: Plan) -> None:
         _unique(key, names)
         unknown = [n for n in names if n not in known]
         if unknown:
-            raise ValueError(f"{key} names {unknown[0]!r}, which is not a [[services]] name")
+            raise ValueError(
+                f"{key} names {unknown[0]!r}, which is not a [[services]] name{did_you_mean(unknown[0], known)}; "
+                f"the services are: {', '.join(known) or 'none (add [[services]] entries)'}"
+            )
     observed = [n for n in plan.run.stop_order if known[n].manager == "process"]
     if observed:
         raise ValueError(f"run.stop_order names {observed[0]!r}, a process service: those are observed, never stopped")
@@ -674,18 +715,19 @@ def port_of(url: str) -> int | None:
 
 
 def _check_ports(plan: Plan) -> None:
-    launched = [(t.label, t.launch.port) for t in plan.candidates if t.launch is not None]
+    launched = [
+        (f"candidates[{i}] ({t.label})", t.launch.port) for i, t in enumerate(plan.candidates) if t.launch is not None
+    ]
     ports = [p for _, p in launched]
-    _unique("candidate launch ports", [str(p) for p in ports])
+    _unique("candidates: launch ports", [str(p) for p in ports])
     taken: dict[int, str] = {}
     if plan.baseline is not None and plan.baseline.url and (port := port_of(plan.baseline.url)):
         taken[port] = "baseline.url"
-    for svc in plan.services:
+    for i, svc in enumerate(plan.services):
         if svc.health is not None and (port := port_of(svc.health.url)):
-            taken.setdefault(port, f"services ({svc.name}).health.url")
-    for label, port in launched:
+            taken.setdefault(port, f"services[{i}] ({svc.name}).health.url")
+    for key, port in launched:
         if port in taken:
             raise ValueError(
-                f"candidate {label!r} launch.port {port} is already used by {taken[port]}; "
-                "pick a port nothing in production uses (the user plan's decision 1)"
+                f"{key}.launch.port {port} is already used by {taken[port]}; pick a port nothing in production uses"
             )

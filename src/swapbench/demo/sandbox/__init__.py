@@ -113,7 +113,7 @@ def build_sandbox(
     run_argv([*SANDBOX, "start", "--dir", d, "phone", "--", *SANDBOX, "daemon", PHONE_PATTERN, str(ports["nav"])], 30.0)
     for name in ("llama", "tts", "nav"):
         loaded = {"json_field": "model_loaded", "json_equals": True} if name == "tts" else {}
-        health = HealthCheck(url=f"http://127.0.0.1:{ports[name]}/health", **loaded)
+        health = HealthCheck.model_validate({"url": f"http://127.0.0.1:{ports[name]}/health", **loaded})
         _wait(f"{name} on port {ports[name]}", functools.partial(_healthy, health))
     _wait("the phone daemon", lambda: bool(pgrep(f"{PHONE_PATTERN} {ports['nav']}")))
     if holder is not None:
