@@ -2,11 +2,13 @@
 # Lint, type-check and run every test (unit, adapters, real llama-server integration, CLI, demo).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-# The HTML report is opened in headless Chromium by a test; the fault suite makes real ext4 disks (mkfs.ext4,
-# findmnt) and mounts them; the rehearsal host needs a container engine (podman, runc) and debootstrap to build
-# its Debian image: Debian's packages. (`-m "not rehearsal"` skips the rehearsal host's tests.)
+# The HTML report is opened in headless Chromium by a test, and the judging page driven in it through
+# chromedriver; the fault suite makes real ext4 disks (mkfs.ext4, findmnt) and mounts them; the rehearsal host
+# needs a container engine (podman, runc) and debootstrap to build its Debian image: Debian's packages.
+# (`-m "not rehearsal"` skips the rehearsal host's tests.)
 missing=()
 command -v chromium >/dev/null || missing+=(chromium)
+command -v chromedriver >/dev/null || missing+=(chromium-driver)
 command -v mkfs.ext4 >/dev/null || missing+=(e2fsprogs)
 command -v findmnt >/dev/null || missing+=(util-linux)
 for tool in podman runc debootstrap; do command -v "$tool" >/dev/null || missing+=("$tool"); done
