@@ -257,5 +257,11 @@ def _with_saved(error: SwapbenchError, runs: Sequence[WorkloadRun], path: Path) 
 
 
 def summarize(paths: Sequence[Path]) -> list[Results]:
-    """Read results files and recompute their metrics from the recorded samples."""
-    return [reanalysed(read_results(p)) for p in paths]
+    """Results files, and run folders (their targets, baseline first: what `run` printed), with the metrics
+    recomputed from the recorded samples."""
+    from swapbench.app.verdict import RunFolder  # noqa: PLC0415 -- its report libraries load for a folder only
+
+    found: list[Results] = []
+    for path in paths:
+        found += RunFolder.open(path).results if path.is_dir() else [reanalysed(read_results(path))]
+    return found

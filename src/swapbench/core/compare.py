@@ -58,6 +58,9 @@ class WorkloadComparison(Frozen):
 
 
 class Comparison(Frozen):
+    """comparison.json and `swapbench compare --json`."""
+
+    schema_version: int = Field(1, description="The layout of this record; a file without one is version 1.")
     baseline: str
     candidate: str
     workloads: list[WorkloadComparison]

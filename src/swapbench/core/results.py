@@ -12,6 +12,7 @@ from swapbench.core.vram import Footprint, VramSample
 
 SCHEMA_VERSION = 2
 READABLE_VERSIONS = (1, 2)  # version 1 lacks frames, cache and degenerate fields: their defaults apply
+READABLE_TEXT = " and ".join(map(str, READABLE_VERSIONS))
 
 
 class ServerTimings(Frozen):
@@ -227,7 +228,9 @@ class VramReport(Frozen):
 class Results(Frozen):
     """One results file: one target, one run."""
 
-    schema_version: int = SCHEMA_VERSION
+    schema_version: int = Field(
+        SCHEMA_VERSION, description=f"The layout of this file; swapbench reads {READABLE_TEXT}."
+    )
     run_id: str
     label: str
     status: RunStatus

@@ -85,8 +85,9 @@ class SwapStatus(StrEnum):
 
 
 class SwapReport(Frozen):
-    """What `swapbench run` did, for the terminal and the run folder."""
+    """What `swapbench run` did, for the terminal and the run folder (swap.json, rollback.json)."""
 
+    schema_version: int = Field(1, description="The layout of this record; a file without one is version 1.")
     run_id: str
     status: SwapStatus
     error: str | None = None

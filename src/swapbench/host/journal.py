@@ -22,6 +22,7 @@ from swapbench.errors import JournalError
 from swapbench.host.files import SafeWriter
 
 ACTIVE_NAME = "journal.active.jsonl"
+SCHEMA_VERSION = 1  # in the begin record: the layout of the records that follow it; none is version 1
 
 
 def active_journal_path(output_dir: Path) -> Path:
@@ -97,6 +98,19 @@ def read_journal(path: Path) -> JournalState:
                 hint="run `swapbench rollback PLAN` with the plan: it converges on observed state, journal or not",
             ) from exc
         state.records.append(record)
+    return _known_version(state)
+
+
+def _known_version(state: JournalState) -> JournalState:
+    """A journal a newer swapbench began is refused rather than misread; rollback then converges on the plan
+    alone, as it does for a damaged journal."""
+    version = state.begin.get("schema_version", 1) if state.begin else 1
+    if version != SCHEMA_VERSION:
+        raise JournalError(
+            f"journal {state.path} has schema_version {version!r}; this swapbench reads {SCHEMA_VERSION}",
+            hint="finish the window with the swapbench that began it, or run `swapbench rollback PLAN`: it "
+            "converges on observed state, journal or not",
+        )
     return state
 
 
@@ -146,6 +160,8 @@ class Journal:
 
     def _record(self, kind: str, fields: dict[str, Any]) -> bytes:
         self._seq += 1
+        if kind == "begin":
+            fields = {"schema_version": SCHEMA_VERSION, **fields}
         record = {"seq": self._seq, "t": datetime.now(UTC).isoformat(timespec="milliseconds"), "type": kind, **fields}
         return (json.dumps(record, default=str, separators=(",", ":")) + "\n").encode()
 

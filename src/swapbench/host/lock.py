@@ -124,8 +124,10 @@ class WindowLock:
         if self._fd is None:
             return
         me = psutil.Process()
-        owner = {"pid": me.pid, "create_time": me.create_time(), "role": role, "run_id": run_id,
-                 "since": datetime.now(UTC).isoformat(timespec="seconds")}  # fmt: skip
+        # schema_version: the layout, for people and tools; readers take the fields they know from any version,
+        # since the flock, not the file, says whether the window is held
+        owner = {"schema_version": 1, "pid": me.pid, "create_time": me.create_time(), "role": role,
+                 "run_id": run_id, "since": datetime.now(UTC).isoformat(timespec="seconds")}  # fmt: skip
         try:
             os.ftruncate(self._fd, 0)
             os.pwrite(self._fd, json.dumps(owner).encode(), 0)

@@ -10,6 +10,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from swapbench import __version__
 from swapbench.errors import InputError
 
 M = TypeVar("M", bound=BaseModel)
@@ -44,4 +45,26 @@ def validate(model: type[M], data: object, path: Path, what: str, hint: str) -> 
 
 
 def read_model(path: Path, model: type[M], what: str, hint: str) -> M:
-    return validate(model, load_json(path, what, hint), path, what, hint)
+    data = as_current_version(load_json(path, what, hint), model, path, what)
+    return validate(model, data, path, what, hint)
+
+
+def as_current_version(data: object, model: type[BaseModel], path: Path, what: str) -> object:
+    """A record of a versioned model (one with a `schema_version` field) read as the version this swapbench
+    writes: a file from before versions (none) is version 1, whose fields are a subset of the newer ones; a
+    file from a newer swapbench is refused rather than misread."""
+    field = model.model_fields.get("schema_version")
+    if field is None or not isinstance(data, dict):
+        return data  # not versioned, or not an object: validate names what is wrong
+    known = field.default
+    version = data.get("schema_version", 1)
+    if type(version) is not int or version < 1:
+        raise InputError(f"{what} {path} has schema_version {version!r}, not a version swapbench writes",
+                         hint="the file was altered; use a copy swapbench wrote")  # fmt: skip
+    if version > known:
+        raise InputError(
+            f"{what} {path} has schema_version {version}, newer than this swapbench {__version__} reads "
+            f"(up to {known})",
+            hint="it was written by a newer swapbench: upgrade this one, or read it with the one that wrote it",
+        )
+    return {**data, "schema_version": known}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -40,6 +41,14 @@ def reanalysed(results: Results) -> Results:
 
 def render_json(results: Results) -> str:
     return results.model_dump_json(indent=2) + "\n"
+
+
+def results_json_schema() -> str:
+    """The JSON Schema of the results file this swapbench writes (its schema_version is the default)."""
+    schema = Results.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"  # the draft pydantic generates
+    schema["title"] = f"swapbench results file, schema_version {SCHEMA_VERSION}"
+    return json.dumps(schema, indent=2) + "\n"
 
 
 def read_results(path: Path) -> Results:
