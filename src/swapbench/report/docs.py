@@ -5,14 +5,31 @@
 - The resource registry gets the candidate's row in an Active Models table that swapbench keeps between
   markers, the recomputed steady-state peak, and one change-log entry per run id.
 
-Running an update twice with the same run changes the document once.
+Running an update twice with the same run changes the document once; what each write did to a document is a
+`DocumentChange`, for `report` and `decide` to print.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
 
 PLACEHOLDER = re.compile(r"^.*no benchmarks exist yet.*$", re.IGNORECASE | re.MULTILINE)
+
+
+class Change(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    LEFT_ALONE = "left alone"  # a document outside a run folder that was moved or copied
+
+
+@dataclass(frozen=True)
+class DocumentChange:
+    path: Path
+    change: Change
 
 
 def _block(name: str, body: str) -> str:
