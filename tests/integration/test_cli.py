@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -119,8 +122,13 @@ def test_plan_schema_is_json() -> None:
 
 
 def test_demo_runs_the_whole_swap(tmp_path: Path) -> None:
-    run = swapbench("demo", "-n", "2", "--output-dir", str(tmp_path))
+    run = swapbench("demo", "-n", "2", "--output-dir", str(tmp_path), "--status-every", "1")
     assert run.returncode == 0, run.stdout + run.stderr
+    # not a terminal: a plain status line every second, whose downtime clock moves while the phase stays
+    bench_downtimes = re.findall(r"status: bench gemma3-270m · elapsed \S+ · production DOWN (\d+):(\d\d)", run.stdout)
+    seconds = [int(m) * 60 + int(s) for m, s in bench_downtimes]
+    assert len(set(seconds)) >= 2 and seconds == sorted(seconds), run.stdout
+    assert re.search(r"status: .* · time cap \d+:\d\d left \| gemma3-270m · nav \d+/\d+", run.stdout), run.stdout
     for phase in (
         "baseline-bench",
         "stop tts",
@@ -139,6 +147,20 @@ def test_demo_runs_the_whole_swap(tmp_path: Path) -> None:
     for port in {int(p) for p in re.findall(r"127\.0\.0\.1:(\d+)", plan)}:
         with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port), timeout=2):
             pass
+
+
+@pytest.mark.skipif(shutil.which("script") is None, reason="util-linux's script gives the run a terminal")
+def test_on_a_terminal_the_status_line_ticks_between_events(tmp_path: Path) -> None:
+    """In a real pseudo-terminal (util-linux `script`) the status line is redrawn in place twice a second: while
+    the candidate is benched, with no phase change, its downtime clock shows several successive values."""
+    command = shlex.join([sys.executable, "-m", "swapbench", "demo", "-n", "2", "--output-dir", str(tmp_path)])
+    run = subprocess.run(["script", "-qfec", command, "/dev/null"], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "COLUMNS": "200", "LINES": "50"}, check=False)  # fmt: skip
+    assert run.returncode == 0, run.stdout[-3000:]
+    screen = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", run.stdout)  # the cursor moves of the redraws
+    during_bench = set(re.findall(r"bench gemma3-270m · elapsed \S+ · production DOWN (\d+:\d\d)", screen))
+    assert len(during_bench) >= 3, screen[-3000:]
+    assert "status:" not in screen  # the plain lines are for pipes and files only
 
 
 def requests_begun(server: LlamaServer) -> int:

@@ -113,6 +113,18 @@ def test_dry_run_lists_everything_in_order(box: Sandbox) -> None:
     assert decision[0].startswith("[decision]: adopt if schema adherence >= 95% AND describe judged better AND at ")
     assert "verdicts against ±5%" in decision[0]
     assert decision[1:] == []  # every rule of the sandbox's [decision] applies (vram_in_band is false there)
+    # each workload's request, exactly as sent (the image elided): the part a reviewer most wants to see
+    bodies = {what.split(":")[0]: what for phase, what in steps if phase == "bench" and "/v1/chat/completions" in what}
+    assert list(bodies) == ["nav", "nav-cached", "describe"]
+    nav = json.loads(bodies["nav"].split("\n", 1)[1])
+    assert (nav["max_tokens"], nav["chat_template_kwargs"], nav["cache_prompt"]) == (
+        20,
+        {"enable_thinking": False},
+        False,
+    )
+    image = nav["messages"][0]["content"][0]["image_url"]["url"]
+    assert re.fullmatch(r"<image/jpeg image, [\d,]+ bytes, elided>", image), image
+    assert "base64" not in "\n".join(bodies.values())
     run = swapbench("run", "--dry-run", str(box.plan_path))
     assert run.returncode == 0 and "would do, in order" in run.stdout
     assert_production_up(box)  # nothing ran

@@ -89,13 +89,14 @@ def test_a_moved_run_folder_reads_its_own_files_not_the_recorded_paths(tmp_path:
     copy = tmp_path / "copy"
     shutil.copytree(original, copy)
     (original / "results-e4b.json").write_text("damaged where it was first written")
-    decision, report = verdict.report_folder(copy)
-    assert report == copy / "report.md" and decision is not None
+    written = verdict.report_folder(copy)
+    assert written.report == copy / "report.md" and written.decision is not None
     assert read_results(copy / "results-e4b.json").label == "e4b"
 
 
 def test_a_recorded_judgment_reads_back(tmp_path: Path) -> None:
     folder = run_folder(tmp_path / "run")
-    decision, _ = verdict.record_judgment(folder, Judgment.BETTER, "sharper")
-    assert json.loads((folder / "decision.json").read_text()) == {"judgment": "better", "note": "sharper"}
+    decision = verdict.record_judgment(folder, Judgment.BETTER, "sharper").decision
+    recorded = json.loads((folder / "decision.json").read_text())
+    assert recorded == {"schema_version": 1, "judgment": "better", "note": "sharper", "blinded": None}
     assert decision is not None and "met: describe judged better" in decision.reasons

@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+TOOL = str(Path(sys.executable).with_name("swapbench"))  # the console script pip installed beside this Python
 HEAVY = ("matplotlib", "numpy", "httpx", "PIL", "jinja2", "psutil", "pynvml")  # pydantic: typer itself uses it
 PROBE = """
 import sys
@@ -34,3 +37,14 @@ def test_a_real_command_loads_what_it_needs() -> None:
                           capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
     last = done.stdout.splitlines()[-1]
     assert "'numpy'" in last and last.endswith("EXIT 3"), done.stdout + done.stderr
+
+
+def test_shell_completion_completes_commands() -> None:
+    """What bash's completion function asks (`swapbench st<TAB>`), answered by the real executable."""
+    env = {**os.environ, "_SWAPBENCH_COMPLETE": "complete_bash", "COMP_WORDS": "swapbench st", "COMP_CWORD": "1"}
+    done = subprocess.run([TOOL], capture_output=True, text=True, timeout=60, env=env, check=False)
+    assert (done.returncode, done.stdout.split()) == (0, ["status"]), done.stderr
+    script = subprocess.run(
+        [TOOL, "--show-completion", "bash"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert script.returncode == 0 and "complete -o default -F _swapbench_completion swapbench" in script.stdout

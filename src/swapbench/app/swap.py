@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -13,12 +14,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from swapbench.adapters.openai_client import CHAT_PATH
 from swapbench.app import bench, verdict
 from swapbench.app.faults import fault_hook
 from swapbench.core.bench import OnSample
 from swapbench.core.compare import Comparison
 from swapbench.core.decision import DecisionResult, rule_warnings
 from swapbench.core.phases import Phase
+from swapbench.core.status import HostStatus, LastRun
 from swapbench.core.steps import Outcome, Status, SwapReport, SwapStatus, failures
 from swapbench.core.swap import PhaseEvent, SwapPlan, rollback, run_swap
 from swapbench.errors import (
@@ -46,7 +49,7 @@ from swapbench.host.signals import SignalFlag
 from swapbench.host.waiting import wait_until
 from swapbench.host.watchdog import Watchdog, say, watch
 from swapbench.plan.load import LoadedPlan, load_plan, plan_json_schema
-from swapbench.plan.models import Decision, DockerLaunch, DockerService, Plan, Target, port_of
+from swapbench.plan.models import Decision, DockerLaunch, DockerService, Plan, Service, Target, port_of
 from swapbench.report.records import read_model
 from swapbench.workloads.prepare import prepare_workloads
 
@@ -172,8 +175,8 @@ def check(loaded: LoadedPlan) -> list[Outcome]:
     found = [_journal_check(loaded), *_output_checks(loaded), *_input_checks(loaded), *_host_checks(plan)]
     found += _candidate_checks(loaded)
     for svc in plan.services:
-        up = ServiceOps(svc, loaded.resolve).is_up()
-        found.append(chk.outcome(f"service {svc.name} up now", up, "running and healthy" if up else "NOT up"))
+        state = ServiceOps(svc, loaded.resolve).state()
+        found.append(chk.outcome(f"service {svc.name} up now", state.ok, state.detail))
     privileged = privileged_argv(plan.services)
     for declared in plan.checks:
         if privileged and declared.kind == "sudo":
@@ -275,8 +278,8 @@ def dry_run(loaded: LoadedPlan) -> Steps:
     if plan.run.stop_order:
         steps.append((Phase.DRAIN, f"until the stopped services' processes leave NVML's list (deadline "
                       f"{plan.run.drain_timeout_s:.0f} s; with no GPU: their stop confirmed them down)"))  # fmt: skip
-    for t in plan.candidates:
-        steps += _candidate_steps(loaded, t)
+    for number, t in enumerate(plan.candidates):
+        steps += _candidate_steps(loaded, t, with_bodies=number == 0)
     steps += _restore_steps(plan)
     if sp.baseline and sp.drift_check and plan.baseline:
         again = f"baseline {plan.baseline.label} measured again after verify (production is up: no downtime)"
@@ -297,8 +300,8 @@ def _check_steps(loaded: LoadedPlan) -> Steps:
     return steps + [(Phase.CHECK, _describe_check(c)) for c in plan.checks if not (privileged and c.kind == "sudo")]
 
 
-def _candidate_steps(loaded: LoadedPlan, t: Target) -> Steps:
-    """Launch to drain of one candidate swapbench starts."""
+def _candidate_steps(loaded: LoadedPlan, t: Target, with_bodies: bool) -> Steps:
+    """Launch to drain of one candidate swapbench starts (and, for the first, the request of each workload)."""
     plan, launch = loaded.plan, t.launch
     if launch is None:
         return []
@@ -315,10 +318,40 @@ def _candidate_steps(loaded: LoadedPlan, t: Target) -> Steps:
         (Phase.SMOKE, f"{t.label}: one request per workload; nav by strategy 1 or 2, no thinking marker"),
         (Phase.BENCH, f"{t.label}: {plan.run.warmup} warm-up + {n} samples per workload ({len(plan.workloads)} "
                       f"workloads){more}"),
+        *(_request_steps(loaded, t) if with_bodies else []),
         (Phase.TEARDOWN, f"{t.label}: " + (" ".join(down) if down else "TERM its process group, KILL after 5 s")),
         (Phase.DRAIN_CANDIDATE, f"until {t.label}'s processes and port {launch.port} are gone and device memory is "
                                 f"back within {plan.run.drain_tolerance_mib:.0f} MiB of its pre-launch level"),
     ]  # fmt: skip
+
+
+def elide_data(value: object) -> object:
+    """The body as a reviewer reads it: each inline image (a data: URL) replaced by its type and size."""
+    if isinstance(value, str) and value.startswith("data:") and ";base64," in value:
+        kind, data = value.split(";base64,", 1)
+        return f"<{kind.removeprefix('data:')} image, {len(data) * 3 // 4:,} bytes, elided>"
+    if isinstance(value, dict):
+        return {key: elide_data(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [elide_data(item) for item in value]
+    return value
+
+
+def _request_steps(loaded: LoadedPlan, t: Target) -> Steps:
+    """What each workload will send, exactly (the first candidate's; other targets' differ only in `model`)."""
+    try:
+        _, workloads = prepare_workloads(loaded, t)
+    except SwapbenchError as exc:  # the check reports it in full; the dry run still shows every command
+        return [(Phase.BENCH, f"request bodies not shown: {exc.message} (`swapbench check` lists what to fix)")]
+    steps: Steps = []
+    for w in workloads:
+        frames = f" (one body per frame: {len(w.bodies)}, alike but for the image)" if len(w.bodies) > 1 else ""
+        body = elide_data(w.bodies[0])
+        assert isinstance(body, dict)
+        keys = ",\n".join(f"  {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}" for k, v in body.items())
+        body = "{\n" + keys + "\n}"  # a key a line: valid JSON, short enough to read
+        steps.append((Phase.BENCH, f"{w.info.name}: POST {t.endpoint}{CHAT_PATH}{frames}\n{body}"))
+    return steps
 
 
 def _gate_steps(plan: Plan) -> Steps:
@@ -419,6 +452,7 @@ class Display:
     on_sample: OnSample | None = None
     expect: Callable[[str, str, int], None] | None = None
     say: Callable[[str], None] = lambda text: None
+    on_cap: Callable[[float], None] = lambda cap_s: None  # the session's time cap, told before the window
 
 
 Signals = SignalFlag  # what signals_noted() gives a command, by the name cli.py knows it
@@ -433,7 +467,9 @@ def signals_noted() -> SignalFlag:
 
 def run_plan(path: Path, display: Display, flag: SignalFlag) -> RunOutcome:
     """`swapbench run PLAN`, inside `signals_noted()`."""
-    return run(load_plan(path), display.on_phase, display.on_sample, display.expect, flag)
+    loaded = load_plan(path)
+    display.on_cap(loaded.plan.run.time_cap_s)
+    return run(loaded, display.on_phase, display.on_sample, display.expect, flag)
 
 
 def run(
@@ -698,41 +734,50 @@ def _journal_closed(loaded: LoadedPlan) -> bool:
     return not state.records or state.closed
 
 
-def status_of(path: Path) -> list[str]:
+def status_of(path: Path) -> HostStatus:
     """`swapbench status PLAN`."""
     return status(load_plan(path))
 
 
-def status(loaded: LoadedPlan) -> list[str]:
-    """What is live now (an owner, an unfinished journal), then the last run that finished, with its time."""
+def status(loaded: LoadedPlan) -> HostStatus:
+    """What is live now (an owner, an unfinished journal, each service probed now), then the last run that
+    finished, with when it ended. Reads only."""
     path = journal_path(loaded)
-    lines: list[str] = []
-    if (owner := live_owner(output_dir(loaded))) is not None:
-        lines.append(f"RUNNING: {owner.describe()} owns the window; it restores and verifies production itself")
+    live = live_owner(output_dir(loaded))
+    now = datetime.now(UTC)
+    checked_at, owner = now.isoformat(timespec="seconds"), live.describe() if live is not None else None
     try:
         state = read_journal(path)
     except JournalError as exc:
-        return [*lines, f"journal {path} is damaged: {exc.message}", "run `swapbench rollback PLAN`"]
-    if state.records and not state.closed:
-        lines += [f"{'live' if owner else 'UNFINISHED'} run {state.run_id} (journal {path}):", *state.summary()]
-        if owner is None:
-            lines.append("no swapbench owns it: production may be down; run `swapbench rollback PLAN`")
-    return lines + _last_run(output_dir(loaded))
+        return HostStatus(checked_at=checked_at, journal=str(path), owner=owner, journal_damaged=exc.message,
+                          services_now=[])  # fmt: skip
+    open_run = bool(state.records) and not state.closed
+    last, damaged = _last_run(output_dir(loaded), now)
+    return HostStatus(
+        checked_at=checked_at, journal=str(path), owner=owner,
+        unfinished_run=(state.run_id or "?") if open_run else None, journal_lines=state.summary() if open_run else [],
+        services_now=[_service_now(svc, loaded) for svc in loaded.plan.services], last_run=last,
+        damaged_records=damaged,
+    )  # fmt: skip
 
 
-def _last_run(folder: Path) -> list[str]:
+def _service_now(svc: Service, loaded: LoadedPlan) -> Outcome:
+    state = ServiceOps(svc, loaded.resolve).state()
+    return Outcome(name=f"service {svc.name}", status=Status.PASS if state.ok else Status.FAIL, detail=state.detail)
+
+
+def _last_run(folder: Path, now: datetime) -> tuple[LastRun | None, list[str]]:
     """The newest readable swap.json; damaged ones are named and skipped."""
-    lines: list[str] = []
+    damaged: list[str] = []
     runs = sorted((p for p in folder.glob("*/swap.json") if p.is_file()), key=lambda p: p.stat().st_mtime, reverse=True)
     for path in runs:
         try:
             report = read_model(path, SwapReport, "swap report", "")
         except InputError as exc:
-            lines.append(f"{path} is damaged ({type(exc.__cause__ or exc).__name__}); skipped")
+            damaged.append(f"{path} ({type(exc.__cause__ or exc).__name__})")
             continue
-        ended = datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat(timespec="seconds")
-        error = f" ({report.error})" if report.error else ""
-        lines.append(f"last finished run {report.run_id}: {report.status.value}{error}; ended {ended}")
-        lines += [f"  verify then {o.status.value:<4} {o.name}: {o.detail}" for o in report.verify]
-        return lines
-    return [*lines, "no finished run yet"]
+        ended = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+        return LastRun(run_id=report.run_id, status=report.status, error=report.error, folder=str(path.parent),
+                       ended_at=ended.isoformat(timespec="seconds"), ended_s_ago=(now - ended).total_seconds(),
+                       verify=report.verify), damaged  # fmt: skip
+    return None, damaged

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import shlex
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from pydantic import Field
+
+from swapbench.core.blinded import BlindedJudging
 from swapbench.core.compare import DEFAULT_TOLERANCE, Comparison, compare, differences
 from swapbench.core.decision import DecisionResult, Judgment, decide
 from swapbench.core.frozen import Frozen
@@ -12,8 +16,8 @@ from swapbench.core.results import Results
 from swapbench.core.steps import SwapReport
 from swapbench.errors import ComparisonRefused, InputError, SwapbenchError
 from swapbench.plan.load import load_plan
-from swapbench.plan.models import Band, Decision, ReportSettings
-from swapbench.report.docs import update_registry, update_research
+from swapbench.plan.models import Band, Decision, Plan, ReportSettings
+from swapbench.report.docs import Change, DocumentChange, update_registry, update_research
 from swapbench.report.html import render_html
 from swapbench.report.markdown import render_markdown
 from swapbench.report.records import read_model
@@ -61,6 +65,7 @@ class RunFolder:
     report: ReportSettings | None = None
     band: Band | None = None
     after: Results | None = None  # the baseline measured again after verify, for the drift
+    written_at: Path | None = None  # where its run wrote it: a folder elsewhere now was moved or copied
 
     @classmethod
     def open(cls, path: Path) -> RunFolder:
@@ -82,9 +87,9 @@ class RunFolder:
         rule = (plan.decision if plan else None) or Decision()
         band = plan.gates.candidate_vram_gb if plan and plan.gates else None
         after = _readable(_in_folder(path, Path(swap.drift_files[0]))) if swap and swap.drift_files else None
-        return cls(
-            path, [reanalysed(read_results(f)) for f in files], swap, rule, plan.report if plan else None, band, after
-        )
+        results = [reanalysed(read_results(f)) for f in files]
+        settings = plan.report if plan else None
+        return cls(path, results, swap, rule, settings, band, after, _written_at(plan, results[-1]))
 
     @property
     def judgment_file(self) -> Path:
@@ -101,8 +106,10 @@ class RunFolder:
 class JudgmentRecord(Frozen):
     """decision.json: the person's verdict on the describe outputs."""
 
+    schema_version: int = Field(1, description="The layout of this record; a file without one is version 1.")
     judgment: Judgment | None = None
     note: str | None = None
+    blinded: BlindedJudging | None = None  # `swapbench judge`: who was A and B on each frame, and each pick
 
 
 SWAP_HINT = ("the run folder was altered or its disk failed; its results-*.json files may still be read with "
@@ -116,6 +123,17 @@ def _in_folder(folder: Path, recorded: Path) -> Path:
     return here if here.is_file() else recorded
 
 
+def _written_at(plan: Plan | None, candidate: Results) -> Path | None:
+    """Where `swapbench run` put this run folder: the output_dir of the plan it ran (resolved beside the plan's
+    recorded path, as the run resolved it), then the run id."""
+    if plan is None or candidate.provenance.plan_path is None:
+        return None
+    output_dir = plan.run.output_dir.expanduser()
+    if not output_dir.is_absolute():
+        output_dir = Path(candidate.provenance.plan_path).parent / output_dir
+    return output_dir / candidate.run_id
+
+
 def _readable(path: Path) -> Results | None:
     """The drift's results: a file that cannot be read costs the drift figure, never the report."""
     try:
@@ -124,49 +142,126 @@ def _readable(path: Path) -> Results | None:
         return None
 
 
+@dataclass(frozen=True)
+class ReportWritten:
+    """What `report` and `decide` did: the decision, report.md, and every document with what became of it."""
+
+    comparison: Comparison | None
+    decision: DecisionResult | None
+    report: Path
+    documents: list[DocumentChange] = field(default_factory=list)
+    left_alone: str | None = None  # why the [report] documents outside the run folder were not touched, and how
+
+
 def write_report(folder: RunFolder) -> tuple[Comparison | None, DecisionResult | None, Path]:
-    """comparison.json and report.md from the folder's results alone (no GPU, no server)."""
-    comparison = decision = None
-    if len(folder.results) >= 2:
-        after = folder.after if folder.after and folder.after.label == folder.results[0].label else None
-        comparison = compare(folder.results[0], folder.results[-1], force=True, tolerance=folder.rule.tolerance,
-                             after=after)  # fmt: skip
-        write_text(folder.path / "comparison.json", comparison.model_dump_json(indent=2) + "\n")
-        judgment, note = folder.judgment()
-        decision = decide(folder.rule, folder.results[-1], judgment, note, comparison)
-    path = folder.path / "report.md"
-    write_text(path, render_markdown(folder.results, comparison, decision, folder.swap))
-    html = render_html(folder.results, comparison, decision, folder.swap, folder.band)
-    write_text(folder.path / "report.html", html)
-    if comparison is not None:
-        update_documents(folder, comparison, decision)
-    return comparison, decision, path
+    """`swapbench run`: the report of the run folder it has just written, so the documents are its own to update."""
+    written = write_run_report(folder, update_moved_docs=True)
+    return written.comparison, written.decision, written.report
 
 
-def update_documents(folder: RunFolder, comparison: Comparison, decision: DecisionResult | None) -> list[Path]:
+def write_run_report(folder: RunFolder, update_moved_docs: bool = False) -> ReportWritten:
+    """comparison.json, report.md and report.html from the folder's results alone (no GPU, no server), then the
+    plan's [report] documents — left alone if the folder is not where its run wrote it, unless asked."""
+    comparison, decision = _decided(folder)
+    documents = [] if comparison is None else [_write(folder.path / "comparison.json", _json(comparison))]
+    report = folder.path / "report.md"
+    documents.append(_write(report, render_markdown(folder.results, comparison, decision, folder.swap)))
+    html = render_html(folder.results, comparison, decision, folder.swap, folder.band, decide_dir=_decide_dir(folder))
+    documents.append(_write(folder.path / "report.html", html))
+    outside = _document_paths(folder) if comparison is not None else []
+    moved = None if update_moved_docs or not outside else _moved(folder)
+    if moved is not None:
+        documents += [DocumentChange(p, Change.LEFT_ALONE) for p in outside]
+    elif comparison is not None:
+        documents += update_documents(folder, comparison, decision)
+    return ReportWritten(comparison, decision, report, documents, moved)
+
+
+def _json(comparison: Comparison) -> str:
+    return comparison.model_dump_json(indent=2) + "\n"
+
+
+def _decided(folder: RunFolder) -> tuple[Comparison | None, DecisionResult | None]:
+    """The comparison of the first target (the baseline) with the last, and the plan's rule applied to it."""
+    if len(folder.results) < 2:
+        return None, None
+    after = folder.after if folder.after and folder.after.label == folder.results[0].label else None
+    comparison = compare(folder.results[0], folder.results[-1], force=True, tolerance=folder.rule.tolerance,
+                         after=after)  # fmt: skip
+    judgment, note = folder.judgment()
+    decision = decide(folder.rule, folder.results[-1], judgment, note, comparison, run_dir=_quoted(folder.path))
+    return comparison, decision
+
+
+def _quoted(path: Path) -> str:
+    """The run folder as a command to paste names it: absolute, quoted for the shell."""
+    return shlex.quote(str(path.resolve()))
+
+
+def _decide_dir(folder: RunFolder) -> str | None:
+    """The run folder for the report's `decide` command, when the rule asks a person to judge describe."""
+    judged = folder.rule.describe_must_improve and len(folder.results) >= 2
+    if judged and any(w.workload.kind == "describe" for w in folder.results[-1].workloads):
+        return _quoted(folder.path)
+    return None
+
+
+def _moved(folder: RunFolder) -> str | None:
+    """Why the plan's [report] documents are not this folder's to change: it is not where its run wrote it (a
+    copy's report must not rewrite what the original's run wrote there), or it does not say where that was."""
+    here = folder.path.resolve()
+    if folder.written_at is not None and folder.written_at.resolve() == here:
+        return None
+    where = f"was written at {folder.written_at}" if folder.written_at else "does not record where it was written"
+    return (f"this run folder {where}, not here: the plan's [report] documents outside it were left alone; "
+            f"to update them from here: swapbench report {_quoted(here)} --update-moved-docs")  # fmt: skip
+
+
+def _write(path: Path, text: str) -> DocumentChange:
+    """Write a document unless it already holds exactly this text; say which."""
+    data = text.encode("utf-8")
+    try:
+        old = path.read_bytes()
+    except FileNotFoundError:
+        old = None
+    if old == data:
+        return DocumentChange(path, Change.UNCHANGED)
+    write_text(path, text)
+    return DocumentChange(path, Change.CREATED if old is None else Change.UPDATED)
+
+
+def _resolved(folder: RunFolder, doc: Path | None) -> Path | None:
+    """A [report] document's path as the run resolved it: beside the plan it ran (its recorded path)."""
+    if doc is None:
+        return None
+    doc, plan = doc.expanduser(), folder.results[-1].provenance.plan_path
+    return doc if doc.is_absolute() else Path(plan or folder.path / "plan.toml").parent / doc
+
+
+def _document_paths(folder: RunFolder) -> list[Path]:
+    settings = folder.report
+    docs = (settings.research_doc, settings.registry_doc) if settings else ()
+    return [p for doc in docs if (p := _resolved(folder, doc)) is not None]
+
+
+def update_documents(
+    folder: RunFolder, comparison: Comparison, decision: DecisionResult | None
+) -> list[DocumentChange]:
     """The plan's [report] documents: research section, registry row, peak and change log (idempotent)."""
     settings = folder.report
     if settings is None:
         return []
-    base = Path(folder.results[0].provenance.plan_path or folder.path / "plan.toml").parent  # the original plan's
-
-    def resolve(p: Path) -> Path:
-        return p.expanduser() if p.expanduser().is_absolute() else base / p
-
+    research, registry = _resolved(folder, settings.research_doc), _resolved(folder, settings.registry_doc)
     baseline, candidate = folder.results[0], folder.results[-1]
-    run_id = candidate.run_id
     written = []
-    if settings.research_doc is not None:
-        doc = resolve(settings.research_doc)
+    if research is not None:
         body = render_markdown([baseline, candidate], comparison, decision).split("\n", 1)[1]  # no report title
-        section = f"Measured by swapbench, run {run_id}.\n{body}"
-        write_text(doc, update_research(doc.read_text() if doc.exists() else None, settings.research_title, section))
-        written.append(doc)
-    if settings.registry_doc is not None:
-        doc = resolve(settings.registry_doc)
-        text = doc.read_text() if doc.exists() else None
-        write_text(doc, update_registry(text, candidate.label, *_registry_lines(folder, decision)))
-        written.append(doc)
+        section = f"Measured by swapbench, run {candidate.run_id}.\n{body}"
+        text = research.read_text() if research.exists() else None
+        written.append(_write(research, update_research(text, settings.research_title, section)))
+    if registry is not None:
+        text = registry.read_text() if registry.exists() else None
+        written.append(_write(registry, update_registry(text, candidate.label, *_registry_lines(folder, decision))))
     return written
 
 
@@ -191,31 +286,37 @@ def _gib(mib: float | None) -> str:
     return "unknown" if mib is None else f"{mib / 1024:.2f} GiB"
 
 
-def write_report_safely(folder: RunFolder) -> tuple[Comparison | None, DecisionResult | None, Path]:
+def write_report_safely(folder: RunFolder, update_moved_docs: bool = False) -> ReportWritten:
     """`report` and `decide`: a run folder or document that cannot be written is an input error (3)."""
     try:
-        return write_report(folder)
+        return write_run_report(folder, update_moved_docs)
     except (OSError, UnicodeError) as exc:
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise InputError(f"cannot write the report of {folder.path}: {why}",
                          hint="make the run folder and the [report] documents writable") from exc  # fmt: skip
 
 
-def report_folder(path: Path) -> tuple[DecisionResult | None, Path]:
+def report_folder(path: Path, update_moved_docs: bool = False) -> ReportWritten:
     """`swapbench report RUN_DIR`: comparison.json, report.md, report.html and the [report] documents."""
-    _, decision, report = write_report_safely(RunFolder.open(path))
-    return decision, report
+    return write_report_safely(RunFolder.open(path), update_moved_docs)
 
 
-def record_judgment(path: Path, judgment: Judgment, note: str | None) -> tuple[DecisionResult | None, Path]:
-    """`swapbench decide`: record the person's describe verdict, then decide and rewrite the report."""
+def record_judgment(
+    path: Path,
+    judgment: Judgment,
+    note: str | None,
+    blinded: BlindedJudging | None = None,
+    update_moved_docs: bool = False,
+) -> ReportWritten:
+    """`swapbench decide` and `judge`: record the person's describe verdict, then decide and rewrite the report."""
     folder = RunFolder.open(path)
     if len(folder.results) < 2:
         raise InputError(f"{path} holds one target only", hint="a decision needs a baseline and a candidate")
     try:
-        write_text(folder.judgment_file, JudgmentRecord(judgment=judgment, note=note).model_dump_json(indent=2) + "\n")
+        record = JudgmentRecord(judgment=judgment, note=note, blinded=blinded)
+        recorded = _write(folder.judgment_file, record.model_dump_json(indent=2) + "\n")
     except OSError as exc:
         raise InputError(f"cannot record the judgment in {folder.judgment_file}: {exc.strerror}",
                          hint="make the run folder writable") from exc  # fmt: skip
-    _, decision, report = write_report_safely(folder)
-    return decision, report
+    written = write_report_safely(folder, update_moved_docs)
+    return replace(written, documents=[recorded, *written.documents])

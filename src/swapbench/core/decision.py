@@ -18,7 +18,7 @@ from enum import StrEnum
 
 from swapbench.core.compare import Comparison
 from swapbench.core.frozen import Frozen
-from swapbench.core.judgment import Judgment as Judgment  # re-exported: the decision speaks of it
+from swapbench.core.judgment import Judgment as Judgment  # noqa: PLC0414  re-exported: the decision speaks of it
 from swapbench.core.results import Results, WorkloadResult
 from swapbench.core.stats import median_ci
 from swapbench.core.vram import Verdict
@@ -88,11 +88,11 @@ def _adherence(navs: list[WorkloadResult], rule: Decision) -> Rule:
     return Rule(state=RuleState.MET if ok else RuleState.NOT_MET, detail=detail)
 
 
-def _describe(candidate: Results, judgment: Judgment | None) -> Rule:
+def _describe(candidate: Results, judgment: Judgment | None, run_dir: str) -> Rule:
     if not any(w.workload.kind == "describe" for w in candidate.workloads):
         return Rule(state=RuleState.NOT_APPLICABLE, detail="describe judgment: the plan has no describe workload")
     if judgment is None:
-        how = "`swapbench decide RUN --describe better|same|worse`"
+        how = f"`swapbench decide {run_dir} --describe better` (or same, or worse)"
         return Rule(state=RuleState.OPEN, detail=f"describe outputs not judged yet: {how}")
     ok = judgment is Judgment.BETTER
     detail = f"describe judged {judgment.value}" + ("" if ok else " (materially better is required)")
@@ -205,12 +205,14 @@ def decide(
     judgment: Judgment | None = None,
     note: str | None = None,
     comparison: Comparison | None = None,
+    run_dir: str = "RUN_DIR",
 ) -> DecisionResult:
-    """Every rule evaluated and listed, in the order of the plan's [decision] table."""
+    """Every rule evaluated and listed, in the order of the plan's [decision] table; `run_dir` is the run folder
+    as a shell reads it (quoted), for the command that records a missing judgment."""
     navs = judged_workloads(candidate, comparison, "nav")
     rules = [_adherence([w for w in candidate.workloads if w.workload.kind == "nav"], rule)]
     if rule.describe_must_improve:
-        rules.append(_describe(candidate, judgment))
+        rules.append(_describe(candidate, judgment, run_dir))
     if rule.vram_in_band:
         rules.append(_vram(candidate))
     if rule.latency_gate_p50_ms is not None:

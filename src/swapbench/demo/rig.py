@@ -1,8 +1,12 @@
-"""Where the test rig lives (built by scripts/setup-rig.sh): llama-server, the small models, their mmproj."""
+"""The test rig: where it lives (llama-server, the small models, their mmproj) and building it (setup_rig.sh)."""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,14 +49,46 @@ class Rig:
         return [p for p in needed if not p.exists()]
 
 
+BUILD_TIME = "once, roughly 6 minutes of compiling llama-server on 2 cores and ~400 MB of downloads"
+BUILDER = Path(__file__).with_name("setup_rig.sh")
+
+
+def rig_root() -> Path:
+    default = Path.home() / ".cache" / "swapbench" / f"rig-b{LLAMA_BUILD}"
+    return Path(os.environ.get("SWAPBENCH_RIG", default))
+
+
 def find_rig() -> Rig:
     """The rig at $SWAPBENCH_RIG or the default cache folder; InputError if any part is missing."""
-    default = Path.home() / ".cache" / "swapbench" / f"rig-b{LLAMA_BUILD}"
-    rig = Rig(Path(os.environ.get("SWAPBENCH_RIG", default)))
+    rig = Rig(rig_root())
     missing = rig.missing()
     if missing:
         raise InputError(
             f"the test rig at {rig.root} is incomplete (missing {missing[0].name})",
-            hint="run scripts/setup-rig.sh (it builds llama-server and fetches the models), or set SWAPBENCH_RIG",
+            hint=f"run `swapbench setup-rig` ({BUILD_TIME}); or set SWAPBENCH_RIG to a built rig",
         )
     return rig
+
+
+def build_rig(say: Callable[[str], None]) -> tuple[Rig, float]:
+    """Run the packaged setup_rig.sh with this Python (idempotent: what is cached is kept); each of its log
+    lines goes to `say`. Returns the rig and the seconds it took."""
+    started = time.monotonic()
+    env = {**os.environ, "PYTHON": sys.executable, "SWAPBENCH_RIG": str(rig_root())}
+    try:
+        with subprocess.Popen(["bash", str(BUILDER)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              text=True) as builder:  # fmt: skip
+            assert builder.stderr is not None
+            tail: list[str] = []
+            for line in builder.stderr:
+                say(line.rstrip())
+                tail = [*tail[-4:], line.rstrip()]
+    except OSError as exc:
+        raise InputError(f"cannot run the rig's builder: {exc}", hint="it needs bash; install it and retry") from exc
+    if builder.returncode != 0:
+        raise InputError(
+            f"building the test rig failed (exit {builder.returncode}): {' | '.join(tail[-2:])}",
+            hint=f"read the lines above; it needs cmake, ninja, g++ and libssl-dev (installed with apt-get when run "
+            f"as root) and PyPI; run `swapbench setup-rig` again: what is built is kept in {rig_root()}",
+        )
+    return find_rig(), time.monotonic() - started

@@ -269,8 +269,8 @@ class RealHost:
 
 
 def _up(ops: ServiceOps) -> Outcome:
-    up = ops.is_up()
-    return outcome(f"service {ops.name} up", up, "running and healthy" if up else "NOT up")
+    state = ops.state()
+    return outcome(f"service {ops.name} up", state.ok, state.detail)
 
 
 def _gone(cand: CandidateOps) -> Outcome:

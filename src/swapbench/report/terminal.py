@@ -24,6 +24,7 @@ from swapbench.core.results import LatencyStats, Results, Sample
 from swapbench.core.steps import Outcome, SwapReport
 from swapbench.core.vram import GpuSummary
 from swapbench.errors import SwapbenchError
+from swapbench.report.docs import DocumentChange
 from swapbench.report.results_file import read_results, reanalysed
 
 
@@ -137,7 +138,8 @@ def _share(value: float | None) -> str:
 
 def ratio_table(baseline: Results, candidate: Results) -> Table:
     """Candidate against baseline per shared workload, as ratios (candidate / baseline)."""
-    table = Table(title=f"{candidate.label} vs {baseline.label} (ratio = candidate / baseline)", header_style="bold")
+    title = escape(f"{candidate.label} vs {baseline.label} (ratio = candidate / baseline)")
+    table = Table(title=title, header_style="bold")
     for name in ("workload", "p50 base", "p50 cand", "p50 ratio", "tok/s ratio", "schema base", "schema cand"):
         table.add_column(name, justify="left" if name == "workload" else "right", no_wrap=True)
     cand = {w.workload.name: w.metrics for w in candidate.workloads}
@@ -148,7 +150,7 @@ def ratio_table(baseline: Results, candidate: Results) -> Table:
         bp = b.client_latency_ms.p50 if b.client_latency_ms else None
         cp = c.client_latency_ms.p50 if c.client_latency_ms else None
         table.add_row(
-            w.workload.name,
+            escape(w.workload.name),
             _num(bp),
             _num(cp),
             _ratio(bp, cp),
@@ -163,7 +165,7 @@ STATUS_STYLE = {"pass": "green", "fail": "bold red", "skip": "yellow"}
 
 
 def outcomes_table(outcomes: Sequence[Outcome], title: str) -> Table:
-    table = Table(title=title, header_style="bold")
+    table = Table(title=escape(title), header_style="bold")  # the title names the plan's path
     table.add_column("", no_wrap=True)
     table.add_column("check")
     table.add_column("detail")
@@ -173,7 +175,7 @@ def outcomes_table(outcomes: Sequence[Outcome], title: str) -> Table:
 
 
 def dry_run_table(steps: Sequence[tuple[Phase, str]], title: str) -> Table:
-    table = Table(title=title, header_style="bold", show_lines=False)
+    table = Table(title=escape(title), header_style="bold", show_lines=False)
     table.add_column("#", justify="right")
     table.add_column("phase", no_wrap=True)
     table.add_column("what would run", overflow="fold")
@@ -221,12 +223,12 @@ def print_gpu(console: Console, gpu: GpuSummary) -> None:
     used = _mib(gpu.used_before_stop_mib)
     console.print(Text(f"GPU {gpu.device} (driver {gpu.driver}): {used} used before the stop; {services}"))
     for label, fp in gpu.candidates.items():
-        console.print(
+        console.print(Text(
             f"  {label}: resident {_mib(fp.resident_mib)}, peak {_mib(fp.peak_mib)} ({fp.source}), "
             f"gate {fp.verdict.value}; "
             f"projected steady-state peak {_mib(gpu.projected_peak_mib.get(label))}"
-        )
-    console.print("  drain: " + ", ".join(f"{k} {v:.2f} s" for k, v in gpu.drain_s.items()))
+        ))  # fmt: skip
+    console.print(Text("  drain: " + ", ".join(f"{k} {v:.2f} s" for k, v in gpu.drain_s.items())))
 
 
 def print_swap_report(console: Console, report: SwapReport, run_dir: str) -> None:
@@ -287,14 +289,26 @@ def comparison_tables(comparison: Comparison) -> Group:
     return Group(*parts)
 
 
-def print_decision(console: Console, decision: DecisionResult | None, report: Path | None) -> None:
+def print_decision(
+    console: Console,
+    decision: DecisionResult | None,
+    report: Path | None,
+    documents: Sequence[DocumentChange] = (),
+    left_alone: str | None = None,
+) -> None:
+    """The decision with every reason; then each document written (created, updated, unchanged, left alone) with
+    its path, or, without that list (a `run`), where the report is."""
     if decision is not None:
         style = {"adopt": "bold green", "reject": "bold red", "pending": "bold yellow",
                  "inconclusive": "bold magenta"}[decision.status.value]  # fmt: skip
         console.print(f"[{style}]decision: {decision.status.value.upper()}[/]")
         for reason in decision.reasons:
-            console.print(Text(f"  {reason}"), highlight=False)
-    if report is not None:
+            console.print(Text(f"  {reason}"), highlight=False, soft_wrap=True)  # a command in it stays pasteable
+    for doc in documents:
+        console.print(Text(f"{doc.change.value + ':':<11} {doc.path}"), soft_wrap=True, highlight=False)
+    if left_alone is not None:
+        console.print(Text(f"note: {left_alone}", style="yellow"), soft_wrap=True, highlight=False)
+    if report is not None and not documents:
         console.print(Text(f"report: {report} (and {report.with_suffix('.html').name} beside it)"), soft_wrap=True)
 
 

@@ -1,4 +1,5 @@
-"""Write the rig's small assets: a synthetic SigLIP-style mmproj per model and a Gemma 3 chat template.
+"""Run by setup_rig.sh, not imported: the rig's small assets, a synthetic SigLIP-style mmproj per model and a
+Gemma 3 chat template.
 
 The mmproj is a one-block, 64-wide vision tower with `projector_type = gemma3` whose projection width equals
 the language model's n_embd. Its weights are random (seeded), so it tests the image plumbing, not quality.
@@ -9,7 +10,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import gguf
 import numpy as np
 
 # Model file -> n_embd of its language model (the projector must output this width).
@@ -55,6 +55,8 @@ GEMMA3_TEMPLATE = """\
 
 
 def write_mmproj(path: Path, n_embd_text: int, seed: int) -> None:
+    import gguf  # noqa: PLC0415  only here: with the mmproj files written, the template needs no gguf
+
     """Write a deterministic gemma3-type vision projector for a model of width `n_embd_text`."""
     rng = np.random.default_rng(seed)
 

@@ -1,0 +1,34 @@
+"""What `swapbench status` found: who owns the window, an unfinished journal, each service as it is now, and the
+last finished run with the time it ended (its verify is then, not now)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from swapbench.core.frozen import Frozen
+from swapbench.core.steps import Outcome, SwapStatus
+
+STATUS_SCHEMA_VERSION = 1
+
+
+class LastRun(Frozen):
+    run_id: str
+    status: SwapStatus
+    error: str | None = None
+    ended_at: str = Field(description="When its swap.json was written, ISO 8601 UTC.")
+    ended_s_ago: float
+    folder: str
+    verify: list[Outcome] = Field(description="The verify at the end of that run: then, not now.")
+
+
+class HostStatus(Frozen):
+    schema_version: int = STATUS_SCHEMA_VERSION
+    checked_at: str = Field(description="When this status was taken, ISO 8601 UTC.")
+    owner: str | None = Field(None, description="The swapbench that owns the window now, if any.")
+    journal: str
+    journal_damaged: str | None = None
+    unfinished_run: str | None = Field(None, description="A run whose journal is still open.")
+    journal_lines: list[str] = Field(default_factory=list)
+    services_now: list[Outcome] = Field(description="Each service of the plan, probed now.")
+    last_run: LastRun | None = None
+    damaged_records: list[str] = Field(default_factory=list, description="swap.json files that could not be read.")
