@@ -29,6 +29,8 @@ from swapbench.core.results import (
     WorkloadInfo,
     WorkloadResult,
 )  # fmt: skip
+from swapbench.core.steps import Outcome, SwapReport, SwapStatus
+from swapbench.core.steps import Status as OutcomeStatus
 from swapbench.core.vram import Footprint, Verdict
 from swapbench.plan.models import Decision
 from swapbench.report.markdown import render_markdown
@@ -253,3 +255,12 @@ def test_review_fixes_gate_vram_old_files_and_cached_adherence() -> None:
     )
     both = fresh_ok.model_copy(update={"workloads": [*fresh_ok.workloads, renamed]})
     assert decide(Decision(), both, Judgment.BETTER).status is Status.REJECT
+
+
+def test_a_verify_detail_from_a_server_cannot_break_the_markdown_table() -> None:
+    """A detail quotes what a server said (an HTTP body): its pipes and line breaks stay inside the cell."""
+    said = Outcome(name="GET http://127.0.0.1:8772/health", status=OutcomeStatus.FAIL,
+                   detail='HTTP 503, expected 200: {"error": "a|b"}\nretry')  # fmt: skip
+    swap = SwapReport(run_id="r", status=SwapStatus.COMPLETE, checks=[], verify=[said], spans=[], downtime=None)
+    rows = [line for line in render_markdown([E2B], swap=swap).splitlines() if "8772/health" in line]
+    assert rows == ['| GET http://127.0.0.1:8772/health | fail | HTTP 503, expected 200: {"error": "a\\|b"} retry |']
