@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from swapbench.app import bench as bench_app
     from swapbench.app import demo as demo_app
     from swapbench.app import export as export_app
+    from swapbench.app import judge as judge_app
     from swapbench.app import swap as swap_app
     from swapbench.app import verdict as verdict_app
     from swapbench.report import crash, live, terminal
@@ -49,6 +50,7 @@ else:
     bench_app = _lazy("swapbench.app.bench")
     demo_app = _lazy("swapbench.app.demo")
     export_app = _lazy("swapbench.app.export")
+    judge_app = _lazy("swapbench.app.judge")
     swap_app = _lazy("swapbench.app.swap")
     verdict_app = _lazy("swapbench.app.verdict")
     crash = _lazy("swapbench.report.crash")
@@ -328,7 +330,7 @@ def decide(
     written = verdict_app.record_judgment(run_dir, describe, note, update_moved_docs=update_moved_docs)
     decision, report = written.decision, written.report
     if as_json:
-        _emit(report_export.decision_json(decision, report))
+        _emit(report_export.decision_json(decision, report, written.documents, written.left_alone))
     else:
         terminal.print_decision(out, decision, report, written.documents, written.left_alone)
     raise typer.Exit(decision.status.exit_code if decision else 0)
@@ -348,12 +350,9 @@ def judge(
 ) -> None:
     """Judge the describe answers blinded in a browser (A or B or same per frame); record the verdict and print
     the decision as `decide` does (exit 0 / 20 / 21 / 22)."""
-    from swapbench.app import judge as judge_app  # noqa: PLC0415 - imported when used: the CLI starts fast
-    from swapbench.report.terminal import print_decision  # noqa: PLC0415 - the same
-
     request = judge_app.JudgeRequest(run_dir=run_dir, host=host, port=port)
     written = judge_app.judge_run(request, on_ready=_say_judge_url)
-    print_decision(out, written.decision, written.report, written.documents, written.left_alone)
+    terminal.print_decision(out, written.decision, written.report, written.documents, written.left_alone)
     raise typer.Exit(written.decision.status.exit_code if written.decision else 0)
 
 
@@ -424,9 +423,9 @@ def export_command(
     after the window last). CSV has a header row, an empty cell for a missing value and true/false; JSON lines
     have null and true/false.
 
-    Columns, in order (units in the names): schema_version, run_id, target, results_file, model, workload,
-    workload_kind, cache_mode, warmup, sample_index, frame, frame_sha256, offset_ms, ok, usable, degenerate, error,
-    http_status, finish_reason, latency_ms, ttft_ms, prompt_tokens, completion_tokens, cached_tokens,
+    Columns, in order (units in the names): schema_version, run_id, target, results_file, after_window, model,
+    workload, workload_kind, cache_mode, warmup, sample_index, frame, frame_sha256, offset_ms, ok, usable,
+    degenerate, error, http_status, finish_reason, latency_ms, ttft_ms, prompt_tokens, completion_tokens, cached_tokens,
     server_prompt_tokens, server_cached_tokens, server_prompt_ms, server_decode_tokens, server_decode_ms,
     decode_tok_s, e2e_tok_s, reconnects, parse_strategy, schema_valid, schema_adherent, parse_error,
     thinking_leaked, thinking_leak_where, content, reasoning_content."""

@@ -101,3 +101,23 @@ def test_at_a_terminal_the_demo_offers_to_build_the_rig(tmp_path: Path) -> None:
     assert asked.returncode == 3, asked.stdout
     assert "Build it now (once, roughly 6 minutes of compiling llama-server on 2 cores" in asked.stdout
     assert not (tmp_path / "no-rig" / "bin" / "llama-server").exists()  # "n": nothing built
+
+
+def test_setup_rig_from_the_wheel_writes_the_mmproj_files_without_gguf(
+    pipx_install: Path, rig: Rig, tmp_path: Path
+) -> None:
+    """The pipx environment has no `gguf`: the rig's builder gives its asset writer a small venv of its own. On a
+    rig whose llama-server and models are there (linked) and whose mmproj files are not, it writes them again,
+    byte for byte (their weights are seeded)."""
+    copy = tmp_path / "rig"
+    subprocess.run(["cp", "-al", str(rig.root), str(copy)], check=True)
+    for small in copy.joinpath("models").glob("*.jinja"):
+        small.unlink()
+        shutil.copy(rig.root / "models" / small.name, small)  # rewritten in place: not the real rig's inode
+    for mmproj in copy.joinpath("models").glob("*.mmproj.gguf"):
+        mmproj.unlink()
+    built = run([str(pipx_install), "setup-rig"], tmp_path, {"SWAPBENCH_RIG": str(copy)})
+    assert built.returncode == 0, built.stdout + built.stderr
+    assert f"installing gguf into {copy / 'dl' / 'assets-venv'}" in built.stdout
+    for model in (rig.smollm2, rig.gemma3):
+        assert Rig.mmproj(copy / "models" / model.name).read_bytes() == Rig.mmproj(model).read_bytes()

@@ -132,6 +132,9 @@ def test_a_person_judges_blinded_in_a_real_browser(
     assert revealed == f"A was {frames[0]['a']}, B was {frames[0]['b']}"
     for f in frames:  # the recorded order says which label was the candidate's
         assert {f["a"], f["b"]} == {BASELINE, CANDIDATE}
+        # ... and it is the order the page showed: the candidate's side is the one with the blank answer
+        blank = "A" if answers[2 * f["frame"]] == "(empty answer)" else "B"
+        assert f[blank.lower()] == CANDIDATE, (f, answers)
         assert f["judgment"] == ("better" if f[f["pick"].lower()] == CANDIDATE else "worse")
     counts = Counter(f["judgment"] for f in frames)
     lead = counts["better"] - counts["worse"]  # the rule: frames won by the candidate against those lost

@@ -16,6 +16,7 @@ import pytest
 
 from swapbench.app import swap
 from swapbench.core.steps import Status, SwapStatus
+from swapbench.demo import sandbox as sandbox_module
 from swapbench.demo.rig import Rig
 from swapbench.demo.sandbox import Sandbox, build_sandbox
 from swapbench.errors import JournalError, PreflightFailed
@@ -123,7 +124,8 @@ def test_dry_run_lists_everything_in_order(box: Sandbox) -> None:
         False,
     )
     image = nav["messages"][0]["content"][0]["image_url"]["url"]
-    assert re.fullmatch(r"<image/jpeg image, [\d,]+ bytes, elided>", image), image
+    first = sorted((Path(sandbox_module.__file__).parents[1] / "frames").iterdir())[0]  # the demo's frames
+    assert image == f"<image/jpeg image, {first.stat().st_size:,} bytes, elided>"  # the file's exact size
     assert "base64" not in "\n".join(bodies.values())
     run = swapbench("run", "--dry-run", str(box.plan_path))
     assert run.returncode == 0 and "would do, in order" in run.stdout

@@ -13,7 +13,7 @@ import pytest
 from swapbench.app import verdict
 from swapbench.core.decision import Judgment
 from swapbench.core.steps import SwapReport, SwapStatus
-from swapbench.errors import InputError
+from swapbench.errors import InputError, PlanError
 from swapbench.report.results_file import read_results, render_json
 from tests.unit.test_verdict import results
 
@@ -100,3 +100,28 @@ def test_a_recorded_judgment_reads_back(tmp_path: Path) -> None:
     recorded = json.loads((folder / "decision.json").read_text())
     assert recorded == {"schema_version": 1, "judgment": "better", "note": "sharper", "blinded": None}
     assert decision is not None and "met: describe judged better" in decision.reasons
+
+
+PLAN_COPY = """
+[run]
+samples = "20"
+[image]
+path = "car.jpg"
+[[workloads]]
+name = "nav"
+kind = "nav"
+[decision]
+min_schema_adherence = "0.5"
+"""
+
+
+def test_a_run_folder_s_plan_copy_from_before_strict_types_still_reports(tmp_path: Path) -> None:
+    """A plan that a looser swapbench ran (numbers written as strings) stays the run's rule: read leniently."""
+    folder = run_folder(tmp_path / "run")
+    (folder / "plan.toml").write_text(PLAN_COPY)
+    assert verdict.RunFolder.open(folder).rule.min_schema_adherence == 0.5
+    (folder / "plan.toml").write_text(PLAN_COPY.replace('"0.5"', '"half"'))
+    with pytest.raises(PlanError) as refused:
+        verdict.RunFolder.open(folder)
+    assert refused.value.message.startswith(f"{folder / 'plan.toml'} (the copy of the plan this run used) no longer "
+                                            "loads: plan.toml: decision.min_schema_adherence: ")  # fmt: skip

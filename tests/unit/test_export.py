@@ -94,7 +94,8 @@ def expected_row(name: str, res: dict[str, Any], work: dict[str, Any], s: dict[s
     frame = res["frames"][s["frame"]]["sha256"] if s["frame"] is not None else None
     strategy = parse.get("strategy")
     return [
-        1, res["run_id"], res["label"], name, res["server"]["model_path"], info["name"], info["kind"],
+        1, res["run_id"], res["label"], name, name.endswith(".after.json"), res["server"]["model_path"], info["name"],
+        info["kind"],
         "cached" if info["cache_prompt"] else "fresh", warmup, s["index"], s["frame"], frame, s["offset_ms"],
         ex["error"] is None, ex["error"] is None and s["degenerate"] is None, s["degenerate"], ex["error"],
         ex["http_status"], ex["finish_reason"], ex["latency_ms"], ex["ttft_ms"], usage.get("prompt_tokens"), done,
@@ -137,6 +138,8 @@ def test_the_csv_read_with_the_csv_module_holds_every_sample_of_the_json(run_dir
     for row, want in zip(rows, expected, strict=True):
         bad = [(c, cell, v) for c, cell, v in zip(COLUMNS, row, want, strict=True) if not same_cell(cell, v)]
         assert not bad, bad
+    after = [row[COLUMNS.index("after_window")] for row in rows]
+    assert after == ["false"] * 28 + ["true"] * 14  # the baseline measured again: told apart from the first e2b
     cut = rows[1]
     assert cut[COLUMNS.index("content")] == 'line one\r\nline two, with a comma\tand a tab "quoted" ünïcode\n'
     assert (cut[COLUMNS.index("degenerate")], cut[COLUMNS.index("thinking_leak_where")]) == ("cut", "reasoning_content")
@@ -199,6 +202,9 @@ def test_decide_json_keeps_the_decision_exit_code(run_dir: Path, tmp_path: Path)
     decided = json.loads(done.stdout)
     assert (done.returncode, decided["schema_version"]) == (DecisionExit.REJECT, 1), done.stderr
     assert decided["decision"]["status"] == "reject" and decided["report"] == str(folder / "report.md")
+    written = {Path(d["path"]).name: d["change"] for d in decided["documents"]}
+    assert written == {"decision.json": "created", "comparison.json": "created", "report.md": "created",
+                       "report.html": "created"}  # fmt: skip
     assert json.loads((folder / "decision.json").read_text())["schema_version"] == 1
     assert json.loads((folder / "comparison.json").read_text())["schema_version"] == 1
 

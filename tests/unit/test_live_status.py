@@ -71,9 +71,25 @@ def test_a_bar_shows_done_total_running_p50_and_time_left() -> None:
         assert live.bar_lines(active_only=True) == []
 
 
+def test_a_workload_that_stops_before_its_extension_ends_its_bar() -> None:
+    """The total counts the extension (N -> N2); when the next workload or phase starts, the bar is done."""
+    clock = Clock()
+    run = WorkloadRun(BenchWorkload(info=INFO, bodies=({},), parse=None))
+    with status(clock) as live:
+        live.on_phase(Phase.BENCH, "e4b")
+        live.expect("e4b", "nav", 10)
+        for _ in range(4):
+            live.on_sample(run, sample(20.0), False)
+        live.expect("e4b", "describe", 10)  # nav stopped at 4 of 10 (a thinking marker, say)
+        assert live.bar_lines(active_only=True) == ["e4b · describe 0/10"]
+        live.on_phase(Phase.TEARDOWN, "e4b")
+        assert live.bar_lines() == ["e4b · nav 4/4 · p50 20.0 ms", "e4b · describe 0/0"]
+        assert live.bar_lines(active_only=True) == []
+
+
 def test_a_plain_log_gets_phase_lines_and_periodic_status_lines() -> None:
     out = io.StringIO()
-    live = LiveStatus(Console(file=out, width=300), every_s=0.05)
+    live = LiveStatus(Console(file=out, width=300), every_s=0.05, clock=Clock())  # its own time stands still
     with live:
         live.on_cap(600)
         live.on_phase(Phase.STOP, "tts")
@@ -81,6 +97,5 @@ def test_a_plain_log_gets_phase_lines_and_periodic_status_lines() -> None:
         while out.getvalue().count("status: stop tts") < 2 and time.monotonic() < deadline:
             time.sleep(0.01)  # the ticker prints on its own, with no further event
     lines = out.getvalue().splitlines()
-    assert lines[0].endswith("] stop tts")
-    assert "status: stop tts · elapsed 0:00 · production DOWN 0:00 · time cap 10:00 left" in lines[1]
-    assert lines[2].endswith("status: stop tts · elapsed 0:00 · production DOWN 0:00 · time cap 10:00 left")
+    assert lines[0] == "[   0.0 s] stop tts"
+    assert lines[1:3] == ["[   0.0 s] status: stop tts · elapsed 0:00 · production DOWN 0:00 · time cap 10:00 left"] * 2

@@ -97,7 +97,7 @@ def test_status_probes_now_and_dates_the_last_run(tmp_path: Path, loading_server
     assert lines[0] == f"now ({found.checked_at}):"
     assert lines[3].startswith("last finished run new: complete; ended ") and lines[3].endswith("(10 min ago)")
     assert lines[4:] == [f"  run folder: {tmp_path / 'out' / 'new'}",
-                         "  verify then pass service phone up: running and healthy"]  # fmt: skip
+                         "  at its verify: pass service phone up: running and healthy"]  # fmt: skip
     assert HostStatus.model_validate_json(found.model_dump_json()) == found  # --json round-trips
     assert json.loads(found.model_dump_json())["schema_version"] == 1
 
@@ -106,3 +106,16 @@ def test_no_run_yet(tmp_path: Path, loading_server: int) -> None:
     found = status(load_plan(plan(tmp_path, loading_server)))
     assert found.last_run is None and found.unfinished_run is None and found.owner is None
     assert status_lines(found)[-1] == "no finished run yet"
+
+
+def test_a_damaged_journal_still_shows_what_is_live(tmp_path: Path, loading_server: int) -> None:
+    """After a crash the journal may be torn in the middle: the services are probed all the same."""
+    path = plan(tmp_path, loading_server)
+    journal = tmp_path / "out" / "journal.active.jsonl"
+    journal.parent.mkdir()
+    journal.write_text('{"type": "begin", "run_id": "r"}\nnot json at all\n{"type": "intent", "step": "stop"}\n')
+    found = status(load_plan(path))
+    assert found.journal_damaged is not None and len(found.services_now) == 2
+    lines = status_lines(found)
+    assert lines[:2] == [f"journal {journal} is damaged: {found.journal_damaged}", f"run `swapbench rollback {path}`"]
+    assert lines[2] == f"now ({found.checked_at}):" and lines[3].startswith("  service llama: NOT up: ")

@@ -39,7 +39,9 @@ def _rig(request: DemoRequest, display: swap.Display, flag: SignalFlag, ask: Ask
     try:
         return find_rig()
     except InputError as missing:
-        if not (request.setup_rig or ask(f"{missing.message}. Build it now ({BUILD_TIME})?")):
+        question = (f"{missing.message}. Build it now ({BUILD_TIME}; as root, missing build tools are installed "
+                    "with apt-get)?")  # fmt: skip
+        if not (request.setup_rig or ask(question)):
             raise
     # Signals are only noted here: a Ctrl-C at the question or during the build (which it kills: same terminal)
     # is honoured before the sandbox starts.

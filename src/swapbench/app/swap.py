@@ -329,7 +329,8 @@ def elide_data(value: object) -> object:
     """The body as a reviewer reads it: each inline image (a data: URL) replaced by its type and size."""
     if isinstance(value, str) and value.startswith("data:") and ";base64," in value:
         kind, data = value.split(";base64,", 1)
-        return f"<{kind.removeprefix('data:')} image, {len(data) * 3 // 4:,} bytes, elided>"
+        size = len(data) * 3 // 4 - (len(data) - len(data.rstrip("=")))  # base64's padding carries no byte
+        return f"<{kind.removeprefix('data:')} image, {size:,} bytes, elided>"
     if isinstance(value, dict):
         return {key: elide_data(item) for key, item in value.items()}
     if isinstance(value, list):
@@ -546,6 +547,8 @@ def _window(
     offset = [0.0]
     report = run_swap(sp, host, journal, lambda: time.monotonic() + offset[0], signals, begun.checks,
                       hook=fault_hook(host, offset), on_phase=on_phase)  # fmt: skip
+    with contextlib.suppress(Exception):  # production is verified: the display's clock stops (it may fail: a pipe)
+        on_phase(Phase.REPORT, None)
     report = _with_gpu(report, loaded, host)
     journal.end(report.status.value, archive_to=run_dir / "journal.jsonl")
     watchdog.disarm()
@@ -746,19 +749,17 @@ def status(loaded: LoadedPlan) -> HostStatus:
     live = live_owner(output_dir(loaded))
     now = datetime.now(UTC)
     checked_at, owner = now.isoformat(timespec="seconds"), live.describe() if live is not None else None
+    services = [_service_now(svc, loaded) for svc in loaded.plan.services]  # what is live matters most after a crash
+    last, damaged = _last_run(output_dir(loaded), now)
+    found = HostStatus(checked_at=checked_at, plan=str(loaded.path), journal=str(path), owner=owner,
+                       services_now=services, last_run=last, damaged_records=damaged)  # fmt: skip
     try:
         state = read_journal(path)
     except JournalError as exc:
-        return HostStatus(checked_at=checked_at, journal=str(path), owner=owner, journal_damaged=exc.message,
-                          services_now=[])  # fmt: skip
-    open_run = bool(state.records) and not state.closed
-    last, damaged = _last_run(output_dir(loaded), now)
-    return HostStatus(
-        checked_at=checked_at, journal=str(path), owner=owner,
-        unfinished_run=(state.run_id or "?") if open_run else None, journal_lines=state.summary() if open_run else [],
-        services_now=[_service_now(svc, loaded) for svc in loaded.plan.services], last_run=last,
-        damaged_records=damaged,
-    )  # fmt: skip
+        return found.model_copy(update={"journal_damaged": exc.message})
+    if not state.records or state.closed:
+        return found
+    return found.model_copy(update={"unfinished_run": state.run_id or "?", "journal_lines": state.summary()})
 
 
 def _service_now(svc: Service, loaded: LoadedPlan) -> Outcome:

@@ -14,7 +14,7 @@ from swapbench.core.decision import DecisionResult, Judgment, decide
 from swapbench.core.frozen import Frozen
 from swapbench.core.results import Results
 from swapbench.core.steps import SwapReport
-from swapbench.errors import ComparisonRefused, InputError, SwapbenchError
+from swapbench.errors import ComparisonRefused, InputError, PlanError, SwapbenchError
 from swapbench.plan.load import load_plan
 from swapbench.plan.models import Band, Decision, Plan, ReportSettings
 from swapbench.report.docs import Change, DocumentChange, update_registry, update_research
@@ -54,6 +54,17 @@ def compare_files(
         ) from exc
 
 
+def _recorded_plan(plan_file: Path) -> Plan:
+    """The copy of the plan the run used, read as leniently as the swapbench that ran it did (strings that read
+    as numbers were converted then); a copy that still does not load is named in full."""
+    try:
+        return load_plan(plan_file, lenient=True).plan
+    except PlanError as exc:
+        raise PlanError(f"{plan_file.resolve()} (the copy of the plan this run used) no longer loads: {exc.message}",
+                        hint="fix the key named in that copy, not in your plan; or move the copy aside: the run "
+                        "is then judged by the default decision rule") from exc  # fmt: skip
+
+
 @dataclass(frozen=True)
 class RunFolder:
     """A run folder: its results (baseline first), its swap report, its plan's decision rule."""
@@ -78,7 +89,7 @@ class RunFolder:
         if not files:
             raise InputError(f"{path} holds no results", hint="give a run folder written by `swapbench run`")
         plan_file = path / "plan.toml"
-        plan = load_plan(plan_file).plan if plan_file.exists() else None
+        plan = _recorded_plan(plan_file) if plan_file.exists() else None
         earlier = plan.baseline.results if plan and plan.baseline and not plan.baseline.url else None
         if earlier is not None:  # the baseline comes from an earlier run's results file
             first = read_results(files[0])

@@ -24,6 +24,7 @@ class LastRun(Frozen):
 class HostStatus(Frozen):
     schema_version: int = STATUS_SCHEMA_VERSION
     checked_at: str = Field(description="When this status was taken, ISO 8601 UTC.")
+    plan: str = Field(description="The plan file the status was taken for.")
     owner: str | None = Field(None, description="The swapbench that owns the window now, if any.")
     journal: str
     journal_damaged: str | None = None

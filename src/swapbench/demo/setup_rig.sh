@@ -22,7 +22,12 @@ need_debian() {
   command -v g++ >/dev/null || missing+=(g++)
   [ -f /usr/include/openssl/ssl.h ] || missing+=(libssl-dev)
   if [ ${#missing[@]} -gt 0 ]; then
-    log "installing from Debian: ${missing[*]}"
+    if [ "$(id -u)" != 0 ]; then  # never a system change behind a user's back: say what to install
+      log "building llama-server needs Debian packages that are missing: ${missing[*]}"
+      log "install them (sudo apt-get install ${missing[*]}) and run swapbench setup-rig again"
+      exit 3
+    fi
+    log "installing from Debian (as root): ${missing[*]}"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
 }

@@ -43,10 +43,12 @@ def _schema() -> dict[str, Any]:
     return Plan.model_json_schema()
 
 
-def validate_plan(data: dict[str, Any], source: str) -> Plan:
-    """Validate a parsed plan; raise PlanError listing every problem as `source: key.path: message`."""
+def validate_plan(data: dict[str, Any], source: str, lenient: bool = False) -> Plan:
+    """Validate a parsed plan; raise PlanError listing every problem as `source: key.path: message`. Lenient:
+    TOML strings that read as numbers or booleans are converted, as swapbench did before its plans were strict
+    (for a run folder's copy of the plan it ran with)."""
     try:
-        plan = Plan.model_validate(data)
+        plan = Plan.model_validate(data, strict=False if lenient else None)
     except ValidationError as exc:
         lines = [f"{source}: {line}" for line in explain(exc.errors(), _schema())]
         raise PlanError(
@@ -55,7 +57,7 @@ def validate_plan(data: dict[str, Any], source: str) -> Plan:
     return plan
 
 
-def load_plan(path: Path, base_dir: Path | None = None) -> LoadedPlan:
+def load_plan(path: Path, base_dir: Path | None = None, lenient: bool = False) -> LoadedPlan:
     """Read and validate a plan file; relative paths resolve beside it, or against `base_dir`."""
     try:
         if path.stat().st_size > MAX_PLAN_BYTES:
@@ -65,8 +67,11 @@ def load_plan(path: Path, base_dir: Path | None = None) -> LoadedPlan:
         raise PlanError(f"cannot read plan {path}: {exc.strerror}", hint="check the path") from exc
     try:
         data = tomllib.loads(raw.decode("utf-8"))
-        plan = validate_plan(data, path.name)
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        plan = validate_plan(data, path.name, lenient)
+    except UnicodeDecodeError as exc:
+        raise PlanError(f"{path.name}: not UTF-8 text (byte {exc.start} is {raw[exc.start:exc.start + 1]!r})",
+                        hint="save the plan as UTF-8 (TOML files are UTF-8)") from exc  # fmt: skip
+    except tomllib.TOMLDecodeError as exc:
         raise PlanError(f"{path.name}: not valid TOML: {exc}", hint="fix the syntax at the place named") from exc
     except RecursionError as exc:
         raise PlanError(f"{path.name}: nested too deeply to be a plan", hint="flatten the arrays and tables") from exc

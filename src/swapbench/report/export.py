@@ -17,6 +17,7 @@ from swapbench.core.metrics import decode_rates, e2e_rates
 from swapbench.core.phases import Phase
 from swapbench.core.results import Degenerate, Results, RunStatus, Sample, WorkloadMetrics, WorkloadResult
 from swapbench.core.steps import Outcome, failures
+from swapbench.report.docs import Change, DocumentChange
 
 ROW_VERSION = 1  # the columns of an exported sample; a new column is a new version
 JSON_VERSION = 1  # the layout of each command's `--json` output
@@ -31,6 +32,8 @@ class SampleRow(Frozen):
     run_id: str = Field(description="The run that measured it.")
     target: str = Field(description="The target's label: the baseline's or a candidate's.")
     results_file: str = Field(description="The results file's name (the drift's is results-LABEL.after.json).")
+    after_window: bool = Field(description="The baseline measured again after the window, for the drift check: "
+                               "leave these rows out to compare the baseline with a candidate.")  # fmt: skip
     model: str | None = Field(description="The model file the server reported (llama-server's model_path).")
     workload: str = Field(description="The workload's name in the plan.")
     workload_kind: Literal["nav", "describe"]
@@ -85,7 +88,8 @@ def sample_row(source: Source, work: WorkloadResult, sample: Sample, warmup: boo
     usage, timings = ex.usage, ex.timings
     frame = results.frames[sample.frame] if sample.frame is not None and sample.frame < len(results.frames) else None
     return SampleRow(
-        run_id=results.run_id, target=results.label, results_file=name, model=results.server.model_path,
+        run_id=results.run_id, target=results.label, results_file=name, after_window=name.endswith(".after.json"),
+        model=results.server.model_path,
         workload=work.workload.name, workload_kind=work.workload.kind, cache_mode=work.workload.cache_mode,
         warmup=warmup, sample_index=sample.index, frame=sample.frame, frame_sha256=frame.sha256 if frame else None,
         offset_ms=sample.offset_ms, ok=sample.ok, usable=sample.usable, degenerate=sample.degenerate,
@@ -184,12 +188,19 @@ class DryRun(Frozen):
     steps: list[DryRunStep]
 
 
+class DocumentRow(Frozen):
+    path: str
+    change: Change
+
+
 class DecisionReport(Frozen):
     """`swapbench decide --json`: the decision with every reason, and the report rewritten."""
 
     schema_version: int = JSON_VERSION
     decision: DecisionResult | None
     report: str | None
+    documents: list[DocumentRow] = Field(default_factory=list, description="Every document written or not.")
+    left_alone: str | None = Field(None, description="Why the plan's documents outside the folder were untouched.")
 
 
 def _dumped(record: Frozen) -> str:
@@ -221,5 +232,12 @@ def dry_run_json(plan: Path, steps: Sequence[tuple[Phase, str]]) -> str:
     return _dumped(DryRun(plan=str(plan), steps=[DryRunStep(phase=p, action=a) for p, a in steps]))
 
 
-def decision_json(decision: DecisionResult | None, report: Path | None) -> str:
-    return _dumped(DecisionReport(decision=decision, report=str(report) if report else None))
+def decision_json(
+    decision: DecisionResult | None,
+    report: Path | None,
+    documents: Sequence[DocumentChange] = (),
+    left_alone: str | None = None,
+) -> str:
+    rows = [DocumentRow(path=str(d.path), change=d.change) for d in documents]
+    return _dumped(DecisionReport(decision=decision, report=str(report) if report else None, documents=rows,
+                                  left_alone=left_alone))  # fmt: skip

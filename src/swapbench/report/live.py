@@ -88,13 +88,23 @@ class LiveStatus:
                 self.down_since = now
             if phase in BACK_UP and self.down_since is not None and self.up_at is None:
                 self.up_at = now
+            self._finish(self.bars)  # a new phase: every workload before it has ended
         self._start()
         self._print(
             Text.assemble((f"[{self._stamp(now)}]", "dim"), " ", (phase, "bold"), f" {target}" if target else "")
         )
 
+    @staticmethod
+    def _finish(bars: dict[tuple[str, str], _Bar], target: str | None = None) -> None:
+        """Their workloads have ended: a total that counted on extension samples that were not needed (a marker,
+        the VRAM band, the p50's precision) becomes what was done."""
+        for (label, _), bar in bars.items():
+            if target is None or label == target:
+                bar.total = bar.done
+
     def expect(self, target: str, workload: str, total: int) -> None:
         with self._lock:
+            self._finish(self.bars, target)  # this target's earlier workloads are done
             self.bars[(target, workload)] = _Bar(target, workload, total)
             self._current[workload] = (target, workload)
         self._start()

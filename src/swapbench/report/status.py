@@ -3,6 +3,8 @@ last finished run, marked with when it ended."""
 
 from __future__ import annotations
 
+import shlex
+
 from swapbench.core.status import HostStatus
 
 
@@ -18,17 +20,17 @@ def _ago(seconds: float) -> str:
 
 def status_lines(status: HostStatus) -> list[str]:
     lines: list[str] = []
+    rollback = f"`swapbench rollback {shlex.quote(status.plan)}`"
     if status.owner is not None:
         lines.append(f"RUNNING: {status.owner} owns the window; it restores and verifies production itself")
     if status.journal_damaged is not None:
-        return [*lines, f"journal {status.journal} is damaged: {status.journal_damaged}",
-                "run `swapbench rollback PLAN`"]  # fmt: skip
+        lines += [f"journal {status.journal} is damaged: {status.journal_damaged}", f"run {rollback}"]
     if status.unfinished_run is not None:
         lines.append(f"{'live' if status.owner else 'UNFINISHED'} run {status.unfinished_run} "
                      f"(journal {status.journal}):")  # fmt: skip
         lines += status.journal_lines
         if status.owner is None:
-            lines.append("no swapbench owns it: production may be down; run `swapbench rollback PLAN`")
+            lines.append(f"no swapbench owns it: production may be down; run {rollback}")
     lines.append(f"now ({status.checked_at}):")
     lines += [f"  {o.name}: {o.detail}" for o in status.services_now] or ["  the plan names no service"]
     lines += [f"{path} is damaged; skipped" for path in status.damaged_records]
@@ -39,5 +41,5 @@ def status_lines(status: HostStatus) -> list[str]:
     lines.append(f"last finished run {last.run_id}: {last.status.value}{error}; ended {last.ended_at} "
                  f"({_ago(last.ended_s_ago)})")  # fmt: skip
     lines.append(f"  run folder: {last.folder}")
-    lines += [f"  verify then {o.status.value:<4} {o.name}: {o.detail}" for o in last.verify]
+    lines += [f"  at its verify: {o.status.value:<4} {o.name}: {o.detail}" for o in last.verify]
     return lines
