@@ -39,8 +39,10 @@ def _lazy(name: str) -> ModuleType:
 if TYPE_CHECKING:
     from swapbench.app import bench as bench_app
     from swapbench.app import demo as demo_app
+    from swapbench.app import dry_run as dry_run_app
     from swapbench.app import export as export_app
     from swapbench.app import judge as judge_app
+    from swapbench.app import status as status_app
     from swapbench.app import swap as swap_app
     from swapbench.app import verdict as verdict_app
     from swapbench.report import crash, live, terminal
@@ -49,8 +51,10 @@ if TYPE_CHECKING:
 else:
     bench_app = _lazy("swapbench.app.bench")
     demo_app = _lazy("swapbench.app.demo")
+    dry_run_app = _lazy("swapbench.app.dry_run")
     export_app = _lazy("swapbench.app.export")
     judge_app = _lazy("swapbench.app.judge")
+    status_app = _lazy("swapbench.app.status")
     swap_app = _lazy("swapbench.app.swap")
     verdict_app = _lazy("swapbench.app.verdict")
     crash = _lazy("swapbench.report.crash")
@@ -255,7 +259,7 @@ DryRun = Annotated[bool, typer.Option("--dry-run", help="Print every check and c
 
 
 def _print_dry_run(plan: Path, as_json: bool = False) -> None:
-    steps = swap_app.dry_run_plan(plan)
+    steps = dry_run_app.dry_run_plan(plan)
     if as_json:
         return _emit(report_export.dry_run_json(plan, steps))
     out.print(terminal.dry_run_table(steps, f"swapbench run {plan} would do, in order"))
@@ -390,7 +394,7 @@ def rollback(
 def status(plan: PlanArg, as_json: AsJson = False) -> None:
     """What is live now (a running swapbench, an unfinished run, each service probed now), then the last finished
     run and when it ended. Reads only."""
-    found = swap_app.status_of(plan)
+    found = status_app.status_of(plan)
     if as_json:
         return _emit(found.model_dump_json(indent=2) + "\n")
     for line in report_status.status_lines(found):

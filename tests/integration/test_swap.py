@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from swapbench.app import swap
+from swapbench.app.dry_run import dry_run
 from swapbench.core.steps import Status, SwapStatus
 from swapbench.demo import sandbox as sandbox_module
 from swapbench.demo.rig import Rig
@@ -99,7 +100,7 @@ def test_end_to_end_swap(box: Sandbox) -> None:
 
 
 def test_dry_run_lists_everything_in_order(box: Sandbox) -> None:
-    steps = swap.dry_run(loaded_of(box))
+    steps = dry_run(loaded_of(box))
     phases = [phase for phase, _ in steps]
     order = ["check", "baseline-bench", "stop", "drain", "launch", "ready", "smoke", "bench", "teardown",
              "drain-candidate", "restore", "verify", "drift-bench", "report"]  # fmt: skip

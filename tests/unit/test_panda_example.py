@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from swapbench.app import swap
+from swapbench.app.dry_run import dry_run
 from swapbench.core.phases import Phase
 from swapbench.plan.load import load_plan
 
@@ -20,7 +20,7 @@ def test_the_user_plan_as_a_dry_run() -> None:
     assert plan.run.time_cap_s == 1500 and (plan.run.samples, plan.run.extended_samples) == (20, 100)
     assert plan.run.stop_order == ["chatterbox", "panda-llamacpp"]
     assert plan.effective_restore_order == ["panda-llamacpp", "chatterbox"]  # decision 7: E2B first
-    steps = swap.dry_run(loaded)
+    steps = dry_run(loaded)
     text = "\n".join(f"{phase} {what}" for phase, what in steps)
     launch = next(what for phase, what in steps if phase == "launch")
     assert "-p 127.0.0.1:11437:8080" in launch and "--jinja" in launch  # decisions 1, 2, 3

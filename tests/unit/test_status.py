@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from swapbench.app.swap import status
+from swapbench.app.status import status
 from swapbench.core.status import HostStatus
 from swapbench.plan.load import load_plan
 from swapbench.report.status import status_lines

@@ -1,27 +1,23 @@
-"""Use cases of the safe swap: check (Phase 0), run, rollback, status, and the dry-run listing."""
+"""Use cases of the safe swap: check (Phase 0), run and rollback (the dry run and status have modules of their own)."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import shutil
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
-from swapbench.adapters.openai_client import CHAT_PATH
 from swapbench.app import bench, verdict
 from swapbench.app.faults import fault_hook
 from swapbench.core.bench import OnSample
 from swapbench.core.compare import Comparison
-from swapbench.core.decision import DecisionResult, rule_warnings
+from swapbench.core.decision import DecisionResult
 from swapbench.core.phases import Phase
-from swapbench.core.status import HostStatus, LastRun
 from swapbench.core.steps import Outcome, Status, SwapReport, SwapStatus, failures
 from swapbench.core.swap import PhaseEvent, SwapPlan, rollback, run_swap
 from swapbench.errors import (
@@ -35,7 +31,6 @@ from swapbench.errors import (
     WorkloadError,
 )
 from swapbench.host import checks as chk
-from swapbench.host.candidate import launch_argv, teardown_argv
 from swapbench.host.files import BALLAST_MIB, Ballast, SafeWriter
 from swapbench.host.gpu import read_device
 from swapbench.host.journal import Journal, JournalState, active_journal_path, read_journal
@@ -44,13 +39,12 @@ from swapbench.host.lock import WindowLock, live_owner
 from swapbench.host.preflight import plan_preflight
 from swapbench.host.proc import run_argv
 from swapbench.host.real import RealHost
-from swapbench.host.services import ServiceOps, privileged_argv, start_argv, stop_argv
+from swapbench.host.services import ServiceOps, privileged_argv
 from swapbench.host.signals import SignalFlag
 from swapbench.host.waiting import wait_until
 from swapbench.host.watchdog import Watchdog, say, watch
 from swapbench.plan.load import LoadedPlan, load_plan, plan_json_schema
-from swapbench.plan.models import Decision, DockerLaunch, DockerService, Plan, Service, Target, port_of
-from swapbench.report.records import read_model
+from swapbench.plan.models import DockerLaunch, DockerService, Plan, port_of
 from swapbench.workloads.prepare import prepare_workloads
 
 SAMPLE_KIB = 4  # a sample in a results file, generously (Phase 0 estimates the disk a run needs)
@@ -244,160 +238,10 @@ def plan_schema() -> str:
     return plan_json_schema()
 
 
-def dry_run_plan(path: Path) -> Steps:
-    """`swapbench check|run PLAN --dry-run`."""
-    return dry_run(load_plan(path))
-
-
 def _window_hint(detail: str) -> str:
     if "owns the window" in detail:
         return "wait for it: it restores and verifies production itself (`swapbench status PLAN` shows it)"
     return "run `swapbench rollback PLAN`: it converges on production whatever state the host is in"
-
-
-# --- dry run ------------------------------------------------------------------------------------------------
-
-
-def _describe_check(c: object) -> str:
-    fields = {k: v for k, v in vars(c).items() if k != "kind" and v is not None}
-    return f"{getattr(c, 'kind', '?')} " + " ".join(f"{k}={v}" for k, v in fields.items())
-
-
-Steps = list[tuple[Phase, str]]
-
-
-def dry_run(loaded: LoadedPlan) -> Steps:
-    """Every check and command of a run, in order, without running any: (phase, what)."""
-    plan = loaded.plan
-    sp = swap_plan(loaded, "RUN_ID")
-    steps = _check_steps(loaded)
-    if sp.baseline and plan.baseline:
-        steps.append((Phase.BASELINE_BENCH, f"baseline {plan.baseline.label} live at {plan.baseline.url}, "
-                      "before any stop"))  # fmt: skip
-    steps += [(Phase.STOP, f"{name}: {' '.join(stop_argv(plan.service(name)) or [])}") for name in plan.run.stop_order]
-    if plan.run.stop_order:
-        steps.append((Phase.DRAIN, f"until the stopped services' processes leave NVML's list (deadline "
-                      f"{plan.run.drain_timeout_s:.0f} s; with no GPU: their stop confirmed them down)"))  # fmt: skip
-    for number, t in enumerate(plan.candidates):
-        steps += _candidate_steps(loaded, t, with_bodies=number == 0)
-    steps += _restore_steps(plan)
-    if sp.baseline and sp.drift_check and plan.baseline:
-        again = f"baseline {plan.baseline.label} measured again after verify (production is up: no downtime)"
-        steps.append((Phase.DRIFT_BENCH, again + "; the before/after drift says whether the verdicts can be trusted"))
-    steps.append((Phase.REPORT, f"results, swap report and journal under {output_dir(loaded)}/RUN_ID/"))
-    return steps + _decision_steps(plan)
-
-
-def _check_steps(loaded: LoadedPlan) -> Steps:
-    plan = loaded.plan
-    steps: Steps = [(Phase.CHECK, "no unfinished journal at " + str(journal_path(loaded)))]
-    privileged = privileged_argv(plan.services)
-    for argv in privileged:
-        steps.append((Phase.CHECK, f"sudo -k -n -l {' '.join(argv)}"))
-        if argv[:2] == ["systemctl", "start"]:
-            steps.append((Phase.CHECK, f"sudo -k -n {' '.join(argv)} (the unit runs: a no-op that proves no password)"))
-    steps += [(Phase.CHECK, f"service {s.name} is up now ({s.manager})") for s in plan.services]
-    return steps + [(Phase.CHECK, _describe_check(c)) for c in plan.checks if not (privileged and c.kind == "sudo")]
-
-
-def _candidate_steps(loaded: LoadedPlan, t: Target, with_bodies: bool) -> Steps:
-    """Launch to drain of one candidate swapbench starts (and, for the first, the request of each workload)."""
-    plan, launch = loaded.plan, t.launch
-    if launch is None:
-        return []
-    log = output_dir(loaded) / "RUN_ID" / f"llama-server-{t.label}.log"
-    n, n2 = plan.run.samples, plan.run.extended_samples
-    more = f", extended to {n2} unless a thinking marker trips or VRAM leaves its band" if n2 and n2 > n else ""
-    if more and plan.run.p50_precision is not None:
-        more += f", stopping as soon as the p50 is known to ±{plan.run.p50_precision:.1%} at 95 %"
-    down = teardown_argv(launch)
-    return [
-        (Phase.LAUNCH, f"{t.label}: {' '.join(launch_argv(t.label, launch, 'RUN_ID', loaded.resolve, log))}"),
-        *_gate_steps(plan),
-        (Phase.READY, f"{t.endpoint}/health 200 for {launch.settle_s} s (timeout {launch.ready_timeout_s:.0f} s)"),
-        (Phase.SMOKE, f"{t.label}: one request per workload; nav by strategy 1 or 2, no thinking marker"),
-        (Phase.BENCH, f"{t.label}: {plan.run.warmup} warm-up + {n} samples per workload ({len(plan.workloads)} "
-                      f"workloads){more}"),
-        *(_request_steps(loaded, t) if with_bodies else []),
-        (Phase.TEARDOWN, f"{t.label}: " + (" ".join(down) if down else "TERM its process group, KILL after 5 s")),
-        (Phase.DRAIN_CANDIDATE, f"until {t.label}'s processes and port {launch.port} are gone and device memory is "
-                                f"back within {plan.run.drain_tolerance_mib:.0f} MiB of its pre-launch level"),
-    ]  # fmt: skip
-
-
-def elide_data(value: object) -> object:
-    """The body as a reviewer reads it: each inline image (a data: URL) replaced by its type and size."""
-    if isinstance(value, str) and value.startswith("data:") and ";base64," in value:
-        kind, data = value.split(";base64,", 1)
-        size = len(data) * 3 // 4 - (len(data) - len(data.rstrip("=")))  # base64's padding carries no byte
-        return f"<{kind.removeprefix('data:')} image, {size:,} bytes, elided>"
-    if isinstance(value, dict):
-        return {key: elide_data(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [elide_data(item) for item in value]
-    return value
-
-
-def _request_steps(loaded: LoadedPlan, t: Target) -> Steps:
-    """What each workload will send, exactly (the first candidate's; other targets' differ only in `model`)."""
-    try:
-        _, workloads = prepare_workloads(loaded, t)
-    except SwapbenchError as exc:  # the check reports it in full; the dry run still shows every command
-        return [(Phase.BENCH, f"request bodies not shown: {exc.message} (`swapbench check` lists what to fix)")]
-    steps: Steps = []
-    for w in workloads:
-        frames = f" (one body per frame: {len(w.bodies)}, alike but for the image)" if len(w.bodies) > 1 else ""
-        body = elide_data(w.bodies[0])
-        assert isinstance(body, dict)
-        keys = ",\n".join(f"  {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}" for k, v in body.items())
-        body = "{\n" + keys + "\n}"  # a key a line: valid JSON, short enough to read
-        steps.append((Phase.BENCH, f"{w.info.name}: POST {t.endpoint}{CHAT_PATH}{frames}\n{body}"))
-    return steps
-
-
-def _gate_steps(plan: Plan) -> Steps:
-    if plan.gates is None or plan.gates.candidate_vram_gb is None:
-        return []
-    band = plan.gates.candidate_vram_gb
-    return [(Phase.LAUNCH, f"candidate VRAM sampled every {plan.run.vram_sample_ms:.0f} ms from launch to the end of "
-             f"the bench: healthy {band.healthy}, warn {band.warn}, above {band.abort_above} GB -> abort: teardown, "
-             "restore, verify")]  # fmt: skip
-
-
-def _restore_steps(plan: Plan) -> Steps:
-    steps: Steps = []
-    for name in plan.effective_restore_order:
-        svc = plan.service(name)
-        ready = f"health {svc.health.url}" if svc.health else "running"
-        steps.append(
-            (Phase.RESTORE, f"{name}: {' '.join(start_argv(svc) or [])}; ready = {ready} for {svc.settle_s} s")
-        )
-    steps += [(Phase.VERIFY, f"service {s.name} up") for s in plan.services]
-    steps += [(Phase.VERIFY, f"candidate {t.label} gone, port {t.launch.port} refused")
-              for t in plan.candidates if t.launch]  # fmt: skip
-    return steps + [(Phase.VERIFY, _describe_check(v)) for v in plan.verify]
-
-
-def _decision_steps(plan: Plan) -> Steps:
-    """The decision rule in words, and a warning for each rule that cannot apply or can never be met."""
-    d = plan.decision or Decision()
-    source = "[decision]" if plan.decision is not None else "the default rule (no [decision] in the plan)"
-    parts = [f"schema adherence >= {d.min_schema_adherence:.0%}"]
-    parts += ["describe judged better"] if d.describe_must_improve else []
-    parts += ["VRAM in band"] if d.vram_in_band else []
-    parts += [f"nav p50 <= {d.latency_gate_p50_ms:g} ms (its 95 % interval)"] if d.latency_gate_p50_ms else []
-    parts += [f"nav latency not slower (±{d.tolerance:.0%})"] if d.latency_must_not_regress else []
-    parts.append(f"at most {d.max_degenerate_share:.0%} degenerate answers per workload")
-    when = "decided after the run, the describe judgment with `swapbench decide RUN_DIR`"
-    rule = f"{source}: adopt if " + " AND ".join(parts) + f"; verdicts against ±{d.tolerance:.0%}; {when}"
-    steps = [(Phase.REPORT, rule)]
-    kinds: set[str] = {w.kind for w in plan.workloads}
-    has_baseline = plan.baseline is not None and (plan.baseline.results is not None or plan.run.bench_baseline)
-    gpu_read = read_device(plan.run.gpu_index).error is None
-    has_band = plan.gates is not None and plan.gates.candidate_vram_gb is not None
-    warnings = rule_warnings(d, kinds, gpu_read=gpu_read, has_band=has_band, has_baseline=has_baseline,
-                             samples=plan.run.extended_samples or plan.run.samples)  # fmt: skip
-    return steps + [(Phase.REPORT, f"WARNING: {w}") for w in warnings]
 
 
 # --- run ----------------------------------------------------------------------------------------------------
@@ -735,50 +579,3 @@ def _journal_closed(loaded: LoadedPlan) -> bool:
     except JournalError:
         return False
     return not state.records or state.closed
-
-
-def status_of(path: Path) -> HostStatus:
-    """`swapbench status PLAN`."""
-    return status(load_plan(path))
-
-
-def status(loaded: LoadedPlan) -> HostStatus:
-    """What is live now (an owner, an unfinished journal, each service probed now), then the last run that
-    finished, with when it ended. Reads only."""
-    path = journal_path(loaded)
-    live = live_owner(output_dir(loaded))
-    now = datetime.now(UTC)
-    checked_at, owner = now.isoformat(timespec="seconds"), live.describe() if live is not None else None
-    services = [_service_now(svc, loaded) for svc in loaded.plan.services]  # what is live matters most after a crash
-    last, damaged = _last_run(output_dir(loaded), now)
-    found = HostStatus(checked_at=checked_at, plan=str(loaded.path), journal=str(path), owner=owner,
-                       services_now=services, last_run=last, damaged_records=damaged)  # fmt: skip
-    try:
-        state = read_journal(path)
-    except JournalError as exc:
-        return found.model_copy(update={"journal_damaged": exc.message})
-    if not state.records or state.closed:
-        return found
-    return found.model_copy(update={"unfinished_run": state.run_id or "?", "journal_lines": state.summary()})
-
-
-def _service_now(svc: Service, loaded: LoadedPlan) -> Outcome:
-    state = ServiceOps(svc, loaded.resolve).state()
-    return Outcome(name=f"service {svc.name}", status=Status.PASS if state.ok else Status.FAIL, detail=state.detail)
-
-
-def _last_run(folder: Path, now: datetime) -> tuple[LastRun | None, list[str]]:
-    """The newest readable swap.json; damaged ones are named and skipped."""
-    damaged: list[str] = []
-    runs = sorted((p for p in folder.glob("*/swap.json") if p.is_file()), key=lambda p: p.stat().st_mtime, reverse=True)
-    for path in runs:
-        try:
-            report = read_model(path, SwapReport, "swap report", "")
-        except InputError as exc:
-            damaged.append(f"{path} ({type(exc.__cause__ or exc).__name__})")
-            continue
-        ended = datetime.fromtimestamp(path.stat().st_mtime, UTC)
-        return LastRun(run_id=report.run_id, status=report.status, error=report.error, folder=str(path.parent),
-                       ended_at=ended.isoformat(timespec="seconds"), ended_s_ago=(now - ended).total_seconds(),
-                       verify=report.verify), damaged  # fmt: skip
-    return None, damaged
