@@ -119,3 +119,13 @@ def test_a_damaged_journal_still_shows_what_is_live(tmp_path: Path, loading_serv
     lines = status_lines(found)
     assert lines[:2] == [f"journal {journal} is damaged: {found.journal_damaged}", f"run `swapbench rollback {path}`"]
     assert lines[2] == f"now ({found.checked_at}):" and lines[3].startswith("  service llama: NOT up: ")
+
+
+def test_a_damaged_swap_json_is_named_and_skipped(tmp_path: Path, loading_server: int) -> None:
+    swap_json(tmp_path / "out" / "good", "good", "complete", age_s=600)
+    (tmp_path / "out" / "empty").mkdir()
+    (tmp_path / "out" / "empty" / "swap.json").write_text("")  # the newest: written last, and empty
+    found = status(load_plan(plan(tmp_path, loading_server)))
+    assert found.last_run is not None and found.last_run.run_id == "good"
+    lines = status_lines(found)
+    assert f"{tmp_path / 'out' / 'empty' / 'swap.json'} is damaged (JSONDecodeError); skipped" in lines

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from swapbench.app.swap import journal_path, output_dir
-from swapbench.core.status import HostStatus, LastRun
+from swapbench.core.status import DamagedRecord, HostStatus, LastRun
 from swapbench.core.steps import Outcome, Status, SwapReport
 from swapbench.errors import InputError, JournalError
 from swapbench.host.journal import read_journal
@@ -48,15 +48,15 @@ def _service_now(svc: Service, loaded: LoadedPlan) -> Outcome:
     return Outcome(name=f"service {svc.name}", status=Status.PASS if state.ok else Status.FAIL, detail=state.detail)
 
 
-def _last_run(folder: Path, now: datetime) -> tuple[LastRun | None, list[str]]:
+def _last_run(folder: Path, now: datetime) -> tuple[LastRun | None, list[DamagedRecord]]:
     """The newest readable swap.json; damaged ones are named and skipped."""
-    damaged: list[str] = []
+    damaged: list[DamagedRecord] = []
     runs = sorted((p for p in folder.glob("*/swap.json") if p.is_file()), key=lambda p: p.stat().st_mtime, reverse=True)
     for path in runs:
         try:
             report = read_model(path, SwapReport, "swap report", "")
         except InputError as exc:
-            damaged.append(f"{path} ({type(exc.__cause__ or exc).__name__})")
+            damaged.append(DamagedRecord(path=str(path), why=type(exc.__cause__ or exc).__name__))
             continue
         ended = datetime.fromtimestamp(path.stat().st_mtime, UTC)
         return LastRun(run_id=report.run_id, status=report.status, error=report.error, folder=str(path.parent),

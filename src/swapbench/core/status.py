@@ -21,6 +21,11 @@ class LastRun(Frozen):
     verify: list[Outcome] = Field(description="The verify at the end of that run: then, not now.")
 
 
+class DamagedRecord(Frozen):
+    path: str
+    why: str = Field(description="What could not be read, e.g. JSONDecodeError.")
+
+
 class HostStatus(Frozen):
     schema_version: int = STATUS_SCHEMA_VERSION
     checked_at: str = Field(description="When this status was taken, ISO 8601 UTC.")
@@ -32,4 +37,4 @@ class HostStatus(Frozen):
     journal_lines: list[str] = Field(default_factory=list)
     services_now: list[Outcome] = Field(description="Each service of the plan, probed now.")
     last_run: LastRun | None = None
-    damaged_records: list[str] = Field(default_factory=list, description="swap.json files that could not be read.")
+    damaged_records: list[DamagedRecord] = Field(default_factory=list, description="swap.json files not readable.")

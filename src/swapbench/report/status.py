@@ -33,7 +33,7 @@ def status_lines(status: HostStatus) -> list[str]:
             lines.append(f"no swapbench owns it: production may be down; run {rollback}")
     lines.append(f"now ({status.checked_at}):")
     lines += [f"  {o.name}: {o.detail}" for o in status.services_now] or ["  the plan names no service"]
-    lines += [f"{path} is damaged; skipped" for path in status.damaged_records]
+    lines += [f"{d.path} is damaged ({d.why}); skipped" for d in status.damaged_records]
     last = status.last_run
     if last is None:
         return [*lines, "no finished run yet"]
