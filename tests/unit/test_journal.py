@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from swapbench.app.swap import window_plan
 from swapbench.core.phases import Phase
-from swapbench.errors import JournalError
+from swapbench.errors import JournalError, PlanError
 from swapbench.host.journal import Journal, read_journal
+from swapbench.plan.load import load_plan
 
 
 def test_records_and_close(tmp_path: Path) -> None:
@@ -66,3 +68,27 @@ def test_a_record_nested_too_deeply_is_damage_not_a_crash(tmp_path: Path) -> Non
         f.write("[" * 100_000 + "\n" + '{"seq": 4, "type": "done"}\n')
     with pytest.raises(JournalError, match="is damaged at line 3"):
         read_journal(path)
+
+
+OLD_STYLE_PLAN = """
+[run]
+samples = "2"
+[image]
+path = "car.jpg"
+[[workloads]]
+name = "nav"
+kind = "nav"
+"""
+
+
+def test_the_watchdog_reads_the_window_s_plan_copy_leniently(tmp_path: Path) -> None:
+    """A run started by a swapbench that accepted `samples = "2"`: its watchdog (started from whatever swapbench is
+    installed when it fires) must still restore production, so the copy is read as leniently as rollback reads."""
+    journal = Journal.begin(tmp_path / "journal.active.jsonl", run_id="r1")
+    journal.intent(Phase.STOP, "tts", undo="start")
+    (tmp_path / "r1").mkdir()
+    (tmp_path / "r1" / "plan.toml").write_text(OLD_STYLE_PLAN)
+    loaded = window_plan(tmp_path / "plan.toml", journal.path)
+    assert loaded.path == (tmp_path / "r1" / "plan.toml").resolve() and loaded.plan.run.samples == 2
+    with pytest.raises(PlanError, match=r"run\.samples: must be an integer, not a string"):
+        load_plan(tmp_path / "r1" / "plan.toml")  # a run, by contrast, is refused: the plan must be fixed

@@ -476,8 +476,9 @@ class RollbackOutcome:
 
 
 def rollback_plan(path: Path, if_unfinished: bool = False) -> RollbackOutcome:
-    """`swapbench rollback PLAN`, inside `signals_noted()`."""
-    loaded = load_plan(path)
+    """`swapbench rollback PLAN`, inside `signals_noted()`. The plan is read leniently: putting production back
+    is never refused over `port = "8081"` (a string where a number belongs) that a run would be refused for."""
+    loaded = load_plan(path, lenient=True)
     return RollbackOutcome(do_rollback(loaded, if_unfinished=if_unfinished), output_dir(loaded))
 
 
@@ -526,12 +527,13 @@ def _converge(loaded: LoadedPlan, if_unfinished: bool, lock: WindowLock) -> Swap
 
 def window_plan(plan: Path, journal: Path) -> LoadedPlan:
     """The plan of a window for its watchdog: the copy the window ran with (paths resolved beside the
-    original), whatever was done to the plan file since; the plan file only if the copy cannot be read."""
+    original), whatever was done to the plan file since; the plan file only if the copy cannot be read. Both
+    leniently, as rollback reads them: a newer swapbench's stricter types never stand between it and production."""
     try:
         state = read_journal(journal)
-        return load_plan(journal.parent / (state.run_id or "?") / "plan.toml", base_dir=plan.parent)
+        return load_plan(journal.parent / (state.run_id or "?") / "plan.toml", base_dir=plan.parent, lenient=True)
     except SwapbenchError:
-        return load_plan(plan)
+        return load_plan(plan, lenient=True)
 
 
 def watch_window(plan: Path, journal: Path, pid: int, create_time: float) -> int:
