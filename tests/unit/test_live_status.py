@@ -75,15 +75,19 @@ def test_a_workload_that_stops_before_its_extension_ends_its_bar() -> None:
     """The total counts the extension (N -> N2); when the next workload or phase starts, the bar is done."""
     clock = Clock()
     run = WorkloadRun(BenchWorkload(info=INFO, bodies=({},), parse=None))
+    describe = WorkloadRun(BenchWorkload(info=INFO.model_copy(update={"name": "describe"}), bodies=({},), parse=None))
     with status(clock) as live:
         live.on_phase(Phase.BENCH, "e4b")
-        live.expect("e4b", "nav", 10)
+        live.expect("e4b", "nav", 10)  # every workload's bar is announced before the first request
+        live.expect("e4b", "describe", 10)
         for _ in range(4):
+            clock.now += 2
             live.on_sample(run, sample(20.0), False)
-        live.expect("e4b", "describe", 10)  # nav stopped at 4 of 10 (a thinking marker, say)
-        assert live.bar_lines(active_only=True) == ["e4b · describe 0/10"]
+        assert live.bar_lines(active_only=True) == ["e4b · nav 4/10 · p50 20.0 ms · ≤0:12 left", "e4b · describe 0/10"]
+        live.on_sample(describe, sample(30.0), False)  # nav stopped at 4 of 10 (a thinking marker, say)
+        assert live.bar_lines(active_only=True) == ["e4b · describe 1/10 · p50 30.0 ms"]
         live.on_phase(Phase.TEARDOWN, "e4b")
-        assert live.bar_lines() == ["e4b · nav 4/4 · p50 20.0 ms", "e4b · describe 0/0"]
+        assert live.bar_lines() == ["e4b · nav 4/4 · p50 20.0 ms", "e4b · describe 1/1 · p50 30.0 ms"]
         assert live.bar_lines(active_only=True) == []
 
 

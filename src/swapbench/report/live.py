@@ -96,15 +96,14 @@ class LiveStatus:
 
     @staticmethod
     def _finish(bars: dict[tuple[str, str], _Bar], target: str | None = None) -> None:
-        """Their workloads have ended: a total that counted on extension samples that were not needed (a marker,
-        the VRAM band, the p50's precision) becomes what was done."""
+        """Their workloads have ended (all of them, or those of one target): a total that counted on extension
+        samples that were not needed (a marker, the VRAM band, the p50's precision) becomes what was done."""
         for (label, _), bar in bars.items():
             if target is None or label == target:
                 bar.total = bar.done
 
     def expect(self, target: str, workload: str, total: int) -> None:
         with self._lock:
-            self._finish(self.bars, target)  # this target's earlier workloads are done
             self.bars[(target, workload)] = _Bar(target, workload, total)
             self._current[workload] = (target, workload)
         self._start()
@@ -115,6 +114,8 @@ class LiveStatus:
         with self._lock:
             key = self._current.get(name) or (self.target or "target", name)
             bar = self.bars.setdefault(key, _Bar(key[0], name, 0))
+            if bar.done == 0:  # a target's workloads run one after another: the one before this one has ended
+                self._finish({k: b for k, b in self.bars.items() if k != key and b.done > 0}, key[0])
             bar.done += 1
             bar.total = max(bar.total, bar.done)
             bar.first_at = now if bar.first_at is None else bar.first_at
