@@ -18,7 +18,7 @@ DEMO_IMAGE = REPO / "src" / "swapbench" / "demo" / "car-view.jpg"
 
 @pytest.fixture(scope="session")
 def rig() -> Rig:
-    """The rig from scripts/setup-rig.sh. Missing rig = error, not skip: these tests are the point.
+    """The rig from `swapbench setup-rig`. Missing rig = error, not skip: these tests are the point.
     SWAPBENCH_SKIP_RIG=1 skips them instead, for a quick run of the pure tests."""
     try:
         return find_rig()
