@@ -1,32 +1,35 @@
 """The OpenAI-compatible HTTP client: one persistent connection, timed requests, llama-server extras.
 
-httpx errors stop here: connection failures become EndpointUnreachable; HTTP errors and malformed answers
+Wire errors stop here: connection failures become EndpointUnreachable; HTTP errors and malformed answers
 become an Exchange with `error` set, so the bench loop records them as samples.
 """
 
 from __future__ import annotations
 
-import contextlib
+import bisect
 import hashlib
 import json
 import math
-import socket
-import threading
 import time
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-import httpx
-
+from swapbench.adapters.wire import (
+    Answer,
+    Connection,
+    ConnectionLost,
+    DeadlinePassed,
+    Endpoint,
+    TooLarge,
+    Unreachable,
+    WireError,
+)
 from swapbench.core.results import Exchange, ServerInfo, ServerTimings, Usage
 from swapbench.errors import EndpointUnreachable
 
 CHAT_PATH = "/v1/chat/completions"
 MAX_ANSWER_BYTES = 1 << 20  # a chat answer is a few KiB; a server sending more is broken or hostile
-# A request that fails before any byte of the answer on a reused connection is resent once: the server
-# closes keep-alive connections after every stream, after 5 s idle and after 100 requests.
-RETRIABLE = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 
 
 class Health(StrEnum):
@@ -124,93 +127,12 @@ def parse_completion(body: bytes) -> tuple[dict[str, Any], dict[str, Any], dict[
     return data, choices[0], message
 
 
-class _WireClock:
-    """httpcore trace hook: times a request on the wire, from the first byte sent (or the TCP connect, when
-    one was needed) to the last byte of the body received, so httpx's own bookkeeping stays out of the
-    recorded latency. Also counts connects, so a transparent reconnect is visible in the sample."""
-
-    __slots__ = ("connects", "end_ns", "socket", "start_ns")
-
-    def __init__(self) -> None:
-        self.socket: socket.socket | None = None
-        self.reset()
-
-    def reset(self) -> None:
-        self.connects = 0
-        self.start_ns = 0
-        self.end_ns = 0
-
-    def __call__(self, event: str, info: dict[str, Any]) -> None:
-        if event == "http11.send_request_headers.started":
-            if not self.start_ns:
-                self.start_ns = time.perf_counter_ns()
-        elif event == "http11.receive_response_body.complete":
-            self.end_ns = time.perf_counter_ns()
-        elif event == "connection.connect_tcp.started":
-            self.start_ns = time.perf_counter_ns()
-            self.connects += 1
-        elif event == "connection.connect_tcp.complete":
-            stream = info.get("return_value")
-            self.socket = stream.get_extra_info("socket") if stream is not None else None
-
-    def elapsed_ms(self, fallback_start_ns: int) -> float:
-        start = self.start_ns or fallback_start_ns
-        end = self.end_ns or time.perf_counter_ns()
-        return (end - start) / 1e6
-
-
-class _Deadline:
-    """Cuts a request at its deadline, whatever the server does: httpx's timeout is per read, so a server that
-    drips a byte a second (headers or body) would never time out. One watcher thread per endpoint, asleep
-    until a deadline passes; then it shuts the connection's socket down and the read in progress fails. Per
-    request it costs a lock and a notify."""
-
-    def __init__(self, clock: _WireClock) -> None:
-        self._clock = clock
-        self._cond = threading.Condition()
-        self._at: float | None = None
-        self._closed = False
-        self.fired = False
-        self._thread: threading.Thread | None = None
-
-    def arm(self, timeout_s: float) -> None:
-        with self._cond:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._watch, name="swapbench-deadline", daemon=True)
-                self._thread.start()
-            self._at, self.fired = time.monotonic() + timeout_s, False
-            self._cond.notify()
-
-    def disarm(self) -> None:
-        with self._cond:
-            self._at = None
-
-    def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify()
-        if self._thread is not None:
-            self._thread.join()
-
-    def _watch(self) -> None:
-        while True:
-            with self._cond:
-                while self._at is None and not self._closed:
-                    self._cond.wait()
-                if self._closed or self._at is None:
-                    return
-                left = self._at - time.monotonic()
-                if left > 0:
-                    self._cond.wait(left)
-                    continue
-                self._at, self.fired, sock = None, True, self._clock.socket
-            if sock is not None:
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-
-
 class ChatEndpoint:
-    """A running OpenAI-compatible server. Use as a context manager; one connection is kept open."""
+    """A running OpenAI-compatible server. Use as a context manager; one connection is kept open.
+
+    The latency of a chat completion is the time on the wire (adapters/wire.py): from the first byte sent to
+    the last byte of the answer received, on a connection that is already open (a reconnect is counted in the
+    sample, not timed). Parsing and the typed sample come after the clock stops."""
 
     def __init__(
         self,
@@ -218,26 +140,19 @@ class ChatEndpoint:
         *,
         api_key: str | None = None,
         timeout_s: float = 120.0,
-        transport: httpx.BaseTransport | None = None,
         max_answer_bytes: int = MAX_ANSWER_BYTES,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
         self.max_answer_bytes = max_answer_bytes
+        self._endpoint = Endpoint.parse(self.base_url)
+        self._conn = Connection(self._endpoint)
         # identity: the body is read raw (to cap its size), so it must not arrive compressed
-        headers = {"Content-Type": "application/json", "Accept-Encoding": "identity"}
-        if api_key:
-            headers["Authorization"] = f"Bearer {api_key}"
-        self._client = httpx.Client(
-            base_url=self.base_url,
-            headers=headers,
-            timeout=httpx.Timeout(timeout_s, connect=5.0),
-            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
-            transport=transport,
-            trust_env=False,  # never route loopback benchmarks through a proxy from the environment
+        extra = f"Authorization: Bearer {api_key}\r\n" if api_key else ""
+        self._common = (
+            f"Host: {self._endpoint.authority}\r\nUser-Agent: swapbench\r\nAccept-Encoding: identity\r\n{extra}"
         )
-        self._clock = _WireClock()
-        self._deadline = _Deadline(self._clock)
+        self._heads: dict[tuple[str, int], bytes] = {}
         self._connected_once = False
 
     def __enter__(self) -> ChatEndpoint:
@@ -247,49 +162,51 @@ class ChatEndpoint:
         self.close()
 
     def close(self) -> None:
-        self._deadline.close()
-        self._client.close()
+        self._conn.close()
 
-    def _unreachable(self, exc: Exception) -> EndpointUnreachable:
+    def _head(self, method: str, path: str, length: int) -> bytes:
+        """The request line and headers, built once per (path, body length) and kept: the measured request
+        sends bytes prepared before the clock starts."""
+        key = (f"{method} {path}", length)
+        head = self._heads.get(key)
+        if head is None:
+            body_headers = f"Content-Type: application/json\r\nContent-Length: {length}\r\n" if method == "POST" else ""
+            text = f"{method} {self._endpoint.prefix}{path} HTTP/1.1\r\n{self._common}{body_headers}\r\n"
+            head = self._heads[key] = text.encode("latin-1")
+        return head
+
+    def _unreachable(self, exc: Unreachable) -> EndpointUnreachable:
         return EndpointUnreachable(
-            f"nothing answers at {self.base_url} ({type(exc).__name__}: {exc or 'no detail'})",
+            f"nothing answers at {self.base_url} ({exc.kind}: {exc or 'no detail'})",
             hint="start the server, or check --url / the target's url (host and port)",
         )
 
-    def _get(self, path: str) -> httpx.Response:
+    def _get(self, path: str) -> Answer:
         """GET with the same deadline and size cap as a chat request: a /health that drips is cut too."""
-        self._deadline.arm(self.timeout_s)
+        deadline = time.monotonic() + self.timeout_s
         try:
-            request = self._client.build_request("GET", path, extensions={"trace": self._clock})
-            resp = self._client.send(request, stream=True)
-            try:
-                body = self._read_capped(resp)
-            finally:
-                resp.close()
-        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            return self._conn.exchange(self._head("GET", path, 0), b"", deadline, self.max_answer_bytes)
+        except Unreachable as exc:
             raise self._unreachable(exc) from exc
-        finally:
-            self._deadline.disarm()
-        return httpx.Response(resp.status_code, content=body if body is not None else b"", request=request)
 
     def health(self) -> HealthReport:
         """/health: 200 is ok; 503 (llama-server's "Loading model") is loading; anything else an error."""
         try:
-            resp = self._get("/health")
-        except httpx.HTTPError as exc:
-            return HealthReport(Health.ERROR, 0, f"{type(exc).__name__}: {exc}")
-        message = server_message(resp.text)
-        if resp.status_code == 200:
+            answer = self._get("/health")
+        except WireError as exc:
+            return HealthReport(Health.ERROR, 0, f"{exc.kind}: {exc}")
+        message = server_message(answer.body.decode("utf-8", "replace"))
+        if answer.status == 200:
             return HealthReport(Health.OK, 200, message)
-        if resp.status_code == 503:
+        if answer.status == 503:
             return HealthReport(Health.LOADING, 503, message)
-        return HealthReport(Health.ERROR, resp.status_code, message)
+        return HealthReport(Health.ERROR, answer.status, message)
 
     def _json(self, path: str) -> dict[str, Any] | None:
         try:
-            resp = self._get(path)
-            data = loads(resp.content) if resp.status_code == 200 else None
-        except (httpx.HTTPError, ValueError):
+            answer = self._get(path)
+            data = loads(answer.body) if answer.status == 200 else None
+        except (WireError, ValueError):
             return None
         return data if isinstance(data, dict) else None
 
@@ -317,101 +234,66 @@ class ChatEndpoint:
         )
 
     def complete(self, body: bytes, *, stream: bool = False) -> Exchange:
-        """Send one chat completion and time it, send -> last byte; resend once if a kept-alive connection
-        turned out closed. Raises EndpointUnreachable when no connection can be made."""
-        self._deadline.arm(self.timeout_s)  # one deadline for the request, the resend included
+        """Send one chat completion and time it, first byte sent -> last byte received; resend once if a
+        kept-alive connection turned out closed before any byte of the answer. `stream` says how to read the
+        answer (the body itself asks for a stream). Raises EndpointUnreachable when no connection can be made."""
+        deadline = time.monotonic() + self.timeout_s  # one deadline for the request, the resend included
+        head = self._head("POST", CHAT_PATH, len(body))
         try:
-            return self._complete(body, stream)
-        finally:
-            self._deadline.disarm()
-
-    def _complete(self, body: bytes, stream: bool) -> Exchange:
-        for attempt in (1, 2):
-            self._clock.reset()
-            try:
-                exchange = self._stream(body) if stream else self._plain(body)
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                raise self._unreachable(exc) from exc
-            except (*RETRIABLE, httpx.TimeoutException) as exc:
-                if self._deadline.fired:
-                    return Exchange(latency_ms=0.0, error=f"no complete answer within {self.timeout_s:g} s (deadline)")
-                if isinstance(exc, httpx.TimeoutException):
-                    return Exchange(latency_ms=0.0, error=f"timed out: {type(exc).__name__}")
-                if attempt == 2:
-                    return Exchange(latency_ms=0.0, error=f"connection lost: {type(exc).__name__}: {exc}")
-                continue
-            except httpx.HTTPError as exc:  # anything else httpx can say about one answer: a failed sample
-                return Exchange(latency_ms=0.0, error=f"malformed HTTP answer: {type(exc).__name__}: {exc}")
-            reconnects = self._clock.connects - (0 if self._connected_once else 1)
-            self._connected_once = True
-            return exchange.model_copy(update={"reconnects": max(reconnects, 0)})
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _plain(self, body: bytes) -> Exchange:
-        request = self._client.build_request("POST", CHAT_PATH, content=body, extensions={"trace": self._clock})
-        start = time.perf_counter_ns()
-        resp = self._client.send(request, stream=True)
-        try:
-            raw = self._read_capped(resp)
-        finally:
-            resp.close()
-        latency_ms = self._clock.elapsed_ms(start)
-        if raw is None:
-            return Exchange(latency_ms=latency_ms, http_status=resp.status_code, error=self._too_large())
-        if resp.status_code != 200:
-            text = raw.decode("utf-8", "replace")
-            return Exchange(latency_ms=latency_ms, http_status=resp.status_code, error=server_message(text))
-        parsed = parse_completion(raw)
-        if isinstance(parsed, str):
-            return Exchange(latency_ms=latency_ms, http_status=200, error=parsed)
-        data, choice, message = parsed
-        return Exchange(
-            latency_ms=latency_ms,
-            http_status=200,
-            content=_text(message["content"]) if message.get("content") is not None else None,
-            reasoning_content=_text(message["reasoning_content"]) if message.get("reasoning_content") else None,
-            finish_reason=choice["finish_reason"] if isinstance(choice.get("finish_reason"), str) else None,
-            usage=_usage(data.get("usage")),
-            timings=_timings(data.get("timings")),
-        )
-
-    def _read_capped(self, resp: httpx.Response) -> bytes | None:
-        """The body, or None when it is larger than the cap (nothing beyond it is kept)."""
-        chunks, size = [], 0
-        for chunk in resp.iter_raw():
-            size += len(chunk)
-            if size > self.max_answer_bytes:
-                return None
-            chunks.append(chunk)
-        return b"".join(chunks)
+            answer = self._conn.exchange(head, body, deadline, self.max_answer_bytes)
+        except Unreachable as exc:
+            raise self._unreachable(exc) from exc
+        except DeadlinePassed:
+            return Exchange(latency_ms=0.0, error=f"no complete answer within {self.timeout_s:g} s (deadline)")
+        except TooLarge as exc:
+            return Exchange(latency_ms=0.0, http_status=exc.status, error=self._too_large())
+        except ConnectionLost as exc:
+            return Exchange(latency_ms=0.0, error=f"connection lost: {exc}")
+        except WireError as exc:  # anything else the wire can say about one answer: a failed sample
+            return Exchange(latency_ms=0.0, error=f"malformed HTTP answer: {exc}")
+        reconnects = max(answer.connects - (0 if self._connected_once else 1), 0)
+        self._connected_once = True
+        exchange = _streamed(answer) if stream and answer.status == 200 else _plain(answer)
+        return exchange.model_copy(update={"reconnects": reconnects}) if reconnects else exchange
 
     def _too_large(self) -> str:
         return f"answer larger than {self.max_answer_bytes // 1024} KiB; not stored"
 
-    def _stream(self, body: bytes) -> Exchange:
-        request = self._client.build_request("POST", CHAT_PATH, content=body, extensions={"trace": self._clock})
-        start = time.perf_counter_ns()
-        resp = self._client.send(request, stream=True)
-        try:
-            if resp.status_code != 200:
-                resp.read()
-                latency_ms = self._clock.elapsed_ms(start)
-                return Exchange(latency_ms=latency_ms, http_status=resp.status_code, error=server_message(resp.text))
-            acc = _StreamAccumulator(self._clock.start_ns or start)
-            received = 0
-            for line in resp.iter_lines():
-                received += len(line) + 1
-                if received > self.max_answer_bytes:
-                    return Exchange(latency_ms=self._clock.elapsed_ms(start), http_status=200, error=self._too_large())
-                event = _sse_event(line)
-                if event is DONE:
-                    break
-                if event is not SKIP:
-                    acc.add(event)
-            latency_ms = self._clock.elapsed_ms(start)
-        finally:
-            resp.close()
-        return acc.exchange(latency_ms)
+
+def _plain(answer: Answer) -> Exchange:
+    latency_ms, raw = answer.elapsed_ms, answer.body
+    if answer.status != 200:
+        text = raw.decode("utf-8", "replace")
+        return Exchange(latency_ms=latency_ms, http_status=answer.status, error=server_message(text))
+    parsed = parse_completion(raw)
+    if isinstance(parsed, str):
+        return Exchange(latency_ms=latency_ms, http_status=200, error=parsed)
+    data, choice, message = parsed
+    return Exchange(
+        latency_ms=latency_ms,
+        http_status=200,
+        content=_text(message["content"]) if message.get("content") is not None else None,
+        reasoning_content=_text(message["reasoning_content"]) if message.get("reasoning_content") else None,
+        finish_reason=choice["finish_reason"] if isinstance(choice.get("finish_reason"), str) else None,
+        usage=_usage(data.get("usage")),
+        timings=_timings(data.get("timings")),
+    )
+
+
+def _streamed(answer: Answer) -> Exchange:
+    """A streamed answer's events, each timed by when the chunk that completed it arrived."""
+    acc = _StreamAccumulator(answer.start_ns)
+    ends = [length for _, length in answer.arrivals]
+    offset = 0
+    for raw_line in answer.body.split(b"\n"):
+        offset += len(raw_line) + 1
+        event = _sse_event(raw_line.decode("utf-8", "replace").rstrip("\r"))
+        if event is DONE:
+            break
+        if event is not SKIP:
+            arrived = answer.arrivals[min(bisect.bisect_left(ends, offset), len(ends) - 1)][0] if ends else None
+            acc.add(event, arrived or answer.end_ns)
+    return acc.exchange(answer.elapsed_ms)
 
 
 DONE, SKIP = object(), object()
@@ -444,7 +326,7 @@ class _StreamAccumulator:
         self.timings: ServerTimings | None = None
         self.error: str | None = None
 
-    def add(self, event: dict[str, Any] | None) -> None:
+    def add(self, event: dict[str, Any] | None, at_ns: int) -> None:
         if event is None:
             self.error = self.error or "malformed stream event (not a JSON object)"
             return
@@ -455,11 +337,11 @@ class _StreamAccumulator:
             self.error = self.error or f"malformed stream event: choices is {type(choices).__name__}"
             return
         for choice in choices or []:
-            self._delta(choice)
+            self._delta(choice, at_ns)
         self.usage = _usage(event.get("usage")) or self.usage
         self.timings = _timings(event.get("timings")) or self.timings
 
-    def _delta(self, choice: Any) -> None:
+    def _delta(self, choice: Any, at_ns: int) -> None:
         delta = choice.get("delta") if isinstance(choice, dict) else None
         if not isinstance(delta, dict):
             self.error = self.error or "malformed stream event: a choice without a delta object"
@@ -469,7 +351,7 @@ class _StreamAccumulator:
             self.error = self.error or "malformed stream event: content is not text"
             return
         if (text or thought) and self.ttft_ms is None:
-            self.ttft_ms = (time.perf_counter_ns() - self.start_ns) / 1e6
+            self.ttft_ms = (at_ns - self.start_ns) / 1e6
         if text:
             self.content.append(_text(text))
         if thought:
