@@ -31,7 +31,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "__main__": {"cli"},
 }
 # what pure code may import from outside swapbench: the standard library's pure parts, pydantic and numpy
-CORE_MAY_IMPORT = {"__future__", "collections", "contextlib", "dataclasses", "enum", "functools", "itertools",
+CORE_MAY_IMPORT = {"__future__", "bisect", "collections", "contextlib", "dataclasses", "enum", "functools", "itertools",
                    "json", "math", "statistics", "typing", "pydantic", "numpy"}  # fmt: skip
 APP_SUFFIX = "_app"  # how cli.py names the app modules: bench_app, swap_app, ...
 NOT_A_USE_CASE = {"signals_noted"}  # the process's signal policy, held by the CLI through its last printed line

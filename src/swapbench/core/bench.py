@@ -6,13 +6,15 @@ runs the same against a real llama-server and against a recorded list of exchang
 
 from __future__ import annotations
 
+import bisect
 import json
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from swapbench.core.results import Degenerate, Exchange, ParseOutcome, Sample, WorkloadInfo
-from swapbench.core.stats import relative_precision
+from swapbench.core.stats import relative_precision_of_sorted
 from swapbench.core.thinking import detect_thinking
 from swapbench.errors import EndpointRequestFailed, Interrupted, SwapbenchError, TimeCapReached
 
@@ -58,6 +60,14 @@ class WorkloadRun:
     samples: list[Sample] = field(default_factory=list)
     error: SwapbenchError | None = None
     extension: str | None = None
+    ordered: list[float] = field(default_factory=list)  # usable latencies (> 0, finite), sorted as they arrive
+
+    def keep(self, sample: Sample) -> None:
+        """A measured sample: kept, and its latency placed in `ordered` when usable."""
+        self.samples.append(sample)
+        latency = sample.exchange.latency_ms
+        if sample.usable and 0 < latency < math.inf:
+            bisect.insort(self.ordered, latency)
 
 
 @dataclass(frozen=True)
@@ -172,8 +182,7 @@ def _precise_enough(run: WorkloadRun, settings: BenchSettings, planned: int) -> 
     """Adaptive sample size: during the extension, stop as soon as the p50 is known to the asked precision."""
     if settings.precision is None or planned <= settings.warmup + settings.samples:
         return False
-    latencies = [s.exchange.latency_ms for s in run.samples if s.usable]
-    reached = relative_precision(latencies)
+    reached = relative_precision_of_sorted(run.ordered)
     if reached is None or reached > settings.precision:
         return False
     total = settings.samples + settings.extension
@@ -249,7 +258,10 @@ def _gather(
         except SwapbenchError as exc:  # a user parser broke its contract
             run.error = exc
             break
-        (run.warmup if is_warmup else run.samples).append(sample)
+        if is_warmup:
+            run.warmup.append(sample)
+        else:
+            run.keep(sample)
         if on_sample is not None:
             on_sample(run, sample, is_warmup)
         consecutive = 0 if exchange.error is None else consecutive + 1

@@ -19,6 +19,7 @@ from pydantic import Field
 from swapbench.core.frozen import Frozen
 
 FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
 
 CONFIDENCE = 0.95
 SEED = 20260414
@@ -26,7 +27,9 @@ MIN_SAMPLES = 5
 EXACT_MAX_PAIRS = 10_000  # up to m * n pairs the Mann-Whitney null distribution is counted exactly
 MAX_PAIRS = 4_000_000  # beyond this many pairs each side is thinned to THIN_POINTS quantiles
 THIN_POINTS = 2000
-BOOTSTRAP_CHUNK = 4_000_000  # resampled values held in memory at once
+PAIRS_AT_ONCE = 2**18  # pairwise differences formed at once (2 MiB), at most: beyond, the few needed are selected
+BRACKET_DRAWS = 1024  # differences drawn per round of that selection, to bracket the one sought
+BOOTSTRAP_CHUNK = 2**18  # resampled values held in memory at once (4 MiB); the draws do not depend on it
 MODIFIED_Z = 0.6745  # Iglewicz & Hoaglin: 0.6745 (x - median) / MAD is a z-score for normal data
 MEAN_AD_TO_SD = 1.253314  # sqrt(pi / 2): mean absolute deviation to standard deviation, for normal data
 MAD_TO_SD = 1.4826  # 1 / 0.6745: median absolute deviation to standard deviation, for normal data
@@ -127,13 +130,69 @@ def _thin(values: FloatArray) -> FloatArray:
     return np.quantile(values, (np.arange(THIN_POINTS) + 0.5) / THIN_POINTS)
 
 
-def _order_statistics(diffs: FloatArray, lower: int) -> tuple[float, float, float]:
-    """The median of diffs and its 1-based order statistics lower and size + 1 - lower, without a full sort."""
-    size = diffs.size
+def _count_below(y: FloatArray, x_desc: FloatArray, pivot: np.float64, inclusive: bool) -> IntArray:
+    """Per row j, how many of the differences y_j - x_desc_i (non-decreasing in i) are below the pivot, or at
+    most it when inclusive: one binary search of every row at once, on the differences as np.subtract forms
+    them, so that rounding and ties count as they do in a sort of all of them."""
+    lo, hi = np.zeros(y.size, dtype=np.int64), np.full(y.size, x_desc.size, dtype=np.int64)
+    for _ in range(x_desc.size.bit_length()):
+        mid = (lo + hi) // 2
+        searching = mid < hi
+        diff = y - x_desc[np.minimum(mid, x_desc.size - 1)]
+        below = ((diff <= pivot) if inclusive else (diff < pivot)) & searching
+        lo, hi = np.where(below, mid + 1, lo), np.where(searching & ~below, mid, hi)
+    return lo
+
+
+def _differences(y: FloatArray, x_desc: FloatArray, left: IntArray, right: IntArray, picks: IntArray) -> FloatArray:
+    """The differences at positions `picks` of those still in play (row by row, columns left_j .. right_j - 1)."""
+    sizes = right - left
+    ends = np.cumsum(sizes)
+    rows = np.searchsorted(ends, picks, side="right")
+    found: FloatArray = y[rows] - x_desc[left[rows] + picks - (ends[rows] - sizes[rows])]
+    return found
+
+
+def _pair_order_statistic(y: FloatArray, x_desc: FloatArray, k: int, rng: np.random.Generator,
+                          at_once: int = PAIRS_AT_ONCE, draws: int = BRACKET_DRAWS) -> float:  # fmt: skip
+    """The k-th smallest (0-based) of every difference y_j - x_desc_i (y ascending, x_desc descending: a matrix
+    sorted along both axes) in O(m + n) memory. Each round draws `draws` of the differences still in play,
+    takes two that bracket rank k, and keeps per row only the columns between them (Floyd-Rivest); the last few
+    (at most `at_once`) are partitioned. Every difference is formed as the full matrix would form it: the same
+    value comes out."""
+    left, right = np.zeros(y.size, dtype=np.int64), np.full(y.size, x_desc.size, dtype=np.int64)
+    while (total := int((right - left).sum())) > at_once:
+        drawn = np.sort(_differences(y, x_desc, left, right, rng.integers(0, total, size=draws)))
+        at, margin = (k - int(left.sum())) * draws // total, 2 * math.isqrt(draws)  # >= 4 sd of a drawn rank
+        low, high = drawn[max(at - margin, 0)], drawn[min(at + margin, draws - 1)]
+        through = _count_below(y, x_desc, low, inclusive=True)
+        at_most_low = k < int(through.sum())
+        left, right = (left, np.minimum(right, through)) if at_most_low else (np.maximum(left, through), right)
+        below = _count_below(y, x_desc, high, inclusive=False)
+        below_high = k < int(below.sum())
+        if at_most_low and not below_high:  # high <= the one sought <= low <= high
+            return float(low)
+        left, right = (left, np.minimum(right, below)) if below_high else (np.maximum(left, below), right)
+    rank = k - int(left.sum())
+    rest = _differences(y, x_desc, left, right, np.arange(int((right - left).sum()), dtype=np.int64))
+    return float(np.partition(rest, rank)[rank])
+
+
+def _order_statistics(y: FloatArray, x: FloatArray, lower: int) -> tuple[float, float, float]:
+    """The median of the pairwise differences y_j - x_i and their 1-based order statistics lower and
+    size + 1 - lower: partitioned when there are at most PAIRS_AT_ONCE of them, else selected without forming
+    them (memory and time grow with m + n, not m * n). Both give the very same values."""
+    size = x.size * y.size
     middle = ((size - 1) // 2, size // 2)
-    picked = np.partition(diffs, sorted({lower - 1, size - lower, *middle}))
-    median = (float(picked[middle[0]]) + float(picked[middle[1]])) / 2
-    return median, float(picked[lower - 1]), float(picked[size - lower])
+    ranks = sorted({lower - 1, size - lower, *middle})
+    if size <= PAIRS_AT_ONCE:
+        picked = np.partition(np.subtract.outer(y, x).ravel(), ranks)
+        found = {k: float(picked[k]) for k in ranks}
+    else:
+        y_up, x_down, rng = np.sort(y), np.sort(x)[::-1], np.random.default_rng(SEED)
+        found = {k: _pair_order_statistic(y_up, x_down, k, rng) for k in ranks}
+    median = (found[middle[0]] + found[middle[1]]) / 2
+    return median, found[lower - 1], found[size - lower]
 
 
 def _method(exact: bool, thinned: bool) -> str:
@@ -157,18 +216,19 @@ def hodges_lehmann_ratio(a: Sequence[float], b: Sequence[float], confidence: flo
         x, y = _thin(x), _thin(y)
         pairs = x.size * y.size
         lower = max(1, min(round(lower * pairs / (m * n)), pairs // 2))
-    estimate, lo, hi = _order_statistics(np.subtract.outer(y, x).ravel(), lower)
+    estimate, lo, hi = _order_statistics(y, x, lower)
     return Shift(ratio=math.exp(estimate), ci95=(math.exp(lo), math.exp(hi)), n_a=m, n_b=n,
                  method=_method(m * n <= EXACT_MAX_PAIRS, thinned))  # fmt: skip
 
 
 def _resampled_percentiles(values: FloatArray, q: float, resamples: int, rng: np.random.Generator) -> FloatArray:
-    """The q-th percentile of `resamples` bootstrap resamples of values, in chunks that bound the memory."""
+    """The q-th percentile of `resamples` bootstrap resamples of values, in chunks that bound the memory (the
+    generator draws the same indices in chunks as all at once, so the chunk size changes no figure)."""
     rows = max(1, BOOTSTRAP_CHUNK // values.size)
     found = []
     for start in range(0, resamples, rows):
         index = rng.integers(0, values.size, size=(min(rows, resamples - start), values.size))
-        found.append(np.percentile(values[index], q, axis=1, method="linear"))
+        found.append(np.percentile(values[index], q, axis=1, method="linear", overwrite_input=True))
     return np.concatenate(found)
 
 
@@ -256,11 +316,20 @@ def median_ci(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple[
 def relative_precision(values: Sequence[float], confidence: float = CONFIDENCE) -> float | None:
     """Half the width of median_ci over the median: 0.02 means the p50 is known to ±2 %. None when median_ci is
     None or the median is 0."""
-    ci = median_ci(values, confidence)
-    if ci is None:
+    return relative_precision_of_sorted(np.sort(_positive(values)), confidence)
+
+
+def relative_precision_of_sorted(ordered: Sequence[float] | FloatArray, confidence: float = CONFIDENCE) -> float | None:
+    """relative_precision of values already sorted, positive and finite (the bench keeps its latencies so as
+    they arrive, so checking after every sample costs no sort)."""
+    _check_confidence(confidence)
+    n = len(ordered)
+    k = _median_rank(n, confidence) if n else None
+    if k is None:
         return None
-    median = float(np.median(_positive(values)))
-    return (ci[1] - ci[0]) / 2 / median if median != 0 else None
+    mid = n // 2
+    median = float(ordered[mid]) if n % 2 else (float(ordered[mid - 1]) + float(ordered[mid])) / 2
+    return (float(ordered[n - k]) - float(ordered[k - 1])) / 2 / median if median != 0 else None
 
 
 def _robust_scale(deviations: FloatArray) -> tuple[float, float]:
