@@ -22,6 +22,7 @@ from swapbench.demo.rig import Rig
 from swapbench.demo.sandbox import Sandbox, build_sandbox
 from swapbench.errors import JournalError, PreflightFailed
 from swapbench.host.journal import JournalState, read_journal
+from swapbench.host.prepare import LOST_SHARE
 from swapbench.host.services import ServiceOps
 from swapbench.plan.load import load_plan
 from tests.helpers import assert_production_up, loaded_of, swapbench
@@ -41,6 +42,11 @@ def test_check_passes_on_the_sandbox(box: Sandbox) -> None:
     assert not [o for o in found if o.status is Status.FAIL], found
     names = " ".join(o.name for o in found)
     assert "port" in names and "TTSStoppedFrame" in names and "service tts up now" in names
+    by_name = {o.name: o for o in found}
+    version = by_name["candidates[0] (gemma3-270m).launch.version"]
+    assert version.status is Status.PASS and "(build 11434, " in version.detail
+    cache = by_name["page cache for the candidates' model files"]
+    assert cache.status is Status.PASS and cache.detail.startswith("242 MiB to read before the window; ")
 
 
 def test_end_to_end_swap(box: Sandbox) -> None:
@@ -63,6 +69,19 @@ def test_end_to_end_swap(box: Sandbox) -> None:
     assert steps.index(("intent", "stop", "tts")) < steps.index(("done", "stop", "tts"))
     assert steps.index(("done", "restore", "llama-prod")) < steps.index(("intent", "restore", "tts"))
     assert report.downtime is not None and report.downtime.total_s > 0
+    # the window holds the models and production's own stop and start; swapbench's own time between its steps
+    # ("other") is under a second, and the model files were read before the first stop, not inside the window
+    down = report.downtime
+    assert down.own_s is not None and down.stop_s is not None and down.own_s <= 1.0, down
+    assert down.overhead_s == pytest.approx(down.stop_s + down.own_s)
+    phases = [s.phase.value for s in report.spans]
+    assert phases[:3] == ["baseline-bench", "prepare", "stop"]
+    (prepared,) = report.prepare
+    assert prepared.label == "gemma3-270m" and "(build 11434, " in (prepared.version or "")
+    assert prepared.first_read is not None and prepared.reread is not None
+    # what the page cache lost during the baseline bench is this host's doing; the report names more than 5 %
+    assert prepared.reread.cached_share is not None and 0.0 <= prepared.reread.cached_share <= 1.0
+    assert (prepared.note is not None) == (1 - prepared.reread.cached_share > LOST_SHARE), prepared
     assert (outcome.run_dir / "swap.json").exists() and (outcome.run_dir / "plan.toml").exists()
     # the comparison and the decision: PENDING until a person judges the describe outputs
     assert (outcome.run_dir / "comparison.json").exists() and outcome.report_md is not None
@@ -102,7 +121,7 @@ def test_end_to_end_swap(box: Sandbox) -> None:
 def test_dry_run_lists_everything_in_order(box: Sandbox) -> None:
     steps = dry_run(loaded_of(box))
     phases = [phase for phase, _ in steps]
-    order = ["check", "baseline-bench", "stop", "drain", "launch", "ready", "smoke", "bench", "teardown",
+    order = ["check", "baseline-bench", "prepare", "stop", "drain", "launch", "ready", "smoke", "bench", "teardown",
              "drain-candidate", "restore", "verify", "drift-bench", "report"]  # fmt: skip
     collapsed = [p for i, p in enumerate(phases) if i == 0 or phases[i - 1] != p]
     assert collapsed == order
@@ -163,7 +182,7 @@ def test_unfinished_journal_blocks_run_until_rollback(box: Sandbox) -> None:
 
 # --- the fault matrix ------------------------------------------------------------------------------------------
 
-BOUNDARIES = ["baseline bench", "stop tts", "stop llama-prod", "drain", "launch", "ready", "smoke", "bench",
+BOUNDARIES = ["baseline bench", "prepare", "stop tts", "stop llama-prod", "drain", "launch", "ready", "smoke", "bench",
               "teardown", "restore llama-prod", "restore tts"]  # fmt: skip
 FAULTS = ["exception", "sigint", "sigterm", "sighup", "sigkill", "candidate-crash", "timecap"]
 MATRIX = [(b, f) for b in BOUNDARIES for f in FAULTS]

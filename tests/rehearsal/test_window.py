@@ -79,13 +79,22 @@ def test_whole_window_on_real_managers(host: RehearsalHost, before: Production) 
     run_id = str(swap["run_id"])
     assert run_id in (host.her_os / "docs" / "RESEARCH-GEMMA4-E4B-QUANTIZATIONS.md").read_text()
     assert run_id in (host.her_os / "docs" / "RESOURCE-REGISTRY.md").read_text()
+    # the window: the models, production's stop and start, and under a second of swapbench's own between steps
+    down = swap["downtime"]
+    assert isinstance(down, dict) and down["own_s"] <= 1.0 and down["stop_s"] > 0, down
+    prepare = swap["prepare"]
+    assert isinstance(prepare, list) and len(prepare) == 1, prepare
+    assert "(build 11434, " in prepare[0]["version"]  # `--version` of the image's llama-server, in a container
+    assert prepare[0]["first_read"] is not None and prepare[0]["reread"] is not None
+    # the operator neither owns nor may write the model files (root's): the kernel will not say what it caches
+    assert prepare[0]["reread"]["cached_share"] is None
     # the unit was stopped and started for real, through sudo: a new main process, not a restart by systemd
     assert host.unit_property("MainPID") != before.main_pid
     assert_restored(host, before)
 
 
-BOUNDARIES = ["baseline bench", "stop chatterbox", "stop panda-llamacpp", "drain", "launch", "ready", "smoke",
-              "bench", "teardown", "restore panda-llamacpp", "restore chatterbox"]  # fmt: skip
+BOUNDARIES = ["baseline bench", "prepare", "stop chatterbox", "stop panda-llamacpp", "drain", "launch", "ready",
+              "smoke", "bench", "teardown", "restore panda-llamacpp", "restore chatterbox"]  # fmt: skip
 FAULTS = ["exception", "sigterm", "sigkill"]
 MATRIX = [(b, f) for b in BOUNDARIES for f in FAULTS]
 

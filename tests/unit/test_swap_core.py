@@ -39,6 +39,9 @@ class FakeHost:
     def bench_drift(self, label: str, deadline: float, should_stop: Callable[[], bool]) -> None:
         self._maybe_fail(f"drift {label}")
 
+    def prepare(self, should_stop: Callable[[], bool]) -> None:
+        self._maybe_fail("prepare")
+
     def stop_service(self, name: str, timeout_s: float) -> None:
         self._maybe_fail(f"stop {name}")
         self.up.discard(name)
@@ -124,14 +127,14 @@ def test_happy_path_order() -> None:
     host = FakeHost()
     report, journal = swap(host)
     assert report.status is SwapStatus.COMPLETE
-    assert host.calls == ["bench e2b", "stop tts", "stop llm", "drain None", "launch e4b", "ready e4b", "smoke e4b",
-                          "bench e4b", "teardown e4b", "drain e4b", "start llm", "start tts"]  # fmt: skip
+    assert host.calls == ["bench e2b", "prepare", "stop tts", "stop llm", "drain None", "launch e4b", "ready e4b",
+                          "smoke e4b", "bench e4b", "teardown e4b", "drain e4b", "start llm", "start tts"]  # fmt: skip
     assert journal.records[0] == ("intent", "stop", "tts")
     assert report.downtime is not None and report.downtime.total_s > 0
 
 
-STEPS = ["bench e2b", "stop tts", "stop llm", "drain None", "launch e4b", "ready e4b", "smoke e4b", "bench e4b",
-         "teardown e4b", "drain e4b"]  # fmt: skip
+STEPS = ["bench e2b", "prepare", "stop tts", "stop llm", "drain None", "launch e4b", "ready e4b", "smoke e4b",
+         "bench e4b", "teardown e4b", "drain e4b"]  # fmt: skip
 
 
 @pytest.mark.parametrize("step", STEPS)
@@ -238,7 +241,30 @@ def test_downtime_split() -> None:
     split = downtime_split(spans)
     assert split is not None
     assert (split.total_s, split.load_s, split.bench_s, split.restore_s) == (21, 2.5, 11, 6)
-    assert split.overhead_s == pytest.approx(1.5)
+    assert split.overhead_s == pytest.approx(1.5)  # stop and drain 1.5, swapbench's own 0
+    assert (split.stop_s, split.own_s) == (1.5, 0)
+
+
+def test_the_split_names_swapbench_s_own_time_apart_from_stopping_production() -> None:
+    """Gaps between the steps are swapbench's own time ("other"); stop and drain are production's, apart."""
+    timeline = [
+        ("prepare", 4.5, 5), ("stop", 5, 6), ("stop", 6.25, 7), ("drain", 7, 7.5), ("launch", 7.75, 8),
+        ("ready", 8, 9), ("smoke", 9, 10), ("bench", 10, 20), ("teardown", 20, 21), ("drain-candidate", 21, 21.5),
+        ("restore", 21.5, 25), ("verify", 25.25, 26),
+    ]  # fmt: skip
+    split = downtime_split([PhaseSpan(phase=p, start_s=s, end_s=e) for p, s, e in timeline])
+    assert split is not None  # the prepare span ends before the first stop: no downtime
+    assert (split.total_s, split.load_s, split.bench_s, split.restore_s, split.stop_s) == (21, 1.25, 11, 5.75, 2.25)
+    assert split.own_s == pytest.approx(0.75) and split.overhead_s == pytest.approx(3.0)  # three gaps of 0.25 s
+
+
+def test_a_prepare_that_fails_stops_nothing() -> None:
+    """A model file that cannot be read right before the first stop ends the swap there: production untouched."""
+    host = FakeHost(fail={"prepare": 1})
+    report, journal = swap(host)
+    assert report.status is SwapStatus.ABORTED and "prepare broke" in (report.error or "")
+    assert host.calls[:2] == ["bench e2b", "prepare"] and not [c for c in host.calls if c.startswith("stop")]
+    assert journal.records == [] and report.downtime is None
 
 
 def test_the_drift_is_measured_after_verify_with_production_up_and_never_costs_downtime() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from swapbench.host.waiting import wait_steady, wait_until
+from swapbench.host.waiting import throttled, wait_steady, wait_until
 
 
 def counted(answer: Callable[[], bool], asked: list[int]) -> Callable[[], bool]:
@@ -73,3 +73,20 @@ def test_a_refused_confirmation_starts_the_settling_again() -> None:
 
     waited = wait_steady(lambda: True, settle_s=0.005, timeout_s=30, confirm=confirm, poll_s=0.001)
     assert waited.ok and confirmations == [False, True]
+
+
+def test_a_throttled_check_is_asked_at_once_then_at_most_once_per_interval() -> None:
+    """A costly check (a docker inspect) inside a fast wait: asked on the first poll, then between intervals the
+    wait is told the last answer it may act on (here: none, keep waiting)."""
+    asked: list[int] = []
+
+    def exited() -> str | None:
+        asked.append(1)
+        return "container gone" if len(asked) == 2 else None
+
+    check = throttled(exited, every_s=0.2, otherwise=None)
+    assert check() is None and asked == [1]  # the first poll asks at once
+    assert [check() for _ in range(5)] == [None] * 5 and asked == [1]  # not again within the interval
+    waited = wait_steady(lambda: False, settle_s=0.0, timeout_s=5.0, abort=check, poll_s=0.01)
+    assert waited.aborted == "container gone" and asked == [1, 1]
+    assert 0.1 < waited.seconds < 1.0  # seen on the next interval, not at the deadline

@@ -13,6 +13,7 @@ from swapbench.core.phases import Phase
 from swapbench.errors import SwapbenchError
 from swapbench.host.candidate import launch_argv, teardown_argv
 from swapbench.host.gpu import read_device
+from swapbench.host.prepare import model_files
 from swapbench.host.services import privileged_argv, start_argv, stop_argv
 from swapbench.plan.load import LoadedPlan, load_plan
 from swapbench.plan.models import Decision, Plan, Target
@@ -39,6 +40,7 @@ def dry_run(loaded: LoadedPlan) -> Steps:
     if sp.baseline and plan.baseline:
         steps.append((Phase.BASELINE_BENCH, f"baseline {plan.baseline.label} live at {plan.baseline.url}, "
                       "before any stop"))  # fmt: skip
+    steps += _prepare_steps(loaded)
     steps += [(Phase.STOP, f"{name}: {' '.join(stop_argv(plan.service(name)) or [])}") for name in plan.run.stop_order]
     if plan.run.stop_order:
         steps.append((Phase.DRAIN, f"until the stopped services' processes leave NVML's list (deadline "
@@ -62,7 +64,23 @@ def _check_steps(loaded: LoadedPlan) -> Steps:
         if argv[:2] == ["systemctl", "start"]:
             steps.append((Phase.CHECK, f"sudo -k -n {' '.join(argv)} (the unit runs: a no-op that proves no password)"))
     steps += [(Phase.CHECK, f"service {s.name} is up now ({s.manager})") for s in plan.services]
+    steps += [(Phase.CHECK, f"{t.label}: --version of its llama-server, for the report") for t in plan.candidates
+              if t.launch is not None]  # fmt: skip
     return steps + [(Phase.CHECK, _describe_check(c)) for c in plan.checks if not (privileged and c.kind == "sudo")]
+
+
+def _prepare_steps(loaded: LoadedPlan) -> Steps:
+    """Phase 0 reads the candidates' model files into the page cache; they are read again right before the stop."""
+    plan = loaded.plan
+    if not (plan.run.stop_order or any(t.launch for t in plan.candidates)):
+        return []
+    steps: Steps = []
+    if plan.run.warm_page_cache:
+        for files in model_files(loaded):
+            names = ", ".join(str(p) + (" (not there now)" if p in files.missing else "") for p in files.paths)
+            what = f"{files.label}: {names}, {files.size_bytes / 2**20:,.0f} MiB, read into the page cache in Phase 0"
+            steps.append((Phase.PREPARE, what + " and again here, unless they do not fit in MemAvailable"))
+    return [*steps, (Phase.PREPARE, "what production holds on the GPU, service by service")]
 
 
 def _candidate_steps(loaded: LoadedPlan, t: Target, with_bodies: bool) -> Steps:

@@ -26,6 +26,7 @@ from swapbench.errors import (
     JournalError,
     PreflightFailed,
     RestoreFailed,
+    StepFailed,
     SwapbenchError,
     SwapFailed,
     WorkloadError,
@@ -37,6 +38,7 @@ from swapbench.host.journal import Journal, JournalState, active_journal_path, r
 from swapbench.host.lock import POLL_S as LOCK_POLL_S
 from swapbench.host.lock import WindowLock, live_owner
 from swapbench.host.preflight import plan_preflight
+from swapbench.host.prepare import Preparer, prepare_checks
 from swapbench.host.proc import run_argv
 from swapbench.host.real import RealHost
 from swapbench.host.services import ServiceOps, privileged_argv
@@ -144,9 +146,10 @@ def _input_checks(loaded: LoadedPlan) -> list[Outcome]:
 
 
 def _candidate_checks(loaded: LoadedPlan) -> list[Outcome]:
-    """Ports now; programs, model files, secrets and flags through `phase0.plan_preflight`."""
+    """Ports now; programs, model files, secrets and flags through `preflight.plan_preflight`; the version and
+    the memory for the page cache through `prepare.prepare_checks`."""
     found = [chk.check_port_free(t.launch.port, f" (candidate {t.label})") for t in loaded.plan.candidates if t.launch]
-    return found + plan_preflight(loaded)
+    return found + plan_preflight(loaded) + prepare_checks(loaded)
 
 
 def _host_checks(plan: Plan) -> list[Outcome]:
@@ -344,12 +347,26 @@ class _Begun:
     run_dir: Path
     journal: Journal
     writer: SafeWriter
+    preparer: Preparer
+
+
+def _prepare(loaded: LoadedPlan, signals: SignalFlag) -> Preparer:
+    """The candidates' model files read into the page cache before the checks say go (Phase 0 touches nothing
+    else): the load inside the window then reads memory, and a file that cannot be read to its end stops the run
+    here, with production untouched."""
+    preparer = Preparer(loaded)
+    try:
+        preparer.first_read(lambda: bool(signals.requested))
+    except StepFailed as exc:
+        raise PreflightFailed(f"{exc.message}; nothing was touched", hint=exc.hint) from exc
+    return preparer
 
 
 def _begin(loaded: LoadedPlan, lock: WindowLock, signals: SignalFlag) -> _Begun:
     """Phase 0, then everything that must hold before the first mutation (raises: nothing is touched)."""
     found = check(loaded)
     require_checks(found)
+    preparer = _prepare(loaded, signals)
     if signals.requested:
         raise Interrupted(f"{signals.requested} received during Phase 0: nothing was touched", hint="run it again")
     run_id = bench.new_run_id(loaded.plan.run.label)
@@ -372,7 +389,7 @@ def _begin(loaded: LoadedPlan, lock: WindowLock, signals: SignalFlag) -> _Begun:
         raise PreflightFailed(f"{loaded.path} changed while Phase 0 checked it; nothing was touched",
                               hint="run again once the plan is saved")  # fmt: skip
     lock.record("run", run_id)
-    return _Begun(found, run_dir, journal, writer)
+    return _Begun(found, run_dir, journal, writer, preparer)
 
 
 def _window(
@@ -387,7 +404,8 @@ def _window(
     run_dir, journal, writer, run_id = begun.run_dir, begun.journal, begun.writer, begun.run_dir.name
     sp = swap_plan(loaded, run_id)
     watchdog = _arm_watchdog(loaded, begun, sp.time_cap_s + 120)
-    host = RealHost(loaded, run_id, run_dir, bench.measure, on_sample=on_sample, expect=expect, writer=writer)
+    host = RealHost(loaded, run_id, run_dir, bench.measure, on_sample=on_sample, expect=expect, writer=writer,
+                    preparer=begun.preparer)  # fmt: skip
     offset = [0.0]
     report = run_swap(sp, host, journal, lambda: time.monotonic() + offset[0], signals, begun.checks,
                       hook=fault_hook(host, offset), on_phase=on_phase)  # fmt: skip
@@ -420,7 +438,8 @@ def _with_gpu(report: SwapReport, loaded: LoadedPlan, host: RealHost) -> SwapRep
     except Exception:  # a GPU reading that fails now must not cost the report of a restored production
         gpu = None
     files = {"results_files": [str(p) for p in host.results_files], "drift_files": [str(p) for p in host.drift_files]}
-    return report.model_copy(update={**files, "gpu": gpu})
+    prepared = host.preparer.records() if host.preparer is not None else []
+    return report.model_copy(update={**files, "gpu": gpu, "prepare": prepared})
 
 
 def _write_report(run_dir: Path, writer: SafeWriter) -> tuple[Comparison | None, DecisionResult | None, Path | None]:

@@ -9,6 +9,7 @@ from enum import StrEnum
 class Phase(StrEnum):
     CHECK = "check"  # Phase 0: contracts, touching nothing
     BASELINE_BENCH = "baseline-bench"  # production measured live, before any stop
+    PREPARE = "prepare"  # right before the first stop: the candidates' model files read into the page cache again
     STOP = "stop"
     DRAIN = "drain"  # the stopped services' memory freed
     LAUNCH = "launch"

@@ -15,6 +15,7 @@ class Status(StrEnum):
     PASS = "pass"  # noqa: S105 -- a status, not a password
     FAIL = "fail"
     SKIP = "skip"  # could not be evaluated here (e.g. no GPU): shown, never counted as a pass
+    WARN = "warn"  # holds, at a cost the operator should know (the window is slower, not unsafe): never blocks
 
 
 class Outcome(Frozen):
@@ -50,13 +51,22 @@ class PhaseSpan(Frozen):
 
 
 class DowntimeSplit(Frozen):
-    """Production downtime (first stop -> last verify) split into what filled it."""
+    """Production downtime (first stop -> last verify) split into what filled it:
+    total = load + bench + restore + stop + own (overhead = stop + own)."""
 
     total_s: float
     load_s: float = Field(description="launch + ready of the candidates")
     bench_s: float = Field(description="smoke + bench")
     restore_s: float = Field(description="teardown, drain, restore, verify")
-    overhead_s: float = Field(description="everything else: stop, drain, swapbench itself")
+    overhead_s: float = Field(description="everything else: stop, drain, swapbench itself (stop_s + own_s)")
+    stop_s: float | None = Field(
+        None, description="stop + drain of production's services; None in a file written before it was split out"
+    )
+    own_s: float | None = Field(
+        None,
+        description="swapbench's own time: the gaps between its steps (journal writes, the checks between steps, "
+        "the display), which the report calls other; None in a file written before it was split out",
+    )
 
 
 def downtime_split(spans: list[PhaseSpan]) -> DowntimeSplit | None:
@@ -71,11 +81,40 @@ def downtime_split(spans: list[PhaseSpan]) -> DowntimeSplit | None:
         return sum(s.duration_s for s in inside if s.phase in phases)
 
     load, bench = total(Phase.LAUNCH, Phase.READY), total(*LOADED)
-    restore = total(*RESTORING)
+    restore, stop = total(*RESTORING), total(Phase.STOP, Phase.DRAIN)
     whole = end - start
-    return DowntimeSplit(
-        total_s=whole, load_s=load, bench_s=bench, restore_s=restore, overhead_s=max(whole - load - bench - restore, 0)
+    overhead = max(whole - load - bench - restore, 0)
+    return DowntimeSplit(total_s=whole, load_s=load, bench_s=bench, restore_s=restore, overhead_s=overhead,
+                         stop_s=stop, own_s=max(overhead - stop, 0))  # fmt: skip
+
+
+class WarmRead(Frozen):
+    """One read of a candidate's model files into the page cache."""
+
+    seconds: float
+    cached_share: float | None = Field(
+        None,
+        description="Share of the bytes already in the page cache when the read began (mincore(2) over the "
+        "file); None where the kernel cannot tell (mincore answers truly only for root and the file's owner).",
     )
+
+
+class PreparedCandidate(Frozen):
+    """The prepare step for one candidate: its llama-server's version and its model files in the page cache."""
+
+    label: str
+    version: str | None = Field(
+        None, description="`--version` of the candidate's llama-server (its binary or image), read in Phase 0."
+    )
+    files: list[str] = Field(default_factory=list, description="The model files read: model and mmproj.")
+    size_bytes: int = 0
+    first_read: WarmRead | None = Field(
+        None,
+        description="Before the checks said go; None when the files were not read (they do not fit in the memory "
+        "available, or run.warm_page_cache = false).",
+    )
+    reread: WarmRead | None = Field(None, description="Right before the first stop, after the baseline bench.")
+    note: str | None = Field(None, description="What the operator should know about it, when anything.")
 
 
 class SwapStatus(StrEnum):
@@ -87,7 +126,11 @@ class SwapStatus(StrEnum):
 class SwapReport(Frozen):
     """What `swapbench run` did, for the terminal and the run folder (swap.json, rollback.json)."""
 
-    schema_version: int = Field(1, description="The layout of this record; a file without one is version 1.")
+    schema_version: int = Field(
+        2,
+        description="The layout of this record; a file without one is version 1. 2 added downtime.stop_s, "
+        "downtime.own_s and prepare.",
+    )
     run_id: str
     status: SwapStatus
     error: str | None = None
@@ -102,6 +145,9 @@ class SwapReport(Frozen):
     )
     drift_note: str | None = Field(None, description="Why the drift was not measured, or stopped early.")
     gpu: GpuSummary | None = None
+    prepare: list[PreparedCandidate] = Field(
+        default_factory=list, description="Each launched candidate's version and model files read before the window."
+    )
     write_failures: list[str] = Field(
         default_factory=list, description="Files that could not be written where they belong (disk full or read-only)."
     )

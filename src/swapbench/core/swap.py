@@ -1,4 +1,4 @@
-"""The swap itself: stop → drain → launch → ready → smoke → bench → teardown → restore → verify.
+"""The swap itself: prepare → stop → drain → launch → ready → smoke → bench → teardown → restore → verify.
 
 Pure orchestration. The host, the journal, the clock and the stop flag come in as protocols, so the same
 code runs against the real machine and against an in-memory host in unit tests. Two promises:
@@ -32,6 +32,7 @@ class Launched(TypedDict):
 class Host(Protocol):
     def bench(self, label: str, deadline: float, should_stop: Callable[[], bool]) -> None: ...
     def bench_drift(self, label: str, deadline: float, should_stop: Callable[[], bool]) -> None: ...
+    def prepare(self, should_stop: Callable[[], bool]) -> None: ...
     def stop_service(self, name: str, timeout_s: float) -> None: ...
     def start_service(self, name: str, timeout_s: float) -> None: ...
     def drain(self, label: str | None, timeout_s: float) -> None: ...
@@ -152,6 +153,10 @@ def _work(run: _Run) -> None:
         run.guard("baseline bench")
         with run.span(Phase.BASELINE_BENCH, plan.baseline):
             host.bench(plan.baseline, run.deadline, run.should_stop)
+    if plan.stop_order or plan.candidates:  # what can be done before the window is done now, not inside it
+        run.guard("prepare")
+        with run.span(Phase.PREPARE):
+            host.prepare(run.should_stop)
     for name in plan.stop_order:
         run.guard(f"stop {name}")
         run.intend(Phase.STOP, name, undo="start")

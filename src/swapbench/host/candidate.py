@@ -19,10 +19,11 @@ from swapbench.adapters.openai_client import ChatEndpoint, Health
 from swapbench.errors import EndpointError, StepFailed
 from swapbench.host.llama_server import LlamaServer, LlamaServerSpec, log_tail, server_argv
 from swapbench.host.proc import CommandResult, container_pid, kill_group, port_open, port_owner, run_argv
-from swapbench.host.waiting import wait_steady, wait_until
+from swapbench.host.waiting import READY_POLL_S, throttled, wait_steady, wait_until
 from swapbench.plan.models import DockerLaunch, Launch, NativeLaunch, Target
 
 CONTAINER_PORT = 8080
+DOCKER_EXIT_POLL_S = 0.5
 Runner = Callable[..., CommandResult]
 
 
@@ -143,7 +144,11 @@ class CandidateOps:
                     return False
 
             spec = self.launch_spec
-            waited = wait_steady(healthy, spec.settle_s, min(timeout_s, spec.ready_timeout_s), abort=self._exited)
+            # a native candidate's exit is one poll(); a container's is a docker inspect: asked every half second
+            docker = isinstance(spec, DockerLaunch)
+            exited = throttled(self._exited, DOCKER_EXIT_POLL_S, None) if docker else self._exited
+            waited = wait_steady(healthy, spec.settle_s, min(timeout_s, spec.ready_timeout_s), abort=exited,
+                                 poll_s=READY_POLL_S)  # fmt: skip
         if waited.aborted is not None:
             raise StepFailed(f"candidate {self.target.label} died while loading: {waited.aborted}", hint="check flags")
         if not waited.ok:
@@ -192,14 +197,18 @@ class CandidateOps:
         deadline = time.monotonic() + timeout_s
         if isinstance(self.launch_spec, DockerLaunch):
             name = self.launch_spec.name
-            if self.runner(["docker", "inspect", name], 10.0).ok:
-                result = self.runner(["docker", "rm", "-f", name], max(deadline - time.monotonic(), 1.0))
-                if not result.ok:
-                    raise StepFailed(f"removing container {name}: {result.describe()}", hint=f"docker rm -f {name}")
+            # straight to `rm -f` (an inspect first costs a docker call, inside the window): "no such container"
+            # means it is gone already
+            result = self.runner(["docker", "rm", "-f", name], max(deadline - time.monotonic(), 1.0))
+            if not result.ok and not _no_such_container(result):
+                raise StepFailed(f"removing container {name}: {result.describe()}", hint=f"docker rm -f {name}")
         else:
             if self._server is not None:
                 self._server.stop(grace_s=5.0)
-            for pid in {p for p in (self._recorded_pgid(), self._port_owner_pid()) if p}:
+            # our own server is reaped: another owner of the port shows as an open port (a scan of every
+            # socket on the host costs tens of ms, and this is the start of the restore)
+            scan = self._server is None or port_open(self.launch_spec.port)
+            for pid in {p for p in (self._recorded_pgid(), self._port_owner_pid() if scan else None) if p}:
                 kill_group(_pgid_or(pid), grace_s=5.0)
         if not wait_until(lambda: not self._still_listening(), deadline - time.monotonic()):
             raise StepFailed(
@@ -210,9 +219,14 @@ class CandidateOps:
     def is_gone(self) -> bool:
         if isinstance(self.launch_spec, DockerLaunch):  # its PID may live in a namespace we cannot see: ask
             found = self.runner(["docker", "inspect", self.launch_spec.name], 10.0)
-            removed = not found.ok and "no such" in (found.stderr + found.stdout).lower()  # not: engine unreachable
+            removed = not found.ok and _no_such_container(found)  # not: the engine unreachable
             return removed and not port_open(self.launch_spec.port)
         return not self.pids() and not port_open(self.launch_spec.port)
+
+
+def _no_such_container(result: CommandResult) -> bool:
+    """docker's (and podman's) answer about a container that does not exist, as opposed to any other failure."""
+    return "no such" in (result.stderr + result.stdout).lower()
 
 
 def _alive(pid: int) -> bool:

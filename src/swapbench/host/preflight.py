@@ -159,7 +159,7 @@ def _interpreter_problem(head: bytes) -> str | None:
     return None
 
 
-def _executable_problem(path: Path) -> str | None:
+def executable_problem(path: Path) -> str | None:
     why = _not_a_file(path)
     if why is not None:
         return why
@@ -183,7 +183,7 @@ def check_program(name: str, cwd: Path, key: str) -> Outcome:
                 key, False, f"{name!r} is not on PATH ({os.environ.get('PATH', '')}); install it or fix {key}"
             )
         path = Path(found)
-    why = _executable_problem(path)
+    why = executable_problem(path)
     return outcome(key, why is None, f"{path} {why}; fix {key}" if why else f"{path}: executable")
 
 
@@ -402,7 +402,7 @@ def native_flag_checks(
 ) -> list[Outcome]:
     """`BINARY --help` lists every option swapbench and the plan pass, each followed by its values."""
     binary = loaded.resolve(launch.binary)
-    if _executable_problem(binary) is not None:
+    if executable_problem(binary) is not None:
         return [Outcome(name=f"{key}.flags", status=Status.SKIP, detail=f"{binary} cannot run: see {key}.binary")]
     info = binary.stat()
     options = read_help([str(binary), "--help"], timeout_s, (str(binary), str(info.st_size), str(info.st_mtime_ns)))

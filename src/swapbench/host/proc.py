@@ -19,6 +19,7 @@ import psutil
 from swapbench.host.waiting import wait_until
 
 KILL_GRACE_S = 3.0
+EXIT_POLL_S = 0.02  # a stopped candidate's exit is the start of the restore: see it within 20 ms
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ def kill_group(pgid: int, grace_s: float = KILL_GRACE_S) -> None:
     group. A member that is already a zombie counts as gone; reaping our own child is the caller's (`wait`)."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGTERM)
-    if wait_until(lambda: not _group_alive(pgid), grace_s):
+    if wait_until(lambda: not _group_alive(pgid), grace_s, poll_s=EXIT_POLL_S):
         return
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, signal.SIGKILL)

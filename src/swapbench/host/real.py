@@ -21,6 +21,7 @@ from swapbench.host.checks import outcome, run_verify_step
 from swapbench.host.files import SafeWriter
 from swapbench.host.gpu import read_device
 from swapbench.host.gpu_ledger import GpuLedger, _cached
+from swapbench.host.prepare import Preparer
 from swapbench.host.services import ServiceOps
 from swapbench.host.vram_sampler import VramSampler
 from swapbench.host.waiting import wait_until
@@ -69,6 +70,7 @@ class RealHost:
     gpu: GpuLedger = field(init=False)
     sampler: VramSampler | None = None
     writer: SafeWriter | None = None  # writes inside the window: never raise (full or read-only disk)
+    preparer: Preparer | None = None  # the candidates' model files, read in Phase 0: read again before the stop
 
     def __post_init__(self) -> None:
         plan, resolve = self.loaded.plan, self.loaded.resolve
@@ -82,9 +84,20 @@ class RealHost:
 
     # --- services ---------------------------------------------------------------------------------------------
 
-    def stop_service(self, name: str, timeout_s: float) -> None:
-        if self.gpu.before_stop is None:  # the first stop: what production holds on the GPU, service by service
+    def prepare(self, should_stop: Callable[[], bool]) -> None:
+        """Right before the first stop, so none of it is downtime: the candidates' model files read into the page
+        cache again (the baseline bench may have pushed them out), then what production holds on the GPU."""
+        if self.preparer is not None:
+            self.preparer.reread(should_stop)
+        self._note_production()
+
+    def _note_production(self) -> None:
+        """What production holds on the GPU, service by service, before the first stop."""
+        if self.gpu.before_stop is None:
             self.gpu.note_production({n: ops.pids() for n, ops in self.services.items()})
+
+    def stop_service(self, name: str, timeout_s: float) -> None:
+        self._note_production()  # already done by prepare, unless it was skipped
         self.services[name].stop(timeout_s)
         self.gpu.stopped.append(name)
 

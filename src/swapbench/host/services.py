@@ -16,7 +16,7 @@ import psutil
 from swapbench.errors import StepFailed
 from swapbench.host.probes import ProbeResult, probe_http
 from swapbench.host.proc import CommandResult, container_pid, pgrep, port_open, port_owner, run_argv, with_children
-from swapbench.host.waiting import wait_steady, wait_until
+from swapbench.host.waiting import READY_POLL_S, wait_steady, wait_until
 from swapbench.plan.models import (
     CommandService,
     DockerService,
@@ -26,7 +26,7 @@ from swapbench.plan.models import (
     port_of,
 )
 
-POLL_S = 0.1
+POLL_S = READY_POLL_S  # stops and restores are downtime: each look is cheap (health first, see is_up)
 
 
 Runner = Callable[..., CommandResult]
@@ -101,7 +101,10 @@ class ServiceOps:
         return result
 
     def is_up(self) -> bool:
-        """Observed state: is the service running (and healthy, when it has a health check)?"""
+        """Observed state: is the service running (and healthy, when it has a health check)? The health check
+        is asked first: while it fails, no process table is read and no systemctl or docker runs (a fast poll)."""
+        if self.service.health is not None and not probe_http(self.service.health).ok:
+            return False
         return self.state().ok
 
     def state(self) -> ProbeResult:
@@ -184,8 +187,9 @@ class ServiceOps:
     def _is_down(self) -> bool:
         svc = self.service
         if isinstance(svc, CommandService):
-            gone = not pgrep(svc.pattern) if svc.pattern else True
-            return gone and (svc.health is None or not probe_http(svc.health).ok)
+            if svc.health is not None and probe_http(svc.health).ok:
+                return False
+            return not pgrep(svc.pattern) if svc.pattern else True
         return not self.is_up()
 
     def _restarts(self) -> int | None:

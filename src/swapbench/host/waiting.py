@@ -10,8 +10,27 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
+
+T = TypeVar("T")
 
 POLL_S = 0.05
+READY_POLL_S = 0.02  # inside the window: a local /health or process check costs ~1-10 ms; look every 20 ms
+
+
+def throttled(ask: Callable[[], T], every_s: float, otherwise: T) -> Callable[[], T]:
+    """`ask` at most once per `every_s` (the first call asks at once); between, `otherwise`. For a check too
+    costly for every poll of a fast wait: a `docker inspect` costs 30-100 ms."""
+    last = [float("-inf")]
+
+    def get() -> T:
+        now = time.monotonic()
+        if now - last[0] < every_s:
+            return otherwise
+        last[0] = now
+        return ask()
+
+    return get
 
 
 def wait_until(done: Callable[[], bool], timeout_s: float, poll_s: float = POLL_S) -> bool:

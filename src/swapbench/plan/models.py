@@ -103,6 +103,12 @@ class RunSettings(StrictModel):
         description="`run`: measure the baseline again after verify (production is up: no downtime) and report "
         "the drift; a verdict whose baseline drifted beyond the tolerance is marked untrustworthy.",
     )
+    warm_page_cache: bool = Field(
+        True,
+        description="`run`: read each candidate's model files (model, mmproj) into the page cache before the "
+        "window, and again right before the first stop, so its load inside the window reads memory, not disk. "
+        "Skipped, with a warning, when they do not fit in the memory available.",
+    )
     gpu_index: int = Field(0, ge=0, description="The GPU the host's models share (NVML index).")
     vram_sample_ms: float = Field(
         100.0, ge=10, le=60_000, description="VRAM sampling period during launch, ready, smoke, bench."

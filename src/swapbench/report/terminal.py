@@ -21,7 +21,7 @@ from swapbench.core.compare import Comparison
 from swapbench.core.decision import DecisionResult
 from swapbench.core.phases import Phase
 from swapbench.core.results import LatencyStats, Results, Sample
-from swapbench.core.steps import Outcome, SwapReport
+from swapbench.core.steps import DowntimeSplit, Outcome, PreparedCandidate, SwapReport, WarmRead
 from swapbench.core.vram import GpuSummary
 from swapbench.errors import SwapbenchError
 from swapbench.report.docs import DocumentChange
@@ -161,7 +161,7 @@ def ratio_table(baseline: Results, candidate: Results) -> Table:
     return table
 
 
-STATUS_STYLE = {"pass": "green", "fail": "bold red", "skip": "yellow"}
+STATUS_STYLE = {"pass": "green", "fail": "bold red", "skip": "yellow", "warn": "bold yellow"}
 
 
 def outcomes_table(outcomes: Sequence[Outcome], title: str) -> Table:
@@ -231,16 +231,42 @@ def print_gpu(console: Console, gpu: GpuSummary) -> None:
     console.print(Text("  drain: " + ", ".join(f"{k} {v:.2f} s" for k, v in gpu.drain_s.items())))
 
 
+def downtime_line(d: DowntimeSplit) -> str:
+    """The window, split: what the candidate cost (load, bench), putting production back (restore), stopping it
+    (stop) and swapbench's own time between its steps (other)."""
+    head = f"production downtime {d.total_s:.1f} s = load {d.load_s:.1f} + bench {d.bench_s:.1f}"
+    head += f" + restore {d.restore_s:.1f}"
+    if d.stop_s is None or d.own_s is None:  # a swap.json written before stop was split out of overhead
+        return f"{head} + other {d.overhead_s:.1f} (stop, drain, swapbench)"
+    return f"{head} + stop {d.stop_s:.1f} + other {d.own_s:.2f} (swapbench's own, between steps)"
+
+
+def _read(read: WarmRead, cached: str) -> str:
+    share = "" if read.cached_share is None else f" ({read.cached_share:.0%} {cached})"
+    return f"{read.seconds:.2f} s{share}"
+
+
+def print_prepared(console: Console, prepared: PreparedCandidate) -> None:
+    """One candidate's prepare step: its build, and its model files read into the page cache before the window."""
+    version = (prepared.version or "version unknown").split(";")[0]
+    text = f"prepare {prepared.label}: {version}; {prepared.size_bytes / 2**20:,.0f} MiB of model files"
+    if prepared.first_read is not None:
+        text += f" read into the page cache in {_read(prepared.first_read, 'cached already')} before the window"
+    if prepared.reread is not None:
+        text += f", again in {_read(prepared.reread, 'still cached')} right before the first stop"
+    console.print(Text(text), soft_wrap=True)
+    if prepared.note:
+        console.print(Text(f"  {prepared.note}", style="yellow"), soft_wrap=True)
+
+
 def print_swap_report(console: Console, report: SwapReport, run_dir: str) -> None:
     console.print(outcomes_table(report.verify, "verify (after restore)"))
     if report.gpu is not None:
         print_gpu(console, report.gpu)
+    for prepared in report.prepare:
+        print_prepared(console, prepared)
     if report.downtime is not None:
-        d = report.downtime
-        console.print(
-            f"production downtime {d.total_s:.1f} s = load {d.load_s:.1f} + bench {d.bench_s:.1f} "
-            f"+ restore {d.restore_s:.1f} + other {d.overhead_s:.1f} (stop, drain, swapbench)"
-        )
+        console.print(downtime_line(report.downtime))
     if report.drift_note:
         console.print(Text(f"drift: the baseline was not measured again after the window: {report.drift_note}",
                            style="yellow"), soft_wrap=True)  # fmt: skip

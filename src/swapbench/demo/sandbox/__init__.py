@@ -3,6 +3,10 @@
 Production: a llama-server (SmolLM2) started by a start script, a TTS service that answers with real WAV
 audio, a nav sidecar with /health, and a phone daemon found by pgrep. The candidate is Gemma 3 270M,
 launched natively by swapbench.
+
+This package is also the entry point of the sandbox's processes (`python -m swapbench.demo.sandbox`): its stop
+and start commands run inside the window, so what only the builder needs (jinja2, httpx, pydantic: 0.25 s of
+imports) is imported by the builder itself.
 """
 
 from __future__ import annotations
@@ -14,16 +18,15 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-import jinja2
+from typing import TYPE_CHECKING
 
 from swapbench.demo.rig import Rig
 from swapbench.errors import StepFailed
-from swapbench.host.llama_server import LlamaServerSpec, free_port, server_argv
-from swapbench.host.probes import probe_http
 from swapbench.host.proc import pgrep, run_argv
 from swapbench.host.waiting import wait_until
-from swapbench.plan.models import HealthCheck
+
+if TYPE_CHECKING:
+    from swapbench.plan.models import HealthCheck
 
 SANDBOX = [sys.executable, "-m", "swapbench.demo.sandbox"]
 PHONE_PATTERN = "phone_call.py auto"
@@ -55,6 +58,10 @@ def sandbox_plan(
 ) -> str:
     """The sandbox's plan.toml (demo/sandbox/plan.toml.j2). With `gpu`, both models on the GPU (-ngl 99) beside a
     second GPU-holding production process, under a VRAM gate that aborts above `abort_gb`."""
+    import jinja2  # noqa: PLC0415 -- the builder's alone (see the module's docstring)
+
+    from swapbench.host.llama_server import LlamaServerSpec, server_argv  # noqa: PLC0415
+
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("swapbench.demo.sandbox", "."),
         undefined=jinja2.StrictUndefined,
@@ -73,6 +80,8 @@ def sandbox_plan(
 
 
 def _healthy(check: HealthCheck) -> bool:
+    from swapbench.host.probes import probe_http  # noqa: PLC0415 -- the builder's alone
+
     return probe_http(check).ok
 
 
@@ -83,6 +92,8 @@ def _wait(what: str, ok: Callable[[], bool], timeout_s: float = 60.0) -> None:
 
 def _gpu_holder(rig: Rig, port: int, folder: Path) -> list[str]:
     """A second production process holding GPU memory (observed by the plan, never stopped)."""
+    from swapbench.host.llama_server import LlamaServerSpec, server_argv  # noqa: PLC0415 -- the builder's alone
+
     spec = LlamaServerSpec(binary=rig.llama_server, model=rig.smollm2, port=port, log_path=folder / "x.log")
     return [*server_argv(spec), "-ngl", "99"]
 
@@ -92,6 +103,9 @@ def build_sandbox(
 ) -> Sandbox:
     """Start the sandbox's production on free loopback ports and write its plan (plan.toml). With `gpu`, the
     models run on the GPU beside a second GPU-holding process, under a VRAM gate (abort above `abort_gb`)."""
+    from swapbench.host.llama_server import free_port  # noqa: PLC0415 -- the builder's alone
+    from swapbench.plan.models import HealthCheck  # noqa: PLC0415
+
     folder.mkdir(parents=True, exist_ok=True)
     ports = {k: free_port() for k in ("llama", "tts", "nav", "candidate", "holder")}
     text = sandbox_plan(folder, rig, ports, samples, extended, gpu, abort_gb)
