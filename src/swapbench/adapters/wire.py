@@ -108,15 +108,6 @@ class Answer:
     def elapsed_ms(self) -> float:
         return (self.end_ns - self.start_ns) / 1e6
 
-    def header(self, name: str) -> str | None:
-        """A header's value (the last one of that name), by case-insensitive name."""
-        wanted, found = name.lower().encode(), None
-        for line in self.head.split(b"\r\n")[1:]:
-            key, sep, value = line.partition(b":")
-            if sep and key.strip().lower() == wanted:
-                found = value.strip().decode("latin-1")
-        return found
-
 
 def _framing(head: bytes) -> tuple[int, int | None, bool, bool]:
     """(status, content length or None, chunked, the server will close) from a header block."""
