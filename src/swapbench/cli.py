@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from swapbench.app import status as status_app
     from swapbench.app import swap as swap_app
     from swapbench.app import verdict as verdict_app
+    from swapbench.app import window as window_app
     from swapbench.report import crash, live, terminal
     from swapbench.report import export as report_export
     from swapbench.report import status as report_status
@@ -57,6 +58,7 @@ else:
     status_app = _lazy("swapbench.app.status")
     swap_app = _lazy("swapbench.app.swap")
     verdict_app = _lazy("swapbench.app.verdict")
+    window_app = _lazy("swapbench.app.window")
     crash = _lazy("swapbench.report.crash")
     terminal = _lazy("swapbench.report.terminal")
     live = _lazy("swapbench.report.live")
@@ -284,11 +286,80 @@ def check(plan: PlanArg, dry_run: DryRun = False, as_json: AsJson = False) -> No
 
 @cli.command("run")
 @reported
-def run_command(plan: PlanArg, dry_run: DryRun = False, status_every: StatusEvery = 10.0) -> None:
-    """The safe swap: check, stop, drain, launch, bench, teardown, restore, verify, report."""
+def run_command(
+    plan: PlanArg,
+    dry_run: DryRun = False,
+    status_every: StatusEvery = 10.0,
+    foreground: Annotated[
+        bool,
+        typer.Option(
+            help="Run the window in this process (tests, debugging): it then ends with this process. "
+            "Default: a job of no terminal that this terminal attaches to."
+        ),
+    ] = False,
+    detach: Annotated[
+        bool, typer.Option(help="Start the window and return at once; `swapbench attach PLAN` shows it later.")
+    ] = False,
+    job: Annotated[str | None, typer.Option(hidden=True)] = None,
+    events_fd: Annotated[int | None, typer.Option(hidden=True)] = None,
+) -> None:
+    """The safe swap: check, stop, drain, launch, bench, teardown, restore, verify, report.
+
+    The window runs as a job that belongs to no terminal; this terminal only attaches to it. Closing the
+    terminal or losing the SSH link never touches the window (`swapbench attach PLAN` shows it again); Ctrl-C
+    asks it to stop and restore production, and stays to show that."""
     if dry_run:
         return _print_dry_run(plan)
-    _window(functools.partial(swap_app.run_plan, plan), title="swapbench", status_every_s=status_every)
+    if job is not None:
+        return _run_job(plan, job, events_fd, status_every)
+    if foreground:
+        return _run_here(plan, status_every)
+    _view(functools.partial(window_app.run_window, plan, detach), status_every)
+
+
+def _run_here(plan: Path, status_every_s: float) -> None:
+    """`run --foreground`: the window in this process, ending with it (its watchdog still stands guard)."""
+    _window(functools.partial(swap_app.run_plan, plan), title="swapbench", status_every_s=status_every_s)
+
+
+def _run_job(plan: Path, job: str, events_fd: int | None, status_every_s: float) -> None:
+    """The window's job itself (`run --foreground --job RUN_ID`): in this process, its events in the run folder."""
+    window = functools.partial(window_app.run_job, plan, job, events_fd)
+    _window(window, title="swapbench", status_every_s=status_every_s)
+
+
+def _view(watch: Callable[..., window_app.Viewed], status_every_s: float) -> None:
+    """An attached terminal: the window's events as the live status, then its summary and its exit code."""
+    viewer = window_app.Viewer()
+    with window_app.forwarding(viewer) as signals, live.LiveStatus(out, every_s=status_every_s) as status:
+        told = [0]
+
+        def on_event(event: dict[str, object]) -> None:
+            status.apply(event)
+            for name in signals.passed[told[0] :]:
+                status.say(f"{name} passed on to the window: it stops and restores production; this terminal "
+                           "stays to show it (close it to detach: the window goes on)")  # fmt: skip
+            told[0] = len(signals.passed)
+
+        viewed = watch(viewer, on_event, lambda: signals.detached)
+    if viewed.outcome is None:
+        out.print(Text(f"the window goes on without this terminal: `swapbench attach {viewed.run_dir}` shows it"),
+                  highlight=False, soft_wrap=True)  # fmt: skip
+        return
+    terminal.print_window(out, viewed.outcome)
+    if (error := viewed.outcome.error()) is not None:
+        raise error
+
+
+@cli.command()
+@reported
+def attach(
+    target: Annotated[Path, typer.Argument(help="The plan file, or a run folder of a window.")],
+    status_every: StatusEvery = 10.0,
+) -> None:
+    """Show a window (live or ended) from any terminal: its live status, then its summary; exit with its code.
+    Ctrl-C passes on to the window as it does for `run`; closing the terminal only detaches."""
+    _view(functools.partial(window_app.attach_window, target), status_every)
 
 
 @cli.command("compare")
@@ -377,10 +448,13 @@ def report(
 def rollback(
     plan: PlanArg,
     if_unfinished: Annotated[bool, typer.Option(help="Do nothing unless a run left its journal open.")] = False,
+    take_over_hung: Annotated[bool, typer.Option(hidden=True)] = False,
 ) -> None:
     """Put production back: every candidate gone, every stopped service up, then verify. Idempotent."""
     with swap_app.signals_noted():
-        outcome = swap_app.rollback_plan(plan, if_unfinished=if_unfinished)
+        outcome = swap_app.rollback_plan(plan, if_unfinished=if_unfinished, take_over_hung=take_over_hung)
+        for note in outcome.notes:
+            out.print(Text(note), highlight=False, soft_wrap=True)
         if outcome.report is None:
             out.print("no unfinished run: nothing to roll back")
             return
@@ -407,9 +481,14 @@ def watchdog(
     journal: Annotated[Path, typer.Option()],
     pid: Annotated[int, typer.Option()],
     create_time: Annotated[float, typer.Option()],
+    heartbeat_fd: Annotated[int | None, typer.Option()] = None,
+    heartbeat_timeout: Annotated[float, typer.Option()] = 15.0,
+    cap_at: Annotated[float, typer.Option()] = float("inf"),
+    grace: Annotated[float, typer.Option()] = 10.0,
 ) -> None:
-    """Internal: watch a running swap; roll back if it dies with its journal open."""
-    raise typer.Exit(swap_app.watch_window(plan, journal, pid, create_time))
+    """Internal: watch a running swap; roll back if it dies or hangs with its journal open."""
+    hang = (heartbeat_fd, heartbeat_timeout, cap_at, grace)
+    raise typer.Exit(swap_app.watch_window(plan, journal, pid, create_time, hang))
 
 
 @cli.command("export")

@@ -152,3 +152,14 @@ class EndpointRequestFailed(EndpointError):
     def __init__(self, message: str, *, hint: str = "", status: int | None = None) -> None:
         super().__init__(message, hint=hint)
         self.status = status
+
+
+def error_for(exit_code: int) -> type[SwapbenchError]:
+    """The class whose exit code this is (a window's outcome told by its job, raised again where it is shown)."""
+    found: list[type[SwapbenchError]] = [SwapbenchError]
+    while found:
+        cls = found.pop(0)  # the broadest class first: SwapFailed, not one of its kinds
+        if cls.exit_code == exit_code:
+            return cls
+        found += cls.__subclasses__()
+    return SwapbenchError

@@ -10,6 +10,7 @@ import secrets
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -200,7 +201,40 @@ def test_the_rigs_model_projector_and_template_pass(rig: Rig, tmp_path: Path) ->
         (f"{CAND}.mmproj", Status.PASS),
         (f"{CAND}.chat_template_file", Status.PASS),
     ]
-    assert found[0].detail.startswith(f"{rig.smollm2}: GGUF, ")
+    assert found[0].detail == f"{rig.smollm2}: GGUF v3, 272 tensors whole in 93.8 MiB"
+
+
+def _cut(source: Path, to: Path, keep: int) -> Path:
+    with source.open("rb") as f:
+        to.write_bytes(f.read(keep))
+    return to
+
+
+@pytest.mark.parametrize(
+    ("make", "says"),
+    [
+        (
+            lambda rig, d: (d / "m.gguf").write_text("GGUF is the format llama.cpp reads\n") and d / "m.gguf",
+            "starts like a GGUF but is not a whole one: GGUF version 544434464 (llama.cpp reads 2, 3)",
+        ),
+        (
+            lambda rig, d: _cut(rig.smollm2, d / "m.gguf", 2 << 20),  # past the tensor table (1.7 MiB)
+            "starts like a GGUF but is not a whole one: its 272 tensors need 98362432 bytes, the file has 2097152 "
+            "(91.8 MiB missing): cut short",
+        ),
+        (
+            lambda rig, d: _cut(rig.smollm2, d / "m.gguf", 4096),
+            "starts like a GGUF but is not a whole one: the file ends inside ",
+        ),
+    ],
+    ids=["text-starting-with-GGUF", "cut-after-the-table", "cut-inside-the-header"],
+)
+def test_a_gguf_that_is_not_whole_is_refused(rig: Rig, tmp_path: Path, make: Any, says: str) -> None:
+    """Phase 0 walks the header and the tensor table as llama.cpp does, and measures the file against them."""
+    model = make(rig, tmp_path)
+    found = model_file_checks(plan(tmp_path, native(rig.llama_server, model)))
+    assert statuses(found) == [(f"{CAND}.model", Status.FAIL)]
+    assert found[0].detail.startswith(f"{model} {says}"), found[0].detail
 
 
 @pytest.mark.parametrize(

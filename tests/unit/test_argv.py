@@ -60,8 +60,25 @@ def test_systemd_backstop_argv() -> None:
     argv = systemd_backstop_argv("RUN1", Path("/p/plan.toml"), 1620.4)
     assert argv[:4] == ["systemd-run", "--unit=swapbench-rollback-RUN1", "--on-active=1620s",
                         "--description=swapbench rollback backstop"]  # fmt: skip
-    assert argv[4:] == [sys.executable, "-m", "swapbench", "rollback", "/p/plan.toml", "--if-unfinished"]
+    assert argv[4:] == [
+        sys.executable,
+        "-m",
+        "swapbench",
+        "rollback",
+        "/p/plan.toml",
+        "--if-unfinished",
+        "--take-over-hung",
+    ]
     assert systemd_disarm_argv("RUN1") == ["systemctl", "stop", "swapbench-rollback-RUN1.timer"]
     user = systemd_backstop_argv("RUN1", Path("/p/plan.toml"), 60, ["--user"])
     assert user[:3] == ["systemd-run", "--user", "--unit=swapbench-rollback-RUN1"]
     assert systemd_disarm_argv("RUN1", ["--user"]) == ["systemctl", "--user", "stop", "swapbench-rollback-RUN1.timer"]
+
+
+def test_the_gguf_type_sizes_are_ggmls() -> None:
+    """Phase 0 measures a model's file against its tensors with ggml's own block sizes (the gguf package's)."""
+    from gguf.constants import GGML_QUANT_SIZES
+
+    from swapbench.host.gguf import TYPE_SIZES
+
+    assert {int(t): size for t, size in GGML_QUANT_SIZES.items()} == TYPE_SIZES

@@ -239,6 +239,7 @@ BAD = [
         "decision.min_schema_adherence: Input should be less than or equal to 1",
     ),
     ("[run\n", "plan.toml: not valid TOML"),
+    ("[run]\nsamples = 3\nsamples = 4\n", "(at line 3, column 12): the key samples is given twice in its table"),
     # --- numbers must be finite and sane, names safe, patterns valid: refused before anything is touched ---
     ("[run]\ntime_cap_s = inf\n", "run.time_cap_s: Input should be a finite number"),
     ("[run]\nrequest_timeout_s = nan\n", "run.request_timeout_s: Input should be a finite number"),

@@ -24,7 +24,7 @@ def test_the_run_folder_records_carry_their_version(tmp_path: Path) -> None:
     verdict.record_judgment(folder, Judgment.SAME, None)
     for name in ("swap.json", "comparison.json", "decision.json", "results-e4b.json"):
         version = json.loads((folder / name).read_text())["schema_version"]
-        assert version == (2 if name.startswith("results") or name == "swap.json" else 1), name
+        assert version == {"swap.json": 3}.get(name, 2 if name.startswith("results") else 1), name
 
 
 def test_the_journal_and_the_lock_carry_their_version(tmp_path: Path) -> None:
@@ -51,7 +51,7 @@ def test_records_written_before_versions_read_as_version_1(tmp_path: Path) -> No
     edit_json(folder / "swap.json", drop_version)
     edit_json(folder / "decision.json", drop_version)
     opened = verdict.RunFolder.open(folder)
-    assert opened.swap is not None and opened.swap.schema_version == 2  # read as the layout written now
+    assert opened.swap is not None and opened.swap.schema_version == 3  # read as the layout written now
     assert opened.judgment() == (Judgment.BETTER, "sharper")
     (tmp_path / "old.jsonl").write_text('{"seq":1,"type":"begin","run_id":"r0"}\n')
     assert read_journal(tmp_path / "old.jsonl").run_id == "r0"
@@ -68,7 +68,7 @@ def test_a_swap_report_of_version_1_reads_with_its_overhead_unsplit(tmp_path: Pa
     folder = run_folder(tmp_path / "run")
     edit_json(folder / "swap.json", lambda data: data.update(VERSION_1_SWAP))  # its results files kept
     swap = verdict.RunFolder.open(folder).swap
-    assert swap is not None and swap.schema_version == 2 and swap.prepare == []
+    assert swap is not None and swap.schema_version == 3 and swap.prepare == []
     assert swap.downtime is not None and (swap.downtime.overhead_s, swap.downtime.stop_s, swap.downtime.own_s) == (
         1.5, None, None)  # fmt: skip
     assert downtime_line(swap.downtime) == (
@@ -82,7 +82,7 @@ def set_version(version: object) -> Callable[[dict[str, object]], None]:
 
 UPGRADE, ALTERED = "it was written by a newer swapbench: upgrade", "the file was altered"
 NEWER = [
-    ("swap.json", 3, "swap report {p} has schema_version 3, newer than this swapbench", UPGRADE),
+    ("swap.json", 4, "swap report {p} has schema_version 4, newer than this swapbench", UPGRADE),
     ("decision.json", 7, "recorded judgment {p} has schema_version 7, newer than this swapbench", UPGRADE),
     ("swap.json", "1", "swap report {p} has schema_version '1', not a version swapbench writes", ALTERED),
     ("decision.json", 0, "recorded judgment {p} has schema_version 0, not a version swapbench writes", ALTERED),

@@ -99,7 +99,7 @@ def test_status_probes_now_and_dates_the_last_run(tmp_path: Path, loading_server
     assert lines[4:] == [f"  run folder: {tmp_path / 'out' / 'new'}",
                          "  at its verify: pass service phone up: running and healthy"]  # fmt: skip
     assert HostStatus.model_validate_json(found.model_dump_json()) == found  # --json round-trips
-    assert json.loads(found.model_dump_json())["schema_version"] == 1
+    assert json.loads(found.model_dump_json())["schema_version"] == 2
 
 
 def test_no_run_yet(tmp_path: Path, loading_server: int) -> None:

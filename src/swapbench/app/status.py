@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 from swapbench.app.swap import journal_path, output_dir
 from swapbench.core.status import DamagedRecord, HostStatus, LastRun
@@ -49,17 +50,19 @@ def _service_now(svc: Service, loaded: LoadedPlan) -> Outcome:
 
 
 def _last_run(folder: Path, now: datetime) -> tuple[LastRun | None, list[DamagedRecord]]:
-    """The newest readable swap.json; damaged ones are named and skipped."""
+    """The newest readable swap.json or rollback.json (a window the watchdog or a person rolled back ends with
+    the latter); damaged ones are named and skipped."""
     damaged: list[DamagedRecord] = []
-    runs = sorted((p for p in folder.glob("*/swap.json") if p.is_file()), key=lambda p: p.stat().st_mtime, reverse=True)
-    for path in runs:
+    found = [p for name in ("swap.json", "rollback.json") for p in folder.glob(f"*/{name}") if p.is_file()]
+    for path in sorted(found, key=lambda p: p.stat().st_mtime, reverse=True):
         try:
             report = read_model(path, SwapReport, "swap report", "")
         except InputError as exc:
             damaged.append(DamagedRecord(path=str(path), why=type(exc.__cause__ or exc).__name__))
             continue
         ended = datetime.fromtimestamp(path.stat().st_mtime, UTC)
-        return LastRun(run_id=report.run_id, status=report.status, error=report.error, folder=str(path.parent),
-                       ended_at=ended.isoformat(timespec="seconds"), ended_s_ago=(now - ended).total_seconds(),
-                       verify=report.verify), damaged  # fmt: skip
+        kind: Literal["run", "rollback"] = "rollback" if path.name == "rollback.json" else "run"
+        return LastRun(run_id=report.run_id, status=report.status, kind=kind, ended_by=report.ended_by,
+                       error=report.error, folder=str(path.parent), ended_at=ended.isoformat(timespec="seconds"),
+                       ended_s_ago=(now - ended).total_seconds(), verify=report.verify), damaged  # fmt: skip
     return None, damaged

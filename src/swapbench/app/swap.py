@@ -8,8 +8,10 @@ import os
 import shutil
 import tempfile
 import time
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from swapbench.app import bench, verdict
@@ -24,6 +26,7 @@ from swapbench.errors import (
     InputError,
     Interrupted,
     JournalError,
+    PlanError,
     PreflightFailed,
     RestoreFailed,
     StepFailed,
@@ -41,10 +44,11 @@ from swapbench.host.preflight import plan_preflight
 from swapbench.host.prepare import Preparer, prepare_checks
 from swapbench.host.proc import run_argv
 from swapbench.host.real import RealHost
+from swapbench.host.registry import claim_of, find_open_window, live_windows
 from swapbench.host.services import ServiceOps, privileged_argv
 from swapbench.host.signals import SignalFlag
 from swapbench.host.waiting import wait_until
-from swapbench.host.watchdog import Watchdog, say, watch
+from swapbench.host.watchdog import Liveness, Watchdog, kill_owner, say, watch
 from swapbench.plan.load import LoadedPlan, load_plan, plan_json_schema
 from swapbench.plan.models import DockerLaunch, DockerService, Plan, port_of
 from swapbench.workloads.prepare import prepare_workloads
@@ -91,6 +95,9 @@ def _journal_check(loaded: LoadedPlan) -> Outcome:
     """No other swapbench owns the window, and no run left its journal open."""
     if (owner := live_owner(output_dir(loaded))) is not None:
         return chk.outcome(WINDOW_FREE, False, f"{owner.describe()} owns the window now; wait for it to finish")
+    if live := live_windows(claim_of(loaded)):
+        return chk.outcome(WINDOW_FREE, False, f"another window is live on this host: {live[0].describe()}; "
+                           f"{live[0].hint()}")  # fmt: skip
     try:
         state = read_journal(journal_path(loaded))
     except JournalError as exc:
@@ -242,7 +249,7 @@ def plan_schema() -> str:
 
 
 def _window_hint(detail: str) -> str:
-    if "owns the window" in detail:
+    if "owns the window" in detail or "another window is live" in detail:
         return "wait for it: it restores and verifies production itself (`swapbench status PLAN` shows it)"
     return "run `swapbench rollback PLAN`: it converges on production whatever state the host is in"
 
@@ -313,11 +320,11 @@ def signals_noted() -> SignalFlag:
     return SignalFlag(keep=True)
 
 
-def run_plan(path: Path, display: Display, flag: SignalFlag) -> RunOutcome:
-    """`swapbench run PLAN`, inside `signals_noted()`."""
+def run_plan(path: Path, display: Display, flag: SignalFlag, run_id: str | None = None) -> RunOutcome:
+    """`swapbench run PLAN --foreground`, inside `signals_noted()`; `run_id` names the run folder a job was given."""
     loaded = load_plan(path)
     display.on_cap(loaded.plan.run.time_cap_s)
-    return run(loaded, display.on_phase, display.on_sample, display.expect, flag)
+    return run(loaded, display.on_phase, display.on_sample, display.expect, flag, run_id=run_id)
 
 
 def run(
@@ -326,17 +333,18 @@ def run(
     on_sample: OnSample | None = None,
     expect: Callable[[str, str, int], None] | None = None,
     flag: SignalFlag | None = None,
+    run_id: str | None = None,
 ) -> RunOutcome:
     """The window, owned by this process from the lock to the report. Exit codes in order: 9 (the window is
     not free), 6 (a contract), 130 (a signal before anything was touched); after the first mutation
     production is restored and verified on every path and `RunOutcome.error()` turns the outcome into 0, 7 or 8."""
     if loaded.path is None:
         raise PreflightFailed("`swapbench run` needs a plan file", hint="write the plan to a file")
-    lock = WindowLock(output_dir(loaded))
+    lock = WindowLock(output_dir(loaded), claim_of(loaded))
     lock.acquire("run")
     try:
         with contextlib.nullcontext(flag) if flag is not None else SignalFlag() as signals:
-            return _window(loaded, lock, signals, on_phase, on_sample, expect)
+            return _window(loaded, lock, signals, on_phase, on_sample, expect, run_id)
     finally:
         lock.release()
 
@@ -362,14 +370,14 @@ def _prepare(loaded: LoadedPlan, signals: SignalFlag) -> Preparer:
     return preparer
 
 
-def _begin(loaded: LoadedPlan, lock: WindowLock, signals: SignalFlag) -> _Begun:
+def _begin(loaded: LoadedPlan, lock: WindowLock, signals: SignalFlag, run_id: str | None) -> _Begun:
     """Phase 0, then everything that must hold before the first mutation (raises: nothing is touched)."""
     found = check(loaded)
     require_checks(found)
     preparer = _prepare(loaded, signals)
     if signals.requested:
         raise Interrupted(f"{signals.requested} received during Phase 0: nothing was touched", hint="run it again")
-    run_id = bench.new_run_id(loaded.plan.run.label)
+    run_id = run_id or bench.new_run_id(loaded.plan.run.label)
     run_dir = output_dir(loaded) / run_id
     ballast = Ballast(run_dir)
     writer = SafeWriter(run_id, ballast)
@@ -399,8 +407,9 @@ def _window(
     on_phase: PhaseEvent,
     on_sample: OnSample | None,
     expect: Callable[[str, str, int], None] | None,
+    run_id: str | None,
 ) -> RunOutcome:
-    begun = _begin(loaded, lock, signals)
+    begun = _begin(loaded, lock, signals, run_id)
     run_dir, journal, writer, run_id = begun.run_dir, begun.journal, begun.writer, begun.run_dir.name
     sp = swap_plan(loaded, run_id)
     watchdog = _arm_watchdog(loaded, begun, sp.time_cap_s + 120)
@@ -424,8 +433,11 @@ def _window(
 def _arm_watchdog(loaded: LoadedPlan, begun: _Begun, backstop_s: float) -> Watchdog:
     """Armed after the journal is open and before the first mutation; if it cannot be, nothing is touched."""
     run_dir = begun.run_dir
+    run = loaded.plan.run
+    hang = (run.heartbeat_timeout_s, time.monotonic() + run.time_cap_s, run.hang_grace_s)
     try:
-        return Watchdog(loaded.path or run_dir, begun.journal.path, run_dir.name, run_dir / "watchdog.log", backstop_s)
+        return Watchdog(loaded.path or run_dir, begun.journal.path, run_dir.name, run_dir / "watchdog.log", backstop_s,
+                        hang)  # fmt: skip
     except OSError as exc:
         begun.journal.end("not-started", archive_to=run_dir / "journal.jsonl")
         raise PreflightFailed(f"the watchdog could not be started ({exc.strerror or exc}); nothing was touched",
@@ -479,10 +491,12 @@ def _unlink(path: Path) -> bool:
 
 @dataclass(frozen=True)
 class RollbackOutcome:
-    """`swapbench rollback`: the report, or None when `--if-unfinished` found nothing to do."""
+    """`swapbench rollback`: the report, or None when `--if-unfinished` found nothing to do; `notes`: which plan
+    it converged on, and what is wrong with the one on disk."""
 
     report: SwapReport | None
     output_dir: Path
+    notes: list[str] = field(default_factory=list)
 
     def error(self) -> SwapbenchError | None:
         if self.report is None or self.report.status is SwapStatus.COMPLETE:
@@ -494,28 +508,119 @@ class RollbackOutcome:
         )
 
 
-def rollback_plan(path: Path, if_unfinished: bool = False) -> RollbackOutcome:
+def rollback_plan(path: Path, if_unfinished: bool = False, take_over_hung: bool = False) -> RollbackOutcome:
     """`swapbench rollback PLAN`, inside `signals_noted()`. The plan is read leniently: putting production back
-    is never refused over `port = "8081"` (a string where a number belongs) that a run would be refused for."""
-    loaded = load_plan(path, lenient=True)
-    return RollbackOutcome(do_rollback(loaded, if_unfinished=if_unfinished), output_dir(loaded))
+    is never refused over `port = "8081"` (a string where a number belongs) that a run would be refused for.
+    `take_over_hung` (the systemd backstop, which fires past the cap): a run that still owns the window then is
+    hung — it is killed and the window taken over, instead of the rollback being refused."""
+    loaded, notes = rollback_target(path)
+    lock, ended_by = None, None
+    if take_over_hung and (owner := live_owner(output_dir(loaded))) is not None and owner.role == "run":
+        killed = kill_owner(owner.pid, owner.create_time)
+        notes.append(f"the run (pid {owner.pid}) still owned the window past its time cap: killed {killed}")
+        ended_by = (
+            f"the systemd backstop killed the run at {datetime.now(UTC).isoformat(timespec='seconds')}: "
+            "still running past its time cap"
+        )
+        lock = WindowLock(output_dir(loaded), claim_of(loaded))
+        if not lock.wait("rollback", owner.run_id, time.monotonic() + 30.0):
+            lock.acquire("rollback", owner.run_id)  # refuses, naming whoever holds it now
+    try:
+        report = do_rollback(loaded, if_unfinished=if_unfinished, lock=lock, ended_by=ended_by)
+    finally:
+        if lock is not None:
+            lock.release()
+    return RollbackOutcome(report, output_dir(loaded), notes)
 
 
-def do_rollback(loaded: LoadedPlan, if_unfinished: bool = False, lock: WindowLock | None = None) -> SwapReport | None:
+def rollback_target(path: Path) -> tuple[LoadedPlan, list[str]]:
+    """The plan a rollback converges on. With a window open: that window's own copy (the one its Phase 0
+    checked), whatever was done to the plan file since — an edit that broke it only earns a warning. Without
+    one: the plan file, read leniently."""
+    try:
+        on_disk: LoadedPlan | None = load_plan(path, lenient=True)
+        problem = ""
+    except PlanError as exc:
+        on_disk, problem = None, exc.message
+    window = _open_window(path, on_disk)
+    if window is None:
+        if on_disk is None:
+            raise PlanError(f"{problem}\n  and no open window of this plan was found to roll back with its own copy",
+                            hint="fix the plan (the key is named above), then run the rollback again")  # fmt: skip
+        return on_disk, []
+    copy = window[0] / window[1] / "plan.toml"
+    try:
+        loaded = load_plan(copy, base_dir=path.resolve().parent, lenient=True)
+    except SwapbenchError as exc:
+        if on_disk is None:
+            why = f"{problem}\n  and the window's own copy {copy} cannot be read: {exc.message}"
+            raise PlanError(why, hint="fix the plan (the key is named above), then run the rollback again") from exc
+        return on_disk, [f"the window's plan copy {copy} cannot be read ({exc.message}); rolling back with {path}"]
+    notes = [f"rolling back run {window[1]} with the window's own plan copy {copy} (the one its Phase 0 checked)"]
+    if on_disk is None:
+        notes.append(f"warning: the plan on disk does not load now ({problem}); fix it before the next run")
+    elif on_disk.sha256 != loaded.sha256:
+        notes.append(f"warning: {path} changed since the window started; its current content is not used")
+    return loaded, notes
+
+
+def _open_window(path: Path, on_disk: LoadedPlan | None) -> tuple[Path, str] | None:
+    """(output folder, run id) of an open window of this plan: the host's registry names it (its owner may be
+    dead); else the journal in the plan's output folder — from the plan, or from its raw TOML when it fails to
+    validate."""
+    if (found := find_open_window(path.resolve())) is not None:
+        return Path(found[0]), found[1]
+    folder = output_dir(on_disk) if on_disk is not None else _raw_output_dir(path)
+    if folder is None:
+        return None
+    try:
+        state = read_journal(active_journal_path(folder))
+    except JournalError:
+        return None
+    if state.records and not state.closed and state.run_id:
+        return folder, state.run_id
+    return None
+
+
+def _raw_output_dir(path: Path) -> Path | None:
+    """`[run] output_dir` of a plan that does not validate, read from its TOML alone (its default otherwise)."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    run = data.get("run")
+    raw = run.get("output_dir", "swapbench-results") if isinstance(run, dict) else "swapbench-results"
+    if not isinstance(raw, str):
+        return None
+    folder = Path(raw).expanduser()
+    return folder if folder.is_absolute() else path.resolve().parent / folder
+
+
+def do_rollback(
+    loaded: LoadedPlan, if_unfinished: bool = False, lock: WindowLock | None = None, ended_by: str | None = None
+) -> SwapReport | None:
     """Converge on production from whatever state the host is in; close an unfinished journal. Takes the
-    window's lock (refused, naming the owner, while a run or another rollback lives) unless given it."""
+    window's lock (refused, naming the owner, while a run or another rollback lives) unless given it.
+    `ended_by`: who ended the window, when not the run itself (the watchdog, and why), for the record."""
     own = lock is None
     if lock is None:
-        lock = WindowLock(output_dir(loaded))
+        lock = WindowLock(output_dir(loaded), claim_of(loaded))
         lock.acquire("rollback")
     try:
-        return _converge(loaded, if_unfinished, lock)
+        return _converge(loaded, if_unfinished, lock, ended_by)
     finally:
         if own:
             lock.release()
 
 
-def _converge(loaded: LoadedPlan, if_unfinished: bool, lock: WindowLock) -> SwapReport | None:
+def _ended_by(killed: str | None) -> str:
+    at = datetime.now(UTC).isoformat(timespec="seconds")
+    if killed is None:
+        return f"the watchdog rolled back at {at}: swapbench died with the window open"
+    return f"the watchdog killed the run at {at}: {killed}"
+
+
+def _converge(loaded: LoadedPlan, if_unfinished: bool, lock: WindowLock, ended_by: str | None) -> SwapReport | None:
     path = journal_path(loaded)
     try:
         state: JournalState | None = read_journal(path)
@@ -533,13 +638,15 @@ def _converge(loaded: LoadedPlan, if_unfinished: bool, lock: WindowLock) -> Swap
         done = state.done(Phase.LAUNCH, label) if state else None
         ops.pgid = done.get("pgid") if done else None
     journal = _rollback_journal(path, state, run_id, writer)
+    if ended_by is not None:
+        journal.write("ended-by", reason=ended_by)
     with SignalFlag() as flag:
         report = rollback(swap_plan(loaded, run_id), host, journal, time.monotonic, flag, list(host.candidates))
     archive = run_dir / "journal.jsonl"
     if archive.exists():  # the run closed its own journal: keep it, and this one beside it
         archive = run_dir / f"journal.rollback-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
     journal.end(f"rollback-{report.status.value}", archive_to=archive)
-    report = report.model_copy(update={"write_failures": list(writer.failures)})
+    report = report.model_copy(update={"write_failures": list(writer.failures), "ended_by": ended_by})
     writer.write_text(run_dir / "rollback.json", report.model_dump_json(indent=2) + "\n")
     return report.model_copy(update={"write_failures": list(writer.failures)})
 
@@ -555,24 +662,29 @@ def window_plan(plan: Path, journal: Path) -> LoadedPlan:
         return load_plan(plan, lenient=True)
 
 
-def watch_window(plan: Path, journal: Path, pid: int, create_time: float) -> int:
-    """`swapbench watchdog` (internal): watch a running swap; roll back if it dies with its journal open."""
+def watch_window(
+    plan: Path, journal: Path, pid: int, create_time: float, hang: tuple[int | None, float, float, float]
+) -> int:
+    """`swapbench watchdog` (internal): watch a running swap; roll back if it dies or hangs with its journal open.
+    `hang`: the heartbeat pipe's fd (None: no pipe, only death counts), its timeout, the cap (monotonic), the grace."""
+    fd, timeout_s, cap_at, grace_s = hang
+    liveness = Liveness(fd, timeout_s, cap_at, grace_s) if fd is not None else None
 
-    def roll() -> int:
+    def roll(killed: str | None) -> int:
         try:
-            say(f"[watchdog] rollback: {watchdog_rollback(window_plan(plan, journal))}")
+            say(f"[watchdog] rollback: {watchdog_rollback(window_plan(plan, journal), killed=killed)}")
         except Exception as exc:  # the watchdog is the last line: say why, never die silently
             say(f"[watchdog] rollback failed: {type(exc).__name__}: {exc}")
             return 1
         return 0
 
-    return watch(pid, create_time, journal, roll)
+    return watch(pid, create_time, journal, roll, liveness)
 
 
-def watchdog_rollback(loaded: LoadedPlan, give_up_s: float = 3600.0) -> str:
-    """The watchdog's rollback after its run died: wait for the window's lock (a person's rollback may hold
-    it), then converge — unless whoever held it already closed the journal."""
-    lock = WindowLock(output_dir(loaded))
+def watchdog_rollback(loaded: LoadedPlan, give_up_s: float = 3600.0, killed: str | None = None) -> str:
+    """The watchdog's rollback after its run died (or was killed, hung: `killed` says why): wait for the window's
+    lock (a person's rollback may hold it), then converge — unless whoever held it already closed the journal."""
+    lock = WindowLock(output_dir(loaded), claim_of(loaded))
     got = [False]
 
     def closed_or_ours() -> bool:
@@ -588,7 +700,7 @@ def watchdog_rollback(loaded: LoadedPlan, give_up_s: float = 3600.0) -> str:
     try:
         if _journal_closed(loaded):
             return "another swapbench finished the rollback"
-        report = do_rollback(loaded, if_unfinished=True, lock=lock)
+        report = do_rollback(loaded, if_unfinished=True, lock=lock, ended_by=_ended_by(killed))
         return report.status.value if report else "nothing to do"
     finally:
         lock.release()

@@ -173,7 +173,7 @@ def write_report(folder: RunFolder) -> tuple[Comparison | None, DecisionResult |
 def write_run_report(folder: RunFolder, update_moved_docs: bool = False) -> ReportWritten:
     """comparison.json, report.md and report.html from the folder's results alone (no GPU, no server), then the
     plan's [report] documents — left alone if the folder is not where its run wrote it, unless asked."""
-    comparison, decision = _decided(folder)
+    comparison, decision = decided(folder)
     documents = [] if comparison is None else [_write(folder.path / "comparison.json", _json(comparison))]
     report = folder.path / "report.md"
     documents.append(_write(report, render_markdown(folder.results, comparison, decision, folder.swap)))
@@ -192,7 +192,7 @@ def _json(comparison: Comparison) -> str:
     return comparison.model_dump_json(indent=2) + "\n"
 
 
-def _decided(folder: RunFolder) -> tuple[Comparison | None, DecisionResult | None]:
+def decided(folder: RunFolder) -> tuple[Comparison | None, DecisionResult | None]:
     """The comparison of the first target (the baseline) with the last, and the plan's rule applied to it."""
     if len(folder.results) < 2:
         return None, None

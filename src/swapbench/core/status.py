@@ -3,19 +3,27 @@ last finished run with the time it ended (its verify is then, not now)."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from swapbench.core.frozen import Frozen
 from swapbench.core.steps import Outcome, SwapStatus
 
-STATUS_SCHEMA_VERSION = 1
+STATUS_SCHEMA_VERSION = 2  # 2: last_run.kind and last_run.ended_by
 
 
 class LastRun(Frozen):
     run_id: str
     status: SwapStatus
+    kind: Literal["run", "rollback"] = Field(
+        "run",
+        description="What ended it: the run itself (swap.json), or a rollback (rollback.json): the "
+        "watchdog's after the run died or hung, or a person's.",
+    )
+    ended_by: str | None = Field(None, description="Who ended the window when the run could not, when and why.")
     error: str | None = None
-    ended_at: str = Field(description="When its swap.json was written, ISO 8601 UTC.")
+    ended_at: str = Field(description="When its swap.json (or rollback.json) was written, ISO 8601 UTC.")
     ended_s_ago: float
     folder: str
     verify: list[Outcome] = Field(description="The verify at the end of that run: then, not now.")

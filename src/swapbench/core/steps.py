@@ -127,9 +127,9 @@ class SwapReport(Frozen):
     """What `swapbench run` did, for the terminal and the run folder (swap.json, rollback.json)."""
 
     schema_version: int = Field(
-        2,
+        3,
         description="The layout of this record; a file without one is version 1. 2 added downtime.stop_s, "
-        "downtime.own_s and prepare.",
+        "downtime.own_s and prepare; 3 added ended_by.",
     )
     run_id: str
     status: SwapStatus
@@ -150,4 +150,9 @@ class SwapReport(Frozen):
     )
     write_failures: list[str] = Field(
         default_factory=list, description="Files that could not be written where they belong (disk full or read-only)."
+    )
+    ended_by: str | None = Field(
+        None,
+        description="Who ended the window when the run itself could not: the watchdog after the run died or hung "
+        "(past its time cap, or no heartbeat), with when and why.",
     )

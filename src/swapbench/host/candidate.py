@@ -18,7 +18,15 @@ import psutil
 from swapbench.adapters.openai_client import ChatEndpoint, Health
 from swapbench.errors import EndpointError, StepFailed
 from swapbench.host.llama_server import LlamaServer, LlamaServerSpec, log_tail, server_argv
-from swapbench.host.proc import CommandResult, container_pid, kill_group, port_open, port_owner, run_argv
+from swapbench.host.proc import (
+    CommandResult,
+    container_pid,
+    kill_group,
+    port_holder,
+    port_open,
+    port_owner,
+    run_argv,
+)
 from swapbench.host.waiting import READY_POLL_S, throttled, wait_steady, wait_until
 from swapbench.plan.models import DockerLaunch, Launch, NativeLaunch, Target
 
@@ -217,11 +225,18 @@ class CandidateOps:
             )
 
     def is_gone(self) -> bool:
+        """No process (or container) of this candidate is left. Its port may still be open: then a stranger
+        holds it (`stranger()`), which is reported as such, never taken for the candidate."""
         if isinstance(self.launch_spec, DockerLaunch):  # its PID may live in a namespace we cannot see: ask
             found = self.runner(["docker", "inspect", self.launch_spec.name], 10.0)
-            removed = not found.ok and _no_such_container(found)  # not: the engine unreachable
-            return removed and not port_open(self.launch_spec.port)
-        return not self.pids() and not port_open(self.launch_spec.port)
+            return not found.ok and _no_such_container(found)  # not: the engine unreachable
+        return not self.pids()
+
+    def stranger(self) -> str | None:
+        """Who holds the candidate's port once the candidate is gone ('pid N (cmdline)'), or None: nobody."""
+        if not port_open(self.launch_spec.port):
+            return None
+        return port_holder(self.launch_spec.port)
 
 
 def _no_such_container(result: CommandResult) -> bool:

@@ -20,6 +20,7 @@ from pathlib import Path
 import psutil
 
 from swapbench.errors import WindowBusy
+from swapbench.host.registry import Claim, Entry
 from swapbench.host.waiting import wait_until
 
 LOCK_NAME = "swapbench.lock"
@@ -40,6 +41,23 @@ class Owner:
     def describe(self) -> str:
         what = f"`swapbench {self.role}`" + (f" of run {self.run_id}" if self.run_id else "")
         return f"{what} (pid {self.pid}, since {self.since})"
+
+
+def stop_hint(owner: Owner) -> str:
+    """How to end a live owner: SIGTERM, which a stopped process (SIGSTOP, Ctrl-Z) only acts on once continued."""
+    if not owner.pid:
+        return "wait for it to finish"
+    try:
+        stopped = psutil.Process(owner.pid).status() in (psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP)
+    except psutil.Error:
+        stopped = False
+    if stopped:
+        return (
+            f"it is STOPPED (SIGSTOP or Ctrl-Z): `kill -CONT {owner.pid}` lets it go on, `kill -TERM {owner.pid}; "
+            f"kill -CONT {owner.pid}` ends it and restores production; left alone, its watchdog kills it once "
+            "the heartbeat is late (heartbeat_timeout_s) and restores production"
+        )
+    return f"wait for it to finish (it restores production itself), or stop it with `kill -TERM {owner.pid}`"
 
 
 def lock_path(output_dir: Path) -> Path:
@@ -71,8 +89,11 @@ def _open(path: Path) -> int | None:
 class WindowLock:
     """The window's lock, held from `acquire` until `release` or the holder's death."""
 
-    def __init__(self, output_dir: Path) -> None:
+    def __init__(self, output_dir: Path, claim: Claim | None = None) -> None:
+        """`claim`: what the window touches, entered in the host's registry while the lock is held (one window per
+        host); without one, the lock guards this output folder alone."""
         self.path = lock_path(output_dir)
+        self.entry = Entry(claim) if claim is not None else None
         self._fd: int | None = None
         self.role = "?"
         self.note: str | None = None  # why the lock could not be kept as a file (read-only disk): reported
@@ -97,6 +118,12 @@ class WindowLock:
             return owner or Owner(0, 0.0, "?", None, "?")
         self._fd = fd
         _HELD.add(self.path)
+        if self.entry is not None:
+            try:
+                self.entry.enter(role, run_id, force=role == "watchdog")
+            except BaseException:
+                self.release()
+                raise
         self.record(role, run_id)
         return None
 
@@ -107,12 +134,7 @@ class WindowLock:
         if owner is not None and self.wait(role, run_id, time.monotonic() + 1.0):
             owner = None
         if owner is not None:
-            raise WindowBusy(
-                f"another swapbench owns this window: {owner.describe()}",
-                hint=f"wait for it to finish (it restores production itself), or stop it with `kill -TERM {owner.pid}`"
-                if owner.pid
-                else "wait for it to finish",
-            )
+            raise WindowBusy(f"another swapbench owns this window: {owner.describe()}", hint=stop_hint(owner))
 
     def wait(self, role: str, run_id: str | None, deadline: float) -> bool:
         """Take the lock as soon as it is free (the watchdog, after its run died); False at the deadline."""
@@ -123,6 +145,8 @@ class WindowLock:
         self.role = role
         if self._fd is None:
             return
+        if self.entry is not None:
+            self.entry.record(role, run_id)
         me = psutil.Process()
         # schema_version: the layout, for people and tools; readers take the fields they know from any version,
         # since the flock, not the file, says whether the window is held
@@ -137,6 +161,8 @@ class WindowLock:
     def release(self) -> None:
         if self._fd is None:
             return
+        if self.entry is not None:
+            self.entry.leave()
         _HELD.discard(self.path)
         with contextlib.suppress(OSError):
             os.ftruncate(self._fd, 0)

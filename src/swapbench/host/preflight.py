@@ -22,6 +22,7 @@ from swapbench.core.steps import Outcome, Status
 from swapbench.errors import StepFailed
 from swapbench.host.candidate import launch_argv
 from swapbench.host.checks import outcome
+from swapbench.host.gguf import GgufDamaged, read_layout
 from swapbench.host.proc import CommandResult, run_argv
 from swapbench.plan.load import LoadedPlan
 from swapbench.plan.models import (
@@ -99,7 +100,16 @@ def check_gguf(path: Path, key: str) -> Outcome:
     if not head.startswith(GGUF_MAGIC):
         hint = next((h for prefix, h in NOT_GGUF_HINTS.items() if head.startswith(prefix)), f"fix {key}")
         return outcome(key, False, f"{path} is not a GGUF file (starts with {head[:4]!r}): {hint}")
-    return outcome(key, True, f"{path}: GGUF, {path.stat().st_size / 2**20:.1f} MiB")
+    try:
+        layout = read_layout(path)
+    except GgufDamaged as exc:
+        return outcome(key, False, f"{path} starts like a GGUF but is not a whole one: {exc}; download it again "
+                       f"or fix {key}")  # fmt: skip
+    except OSError as exc:
+        return outcome(key, False, f"{path} cannot be read ({exc.strerror}); fix {key}")
+    unsized = f"; {layout.unknown_types} of a type not sized here" if layout.unknown_types else ""
+    return outcome(key, True, f"{path}: GGUF v{layout.version}, {layout.tensors} tensors whole in "
+                   f"{layout.file_size / 2**20:.1f} MiB{unsized}")  # fmt: skip
 
 
 def check_template(path: Path, key: str, max_bytes: int = TEMPLATE_MAX_BYTES) -> Outcome:

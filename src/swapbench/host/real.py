@@ -12,7 +12,7 @@ from typing import Protocol
 from swapbench.adapters.openai_client import ChatEndpoint
 from swapbench.core.bench import OnSample, interpret
 from swapbench.core.phases import Phase
-from swapbench.core.steps import Outcome
+from swapbench.core.steps import Outcome, Status
 from swapbench.core.swap import Launched
 from swapbench.core.vram import in_band
 from swapbench.errors import SmokeFailed, StepFailed
@@ -278,7 +278,17 @@ class RealHost:
             _safely(f"candidate {label} gone", functools.partial(_gone, c)) for label, c in self.candidates.items()
         ]
         found += [_safely(f"verify {s.kind}", functools.partial(run_verify_step, s)) for s in self.loaded.plan.verify]
-        return found
+        return [self._stranger_said(o) for o in found]
+
+    def _stranger_said(self, step: Outcome) -> Outcome:
+        """A declared `port N refused` on a candidate's port that a stranger holds now: the candidate is gone
+        (its own check says so); the stranger is named, as a warning, not taken for the candidate."""
+        for label, cand in self.candidates.items():
+            port = cand.launch_spec.port
+            if step.name == f"port {port} refused" and step.failed and cand.is_gone():
+                return step.model_copy(update={"status": Status.WARN, "detail": f"{step.detail}: a stranger, not "
+                                               f"candidate {label} (gone)"})  # fmt: skip
+        return step
 
 
 def _up(ops: ServiceOps) -> Outcome:
@@ -291,7 +301,13 @@ def _gone(cand: CandidateOps) -> Outcome:
     what = f"port {spec.port} closed"
     if isinstance(spec, DockerLaunch):
         what = f"container {spec.name} removed, {what}"
-    return outcome(f"candidate {cand.target.label} gone", gone, what if gone else f"NOT gone: expected {what}")
+    name = f"candidate {cand.target.label} gone"
+    if not gone:
+        return outcome(name, False, f"NOT gone: expected {what}")
+    if (stranger := cand.stranger()) is not None:  # not the candidate: its process is gone
+        detail = f"gone (no process of it left), but port {spec.port} is held by a stranger: {stranger}"
+        return Outcome(name=name, status=Status.WARN, detail=detail)
+    return outcome(name, True, what)
 
 
 def _safely(name: str, step: Callable[[], Outcome]) -> Outcome:

@@ -1,11 +1,10 @@
-"""SIGINT, SIGTERM and SIGHUP become a flag that the swap checks between steps; they never kill a window.
+"""SIGINT and SIGTERM become a flag that the swap checks between steps; SIGHUP only means the terminal went away.
 
 Installed by the command for its whole life — the window, the report and the printing after it — so a
 second or tenth Ctrl-C, during verify or after it, is only noted. SIGHUP means the operator's terminal or
-SSH session went away: the window ends as on SIGTERM (restore, verify, samples and report saved), and
-from then on output that has no terminal to go to is dropped instead of failing. A SIGHUP that was
-ignored when swapbench started (`nohup`, tmux and service managers arrange that) stays ignored, so such a
-window runs to its end.
+SSH session went away: the window goes on to its end (its measurement is what the TTS was muted for), and
+from then on output that has no terminal to go to is dropped instead of failing. An attached terminal
+(`Forwarding`) passes Ctrl-C and SIGTERM on to the window it shows, and on SIGHUP simply stops showing it.
 """
 
 from __future__ import annotations
@@ -13,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 from typing import Any
@@ -45,16 +44,17 @@ class SignalFlag:
     def _handler(self, signum: int, frame: FrameType | None) -> None:
         # Never raise here: the step in progress finishes, the runner sees the flag and restores.
         name = signal.Signals(signum).name
-        self.requested = self.requested or name
         self.received.append(name)
-        if signum == signal.SIGHUP:
+        if signum == signal.SIGHUP:  # the terminal is gone, not the reason to measure: the window goes on
             _drop_terminal_output()
+            return
+        self.requested = self.requested or name
 
     def __enter__(self) -> SignalFlag:
         for sig in HANDLED:
             previous = signal.getsignal(sig)
             if sig == signal.SIGHUP and previous == signal.SIG_IGN:
-                continue  # started under nohup: the operator asked for the window to outlive the terminal
+                continue  # started under nohup: output to the terminal is the operator's business
             self._previous[sig] = signal.signal(sig, self._handler)
         return self
 
@@ -67,3 +67,38 @@ class SignalFlag:
         """Restore and verify run to the end: signals received meanwhile are only noted (the handler never
         raises, so this only marks the intent in the code that calls it)."""
         yield
+
+
+class Forwarding:
+    """An attached terminal's signals: SIGINT (Ctrl-C) and SIGTERM are passed on to the window, which restores
+    production and ends; the terminal stays attached to show that. SIGHUP detaches: the window goes on."""
+
+    def __init__(self, forward: Callable[[signal.Signals], bool]) -> None:
+        self.forward = forward
+        self.detached = False
+        self.passed: list[str] = []  # signals passed on, for the viewer to say so
+        self._previous: dict[int, Any] = {}
+
+    def _handler(self, signum: int, frame: FrameType | None) -> None:
+        sig = signal.Signals(signum)
+        if sig == signal.SIGHUP:
+            self.detached = True
+            _drop_terminal_output()
+            return
+        if self.forward(sig):
+            self.passed.append(sig.name)
+
+    def __enter__(self) -> Forwarding:
+        for sig in HANDLED:
+            self._previous[sig] = signal.signal(sig, self._handler)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """The window's outcome is known: until this process ends, Ctrl-C and SIGTERM are ignored (there is
+        nothing left to pass on, and the exit code must be the window's) and SIGHUP still silences output."""
+        for sig in self._previous:
+            signal.signal(sig, _silence if sig == signal.SIGHUP else signal.SIG_IGN)
+
+
+def _silence(signum: int, frame: FrameType | None) -> None:
+    _drop_terminal_output()

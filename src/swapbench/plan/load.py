@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,10 +73,22 @@ def load_plan(path: Path, base_dir: Path | None = None, lenient: bool = False) -
         raise PlanError(f"{path.name}: not UTF-8 text (byte {exc.start} is {raw[exc.start:exc.start + 1]!r})",
                         hint="save the plan as UTF-8 (TOML files are UTF-8)") from exc  # fmt: skip
     except tomllib.TOMLDecodeError as exc:
-        raise PlanError(f"{path.name}: not valid TOML: {exc}", hint="fix the syntax at the place named") from exc
+        raise PlanError(f"{path.name}: not valid TOML: {exc}{_twice(exc, raw)}",
+                        hint="fix the syntax at the place named") from exc  # fmt: skip
     except RecursionError as exc:
         raise PlanError(f"{path.name}: nested too deeply to be a plan", hint="flatten the arrays and tables") from exc
     return LoadedPlan(plan=plan, path=path.resolve(), sha256=hashlib.sha256(raw).hexdigest(), base=base_dir)
+
+
+def _twice(exc: tomllib.TOMLDecodeError, raw: bytes) -> str:
+    """tomllib names the place of a key given twice, not the key: name it from that line."""
+    found = re.match(r"Cannot overwrite a value \(at line (\d+),", str(exc))
+    if found is None:
+        return ""
+    lines = raw.decode("utf-8", errors="replace").splitlines()
+    number = int(found.group(1))
+    key = re.match(r"\s*([\w.\"'-]+)\s*=", lines[number - 1]) if 0 < number <= len(lines) else None
+    return f": the key {key.group(1)} is given twice in its table" if key else ""
 
 
 def plan_json_schema() -> str:

@@ -109,6 +109,27 @@ class RunSettings(StrictModel):
         "window, and again right before the first stop, so its load inside the window reads memory, not disk. "
         "Skipped, with a warning, when they do not fit in the memory available.",
     )
+    heartbeat_timeout_s: float = Field(
+        15.0,
+        ge=3,
+        le=3600,
+        description="The watchdog treats a run that sent no heartbeat for this long as hung (stopped by SIGSTOP or "
+        "Ctrl-Z, or the whole process stuck): it kills the run, takes its window over and restores production.",
+    )
+    hang_grace_s: float = Field(
+        10.0,
+        ge=0,
+        le=3600,
+        description="A run still alive this long past its time_cap_s is killed by its watchdog, which then restores "
+        "production: the cap holds even when the run itself is stuck.",
+    )
+    parse_timeout_s: float = Field(
+        2.0,
+        gt=0,
+        le=600,
+        description="Deadline for one call of a user parser on a bench answer; a parser that does not return by "
+        "then fails that answer only.",
+    )
     gpu_index: int = Field(0, ge=0, description="The GPU the host's models share (NVML index).")
     vram_sample_ms: float = Field(
         100.0, ge=10, le=60_000, description="VRAM sampling period during launch, ready, smoke, bench."

@@ -9,8 +9,9 @@ import math
 import statistics
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -78,8 +79,8 @@ class LiveStatus:
         """The session's hard cap; it counts from the window's first phase."""
         self.cap_s = cap_s
 
-    def on_phase(self, phase: Phase, target: str | None) -> None:
-        now = self.clock()
+    def on_phase(self, phase: Phase, target: str | None, at: float | None = None) -> None:
+        now = self.clock() if at is None else at
         with self._lock:
             self.phase, self.target = phase, target
             if self.cap_t0 is None:
@@ -109,8 +110,12 @@ class LiveStatus:
         self._start()
 
     def on_sample(self, run: WorkloadRun, sample: Sample, is_warmup: bool) -> None:
-        now = self.clock()
-        name = run.workload.info.name
+        latency = sample.exchange.latency_ms if sample.usable else None
+        self.sample_seen(run.workload.info.name, latency, is_warmup)
+
+    def sample_seen(self, name: str, latency_ms: float | None, is_warmup: bool, at: float | None = None) -> None:
+        """A sample of workload `name`; `latency_ms` None when it is not usable."""
+        now = self.clock() if at is None else at
         with self._lock:
             key = self._current.get(name) or (self.target or "target", name)
             bar = self.bars.setdefault(key, _Bar(key[0], name, 0))
@@ -120,11 +125,31 @@ class LiveStatus:
             bar.total = max(bar.total, bar.done)
             bar.first_at = now if bar.first_at is None else bar.first_at
             bar.last_at = now
-            if not is_warmup and sample.usable:
-                bar.latencies_ms.append(sample.exchange.latency_ms)
+            if not is_warmup and latency_ms is not None:
+                bar.latencies_ms.append(latency_ms)
 
     def say(self, text: str) -> None:
         self._print(Text(text))
+
+    def apply(self, event: Mapping[str, Any], offset_s: float = 0.0) -> None:
+        """One event of a window shown from elsewhere (an attached terminal, a laptop over SSH): `t` is on the
+        window's clock; `offset_s` turns it into this one's. An event this version does not know is skipped."""
+        kind = event.get("e")
+        at = float(event.get("t", self.clock() - offset_s)) + offset_s
+        with contextlib.suppress(KeyError, ValueError, TypeError):
+            if kind == "start":
+                self.t0 = at
+            elif kind == "cap":
+                self.on_cap(float(event["cap_s"]))
+            elif kind == "phase":
+                self.on_phase(Phase(event["phase"]), event.get("target"), at=at)
+            elif kind == "expect":
+                self.expect(str(event["target"]), str(event["workload"]), int(event["total"]))
+            elif kind == "sample":
+                latency = float(event["latency_ms"]) if event.get("usable") else None
+                self.sample_seen(str(event["workload"]), latency, bool(event.get("warmup")), at=at)
+            elif kind == "say":
+                self.say(str(event["text"]))
 
     # -- rendering -----------------------------------------------------------------------------------------
     def _stamp(self, now: float) -> str:

@@ -38,8 +38,13 @@ def status_lines(status: HostStatus) -> list[str]:
     if last is None:
         return [*lines, "no finished run yet"]
     error = f" ({last.error})" if last.error else ""
-    lines.append(f"last finished run {last.run_id}: {last.status.value}{error}; ended {last.ended_at} "
-                 f"({_ago(last.ended_s_ago)})")  # fmt: skip
+    if last.kind == "rollback":
+        lines.append(f"last run {last.run_id} was rolled back: {last.status.value}{error}; ended {last.ended_at} "
+                     f"({_ago(last.ended_s_ago)})")  # fmt: skip
+        lines.append(f"  {last.ended_by or 'by `swapbench rollback`'}")
+    else:
+        lines.append(f"last finished run {last.run_id}: {last.status.value}{error}; ended {last.ended_at} "
+                     f"({_ago(last.ended_s_ago)})")  # fmt: skip
     lines.append(f"  run folder: {last.folder}")
     lines += [f"  at its verify: {o.status.value:<4} {o.name}: {o.detail}" for o in last.verify]
     return lines

@@ -273,6 +273,8 @@ def print_swap_report(console: Console, report: SwapReport, run_dir: str) -> Non
     style = {"complete": "bold green", "aborted": "bold yellow", "restore-failed": "bold red"}[report.status.value]
     console.print(Text.assemble((f"run {report.run_id}: {report.status.value}", style),
                                 f" — {report.error}" if report.error else ""))  # fmt: skip
+    if report.ended_by:
+        console.print(Text(report.ended_by, style="bold yellow"), soft_wrap=True)
     console.print(Text(f"run folder: {run_dir}"), soft_wrap=True)
     for failure in report.write_failures:
         console.print(Text(f"not written where it belongs: {failure}", style="yellow"), soft_wrap=True)
@@ -341,17 +343,52 @@ def print_decision(
 def print_run(console: Console, outcome: RunOutcomeLike, title: str = "swapbench", ratios: bool = False) -> None:
     """Everything `run` (and the demo) prints after the window: numbers, comparison, verify, decision, and any
     file that could not be written where it belongs."""
-    results = [reanalysed(r) for r in _readable(outcome.report.results_files)]
+    _print_run(console, outcome.report, outcome, title, ratios)
+
+
+def _print_run(
+    console: Console, report: SwapReport, outcome: EndedWindow | RunOutcomeLike, title: str = "swapbench",
+    ratios: bool = False,
+) -> None:  # fmt: skip
+    results = [reanalysed(r) for r in _readable(report.results_files)]
     if results:
         print_summary(console, results, title=title)
     if ratios and len(results) == 2:
         console.print(ratio_table(results[0], results[1]))
     if outcome.comparison is not None:
         console.print(comparison_tables(outcome.comparison))
-    print_swap_report(console, outcome.report, str(outcome.run_dir))
-    for failure in outcome.write_failures[len(outcome.report.write_failures) :]:
+    print_swap_report(console, report, str(outcome.run_dir))
+    for failure in outcome.write_failures[len(report.write_failures) :]:
         console.print(Text(f"not written where it belongs: {failure}", style="yellow"), soft_wrap=True)
     print_decision(console, outcome.decision, outcome.report_md)
+
+
+class EndedWindow(Protocol):
+    """A window's end as an attached terminal reads it back: the swap report, or the rollback's, or none."""
+
+    @property
+    def report(self) -> SwapReport | None: ...
+    @property
+    def run_dir(self) -> Path: ...
+    @property
+    def comparison(self) -> Comparison | None: ...
+    @property
+    def decision(self) -> DecisionResult | None: ...
+    @property
+    def report_md(self) -> Path | None: ...
+    @property
+    def write_failures(self) -> list[str]: ...
+
+
+def print_window(console: Console, ended: EndedWindow) -> None:
+    """What an attached terminal prints at a window's end: the whole run; or the rollback that ended it (its job
+    died or was killed); or nothing before the error (refused before its first step)."""
+    if ended.report is None:
+        return
+    if (ended.run_dir / "swap.json").exists():
+        _print_run(console, ended.report, ended)
+    else:
+        print_swap_report(console, ended.report, str(ended.run_dir))
 
 
 def _readable(paths: Sequence[str]) -> list[Results]:

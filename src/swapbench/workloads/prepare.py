@@ -28,6 +28,7 @@ from swapbench.errors import InputError, PlanError, WorkloadError
 from swapbench.plan.load import LoadedPlan
 from swapbench.plan.models import CallableRef, Target, Workload
 from swapbench.workloads import describe, nav
+from swapbench.workloads.deadline import Overrun, call_with_deadline
 from swapbench.workloads.isolated import CALL_TIMEOUT_S, Ending, IsolatedCall, Raised, Returned, call_isolated
 
 Parser = Callable[[str | None], ParseOutcome]
@@ -281,7 +282,12 @@ def _schema(workload: Workload, where: str, resolve: Resolve) -> dict[str, Any] 
 
 
 def _parser(
-    workload: Workload, schema: dict[str, Any] | None, where: str, resolve: Resolve, timeout_s: float
+    workload: Workload,
+    schema: dict[str, Any] | None,
+    where: str,
+    resolve: Resolve,
+    timeout_s: float,
+    parse_timeout_s: float,
 ) -> Parser | None:
     if workload.kind != "nav":
         return None
@@ -292,11 +298,15 @@ def _parser(
     user = load_callable(ref, f"{where}.parser", resolve)
 
     def parse(content: str | None) -> ParseOutcome:
-        """In process, for speed; whatever the user code does with one answer fails that answer only."""
+        """In process, for speed, within `parse_timeout_s`; whatever the user code does with one answer (raise,
+        exit, loop) fails that answer only."""
         try:
-            result = user(content or "", **ref.kwargs)
+            result = call_with_deadline(lambda: user(content or "", **ref.kwargs), parse_timeout_s)
         except KeyboardInterrupt:
             raise
+        except Overrun:
+            return ParseOutcome(strategy=None, error=f"parser did not return within {parse_timeout_s:g} s "
+                                "([run].parse_timeout_s); stopped")  # fmt: skip
         except BaseException as exc:  # SystemExit included: a parser must never end the run
             return ParseOutcome(strategy=None, error=f"parser raised {type(exc).__name__}: {_text(exc)}")
         problem = nav.user_result_problem(result)
@@ -342,6 +352,7 @@ def prepare(
     resolve: Resolve,
     *,
     call_timeout_s: float = CALL_TIMEOUT_S,
+    parse_timeout_s: float = 2.0,
 ) -> BenchWorkload:
     """Check and assemble one workload; user code runs isolated, within `call_timeout_s` per function."""
     where = f"workloads[{index}]"
@@ -362,7 +373,7 @@ def prepare(
     framed = workload.image and bool(image_urls)
     urls: Sequence[str | None] = image_urls if framed else [None]
     bodies = tuple(request_body(workload, prompt, url, seed, model) for url in urls)
-    parse = _parser(workload, schema, where, resolve, call_timeout_s)
+    parse = _parser(workload, schema, where, resolve, call_timeout_s, parse_timeout_s)
     return BenchWorkload(info=info, bodies=bodies, parse=parse, framed=framed)
 
 
@@ -389,4 +400,7 @@ def prepare_workloads(
     if plan.image is not None and any(w.image for _, w in chosen):
         frames = load_frames(plan.image.path, plan.image.frames, plan.image.sha256, loaded.resolve)
     urls = [f.data_url for f in frames.frames] if frames else []
-    return frames, [prepare(w, i, urls, plan.run.seed, target.model, loaded.resolve) for i, w in chosen]
+    return frames, [
+        prepare(w, i, urls, plan.run.seed, target.model, loaded.resolve, parse_timeout_s=plan.run.parse_timeout_s)
+        for i, w in chosen
+    ]
