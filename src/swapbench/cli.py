@@ -19,7 +19,7 @@ from rich.text import Text
 
 from swapbench import __version__
 from swapbench.core.judgment import Judgment
-from swapbench.errors import Interrupted, SwapbenchError
+from swapbench.errors import Interrupted, PlanError, SwapbenchError
 
 
 def _lazy(name: str) -> ModuleType:
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from swapbench.app import dry_run as dry_run_app
     from swapbench.app import export as export_app
     from swapbench.app import judge as judge_app
+    from swapbench.app import remote as remote_app
     from swapbench.app import status as status_app
     from swapbench.app import swap as swap_app
     from swapbench.app import verdict as verdict_app
@@ -59,6 +60,7 @@ else:
     swap_app = _lazy("swapbench.app.swap")
     verdict_app = _lazy("swapbench.app.verdict")
     window_app = _lazy("swapbench.app.window")
+    remote_app = _lazy("swapbench.app.remote")
     crash = _lazy("swapbench.report.crash")
     terminal = _lazy("swapbench.report.terminal")
     live = _lazy("swapbench.report.live")
@@ -302,6 +304,14 @@ def run_command(
     ] = False,
     job: Annotated[str | None, typer.Option(hidden=True)] = None,
     events_fd: Annotated[int | None, typer.Option(hidden=True)] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print the window's outcome as JSON (schema_version, outcome, decision, headline "
+            "figures, run folder) alone on stdout; the live status goes to stderr.",
+        ),
+    ] = False,
 ) -> None:
     """The safe swap: check, stop, drain, launch, bench, teardown, restore, verify, report.
 
@@ -313,13 +323,15 @@ def run_command(
     if job is not None:
         return _run_job(plan, job, events_fd, status_every)
     if foreground:
+        if as_json:
+            raise PlanError("--json reads the outcome of a supervised window", hint="drop --foreground")
         return _run_here(plan, status_every)
-    _view(functools.partial(window_app.run_window, plan, detach), status_every)
+    _view(functools.partial(window_app.run_window, plan, detach), status_every, as_json)
 
 
 def _run_here(plan: Path, status_every_s: float) -> None:
     """`run --foreground`: the window in this process, ending with it (its watchdog still stands guard)."""
-    _window(functools.partial(swap_app.run_plan, plan), title="swapbench", status_every_s=status_every_s)
+    _window(functools.partial(window_app.run_here, plan), title="swapbench", status_every_s=status_every_s)
 
 
 def _run_job(plan: Path, job: str, events_fd: int | None, status_every_s: float) -> None:
@@ -328,10 +340,12 @@ def _run_job(plan: Path, job: str, events_fd: int | None, status_every_s: float)
     _window(window, title="swapbench", status_every_s=status_every_s)
 
 
-def _view(watch: Callable[..., window_app.Viewed], status_every_s: float) -> None:
-    """An attached terminal: the window's events as the live status, then its summary and its exit code."""
+def _view(watch: Callable[..., window_app.Viewed], status_every_s: float, as_json: bool = False) -> None:
+    """An attached terminal: the window's events as the live status, then its summary and its exit code. With
+    `as_json` the live status goes to stderr and stdout gets the outcome alone (WindowRecord)."""
     viewer = window_app.Viewer()
-    with window_app.forwarding(viewer) as signals, live.LiveStatus(out, every_s=status_every_s) as status:
+    shown = err if as_json else out
+    with window_app.forwarding(viewer) as signals, live.LiveStatus(shown, every_s=status_every_s) as status:
         told = [0]
 
         def on_event(event: dict[str, object]) -> None:
@@ -342,6 +356,11 @@ def _view(watch: Callable[..., window_app.Viewed], status_every_s: float) -> Non
             told[0] = len(signals.passed)
 
         viewed = watch(viewer, on_event, lambda: signals.detached)
+    if as_json:
+        _emit(viewed.record().model_dump_json(indent=2) + "\n")
+        if viewed.outcome is not None and (error := viewed.outcome.error()) is not None:
+            raise error
+        return
     if viewed.outcome is None:
         out.print(Text(f"the window goes on without this terminal: `swapbench attach {viewed.run_dir}` shows it"),
                   highlight=False, soft_wrap=True)  # fmt: skip
@@ -356,10 +375,13 @@ def _view(watch: Callable[..., window_app.Viewed], status_every_s: float) -> Non
 def attach(
     target: Annotated[Path, typer.Argument(help="The plan file, or a run folder of a window.")],
     status_every: StatusEvery = 10.0,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="The outcome as JSON alone on stdout (as `run --json`).")
+    ] = False,
 ) -> None:
     """Show a window (live or ended) from any terminal: its live status, then its summary; exit with its code.
     Ctrl-C passes on to the window as it does for `run`; closing the terminal only detaches."""
-    _view(functools.partial(window_app.attach_window, target), status_every)
+    _view(functools.partial(window_app.attach_window, target), status_every, as_json)
 
 
 @cli.command("compare")
@@ -488,7 +510,87 @@ def watchdog(
 ) -> None:
     """Internal: watch a running swap; roll back if it dies or hangs with its journal open."""
     hang = (heartbeat_fd, heartbeat_timeout, cap_at, grace)
-    raise typer.Exit(swap_app.watch_window(plan, journal, pid, create_time, hang))
+    raise typer.Exit(window_app.watch_window(plan, journal, pid, create_time, hang))
+
+
+remote = typer.Typer(
+    help="Drive a window on a GPU box from this machine over your own OpenSSH (~/.ssh/config, keys, agent, "
+    "ProxyJump, ControlMaster). The box runs the same swapbench version; every figure is measured there.",
+    no_args_is_help=True,
+)
+cli.add_typer(remote, name="remote")
+HostArg = Annotated[str, typer.Argument(help="The box, as ssh knows it (a ~/.ssh/config Host, or user@host).")]
+SshOption = Annotated[
+    list[str] | None,
+    typer.Option("--ssh-option", "-o", help="More `-o KEY=VALUE` for ssh and scp (Port=, IdentityFile=, ...)."),
+]
+RemoteSwapbench = Annotated[str, typer.Option("--swapbench", help="The swapbench command on the box.")]
+Into = Annotated[Path, typer.Option(help="Where fetched run folders go, as INTO/HOST/RUN_ID.")]
+
+
+def _remote(host: str, options: list[str] | None, swapbench: str, into: Path) -> remote_app.RemoteRequest:
+    return remote_app.RemoteRequest(host=host, ssh_options=tuple(options or ()), swapbench=swapbench, into=into,
+                                    tty=sys.stdout.isatty())  # fmt: skip
+
+
+def _remote_done(outcome: remote_app.RemoteOutcome) -> None:
+    for line in outcome.lines:
+        out.print(Text(line), highlight=False, soft_wrap=True)
+    raise typer.Exit(outcome.exit_code)
+
+
+@remote.command("run")
+@reported
+def remote_run(
+    host: HostArg,
+    plan: PlanArg,
+    ssh_option: SshOption = None,
+    swapbench: RemoteSwapbench = "swapbench",
+    into: Into = Path("swapbench-remote"),
+) -> None:
+    """Ship the plan, start the supervised window on the box, show its live status here, fetch its run folder,
+    and exit with the window's code. A dropped link only detaches: `remote attach` shows it again."""
+    _remote_done(remote_app.run(_remote(host, ssh_option, swapbench, into), plan))
+
+
+@remote.command("attach")
+@reported
+def remote_attach(
+    host: HostArg,
+    run_dir: Annotated[str, typer.Argument(help="The run folder on the box (or the plan's path there).")],
+    ssh_option: SshOption = None,
+    swapbench: RemoteSwapbench = "swapbench",
+    into: Into = Path("swapbench-remote"),
+) -> None:
+    """Show a window on the box (live or ended), then fetch its run folder; exit with its code."""
+    _remote_done(remote_app.attach(_remote(host, ssh_option, swapbench, into), run_dir))
+
+
+@remote.command("fetch")
+@reported
+def remote_fetch(
+    host: HostArg,
+    run_dir: Annotated[str, typer.Argument(help="The run folder on the box.")],
+    ssh_option: SshOption = None,
+    swapbench: RemoteSwapbench = "swapbench",
+    into: Into = Path("swapbench-remote"),
+) -> None:
+    """Copy a run folder of the box here (INTO/HOST/RUN_ID), and say where its report is."""
+    _remote_done(remote_app.fetch(_remote(host, ssh_option, swapbench, into), run_dir))
+
+
+def _passthrough(command: str) -> Callable[..., None]:
+    def passthrough(
+        host: HostArg, plan: PlanArg, ssh_option: SshOption = None, swapbench: RemoteSwapbench = "swapbench"
+    ) -> None:
+        _remote_done(remote_app.passthrough(_remote(host, ssh_option, swapbench, Path()), command, plan))
+
+    passthrough.__doc__ = f"`swapbench {command}` on the box, with this plan shipped there first."
+    return reported(passthrough)
+
+
+for _name in ("check", "status", "rollback"):
+    remote.command(_name)(_passthrough(_name))
 
 
 @cli.command("export")

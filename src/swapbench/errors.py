@@ -15,6 +15,7 @@
     ├── JournalError                exit 9   the window is not free: an unfinished or unreadable journal
     │   └── WindowBusy                       another swapbench (named) owns the window now
     ├── StepFailed                  exit 10  one host operation failed (stop, start, launch...); wrapped above
+    ├── RemoteFailed                exit 11  the box could not be reached or driven over SSH (ssh's own words)
     └── EndpointError               exit 5   the server under test cannot be benchmarked
         ├── EndpointUnreachable              nothing listens at the URL
         ├── EndpointLoading                  /health answers 503 "Loading model"
@@ -130,6 +131,12 @@ class StepFailed(SwapbenchError):
     """One operation on the host failed (stop, start, launch, teardown, drain)."""
 
     exit_code = 10
+
+
+class RemoteFailed(SwapbenchError):
+    """`swapbench remote`: ssh or scp failed (host key, login, the link), or the box runs another swapbench."""
+
+    exit_code = 11
 
 
 class EndpointError(SwapbenchError):

@@ -41,6 +41,24 @@ RUN_KEYS = "drain_timeout_s = 30.0"  # the [run] line the variants add their key
 HEARTBEAT = f"{RUN_KEYS}\nheartbeat_timeout_s = 4\n"
 
 
+def with_notifiers(plan: Path, told: Path) -> Path:
+    """Two `[[notify]]` commands: one writes what it was told to `told`, one hangs past its 1 s deadline."""
+    tell = ("import json, os, sys; open(sys.argv[1], 'w').write(json.dumps({'stdin': json.load(sys.stdin), "
+            "'outcome': os.environ['SWAPBENCH_OUTCOME'], 'run_id': os.environ['SWAPBENCH_RUN_ID']}))")  # fmt: skip
+    with plan.open("a") as f:
+        f.write(f"\n[[notify]]\ncommand = {json.dumps([sys.executable, '-c', tell, str(told)])}\n")
+        f.write(f"\n[[notify]]\ncommand = {json.dumps(['sleep', '100'])}\ntimeout_s = 1\n")
+    return plan
+
+
+def assert_told(told: Path, run_dir: Path, outcome: str) -> None:
+    """The notifier got the outcome on stdin and in its environment; the hanging one was cut and logged."""
+    said = json.loads(told.read_text())
+    assert (said["outcome"], said["run_id"], said["stdin"]["outcome"]) == (outcome, run_dir.name, outcome)
+    log = (run_dir / "notify.log").read_text()
+    assert f"notify[0] {sys.executable}: exit 0" in log and "notify[1] sleep: timed out after 1 s (killed)" in log
+
+
 def owner_pid(box: Sandbox, plan: Path) -> int:
     """The window's own process (the job, or the foreground run), as its lock names it."""
     return int(json.loads(lock_path(swap.output_dir(loaded_of(box, plan))).read_text())["pid"])
@@ -72,9 +90,9 @@ def assert_killed_and_restored(box: Sandbox, plan: Path, why: str) -> None:
 def test_sigstop_mid_window(box: Sandbox, tmp_path: Path) -> None:
     """SIGSTOP of the window with the candidate up: no heartbeat, so the watchdog kills it and restores; the
     attached terminal ends with exit 7 and says why."""
-    plan = variant(box, tmp_path / "plan", (RUN_KEYS, HEARTBEAT))
+    plan = with_notifiers(variant(box, tmp_path / "plan", (RUN_KEYS, HEARTBEAT)), tmp_path / "told.json")
     barrier = Barrier(tmp_path / "barrier", BENCH)
-    proc = start_swapbench("run", str(plan), env=barrier.env)
+    proc = start_swapbench("run", "--json", str(plan), env=barrier.env)
     barrier.reached(proc)
     os.kill(owner_pid(box, plan), signal.SIGSTOP)
     stopped_at = time.monotonic()
@@ -83,7 +101,13 @@ def test_sigstop_mid_window(box: Sandbox, tmp_path: Path) -> None:
     assert proc.returncode == 7, out[-2000:] + err
     assert "the watchdog killed the run at " in err and "no heartbeat for " in err and "process state: stopped" in err
     assert "production was restored and verified" in err
+    record = json.loads(out)  # stdout holds the outcome alone
+    assert (record["schema_version"], record["outcome"], record["exit_code"], record["changed"]) == (
+        1, "aborted-restored", 7, True)  # fmt: skip
+    assert record["ended_by"].startswith("the watchdog killed the run at ") and record["decision"] is None
     assert_killed_and_restored(box, plan, "no heartbeat for ")
+    wait_until("the watchdog's notifications", (tmp_path / "told.json").exists, 30)
+    assert_told(tmp_path / "told.json", latest_run_dir(swap.output_dir(loaded_of(box, plan))), "aborted-restored")
 
 
 class Terminal:
@@ -153,10 +177,13 @@ def test_ctrl_z_at_an_attached_terminal_stops_only_the_terminal(
     terminal.type("\x1a")
     wait_until("the shell to say the job stopped", lambda: "Stopped" in terminal.seen, 10)
     barrier.go()
-    shown = swapbench("attach", str(plan))
+    shown = swapbench("attach", "--json", str(plan))
     assert shown.returncode == 0, shown.stdout[-2000:] + shown.stderr
     run_dir = latest_run_dir(swap.output_dir(loaded_of(box, plan)))
-    assert f"run {run_dir.name}: complete" in shown.stdout
+    record = json.loads(shown.stdout)
+    assert (record["outcome"], record["exit_code"], record["changed"], record["run_dir"]) == (
+        "complete", 0, True, str(run_dir))  # fmt: skip
+    assert record["decision"] == "REJECT" and [h["workload"] for h in record["headline"]] == ["nav", "describe"]
     assert json.loads((run_dir / "swap.json").read_text())["status"] == "complete"
     assert_production_up(box, plan)
 
@@ -185,6 +212,7 @@ def test_a_parser_that_loops_on_a_bench_answer_fails_that_answer_only(box: Sandb
     as not parsed, and the window completes on time."""
     plan, marker = with_parser(box, tmp_path, "        while True:\n            pass\n",
                                (RUN_KEYS, f"{RUN_KEYS}\nparse_timeout_s = 0.3\n"))  # fmt: skip
+    with_notifiers(plan, tmp_path / "told.json")
     barrier = Barrier(tmp_path / "barrier", BENCH)
     proc = start_swapbench("run", str(plan), env=barrier.env)
     barrier.reached(proc)
@@ -193,6 +221,8 @@ def test_a_parser_that_loops_on_a_bench_answer_fails_that_answer_only(box: Sandb
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, out[-2000:] + err
     run_dir = latest_run_dir(swap.output_dir(loaded_of(box, plan)))
+    wait_until("the window's notifications", (run_dir / "notify.log").exists, 30)
+    assert_told(tmp_path / "told.json", run_dir, "complete")
     nav = json.loads((run_dir / f"results-{CANDIDATE_LABEL}.json").read_text())["workloads"][0]
     errors = {s["parse"]["error"] for s in nav["samples"]}
     assert errors == {"parser did not return within 0.3 s ([run].parse_timeout_s); stopped"}, errors
@@ -256,8 +286,10 @@ def test_a_second_window_on_the_same_services_is_refused(box: Sandbox, tmp_path:
     barrier.reached(first)
     other = tmp_path / "other-results"
     plan_b = variant(box, tmp_path / "b", (f'output_dir = "{box.folder / "results"}"', f'output_dir = "{other}"'))
-    second = swapbench("run", str(plan_b))
+    second = swapbench("run", "--json", str(plan_b))
     assert second.returncode == 9, second.stdout[-2000:] + second.stderr
+    record = json.loads(second.stdout)
+    assert (record["outcome"], record["exit_code"], record["changed"]) == ("refused", 9, False)
     run_a = json.loads(lock_path(box.folder / "results").read_text())
     assert f"another window is live on this host: plan {box.plan_path} run {run_a['run_id']}" in second.stderr
     assert f"owned by `swapbench run` (pid {run_a['pid']})" in second.stderr and "service llama-prod" in second.stderr

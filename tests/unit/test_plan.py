@@ -377,6 +377,7 @@ def test_schema_is_json_with_every_section() -> None:
     assert set(schema["properties"]) == {
         "run",
         "image",
+        "notify",
         "workloads",
         "baseline",
         "candidates",

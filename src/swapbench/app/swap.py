@@ -663,16 +663,25 @@ def window_plan(plan: Path, journal: Path) -> LoadedPlan:
 
 
 def watch_window(
-    plan: Path, journal: Path, pid: int, create_time: float, hang: tuple[int | None, float, float, float]
+    plan: Path,
+    journal: Path,
+    pid: int,
+    create_time: float,
+    hang: tuple[int | None, float, float, float],
+    after: Callable[[LoadedPlan, Path], None] = lambda loaded, run_dir: None,
 ) -> int:
     """`swapbench watchdog` (internal): watch a running swap; roll back if it dies or hangs with its journal open.
-    `hang`: the heartbeat pipe's fd (None: no pipe, only death counts), its timeout, the cap (monotonic), the grace."""
+    `hang`: the heartbeat pipe's fd (None: no pipe, only death counts), its timeout, the cap (monotonic), the grace.
+    `after(plan, run_dir)`: once it rolled back (the notifications)."""
     fd, timeout_s, cap_at, grace_s = hang
     liveness = Liveness(fd, timeout_s, cap_at, grace_s) if fd is not None else None
 
     def roll(killed: str | None) -> int:
         try:
-            say(f"[watchdog] rollback: {watchdog_rollback(window_plan(plan, journal), killed=killed)}")
+            loaded = window_plan(plan, journal)
+            run_id = read_journal(journal).run_id or "?"
+            say(f"[watchdog] rollback: {watchdog_rollback(loaded, killed=killed)}")
+            after(loaded, output_dir(loaded) / run_id)
         except Exception as exc:  # the watchdog is the last line: say why, never die silently
             say(f"[watchdog] rollback failed: {type(exc).__name__}: {exc}")
             return 1

@@ -28,13 +28,16 @@ from swapbench.core.compare import Comparison
 from swapbench.core.decision import DecisionResult
 from swapbench.core.phases import Phase
 from swapbench.core.results import Sample
+from swapbench.core.status import Headline, WindowRecord
 from swapbench.core.steps import SwapReport, SwapStatus
 from swapbench.errors import InputError, PlanError, PreflightFailed, StepFailed, SwapbenchError, error_for
 from swapbench.host.lock import live_owner
+from swapbench.host.notify import notify
 from swapbench.host.signals import Forwarding, SignalFlag
 from swapbench.host.supervisor import EVENTS_FILE, LOG_FILE, Job, job_argv, read_job, spawn
 from swapbench.host.waiting import wait_until
-from swapbench.plan.load import load_plan
+from swapbench.plan.load import LoadedPlan, load_plan
+from swapbench.plan.models import NOTIFY_ALWAYS
 from swapbench.report.records import read_model
 
 EVENTS_SCHEMA_VERSION = 1
@@ -146,9 +149,51 @@ def run_job(path: Path, run_id: str, events_fd: int | None, display: swap.Displa
         log.end(SwapbenchError.exit_code, f"swapbench failed: {type(exc).__name__}: {exc}", "a bug: see window.log")
         raise
     error = outcome.error()
-    log.end(error.exit_code if error else 0, error.message if error else "", error.hint if error else "",
-            outcome.write_failures)  # fmt: skip
+    code, message, hint = (error.exit_code, error.message, error.hint) if error else (0, "", "")
+    log.end(code, message, hint, outcome.write_failures)
+    end: dict[str, Any] = {
+        "exit_code": code,
+        "message": message,
+        "hint": hint,
+        "write_failures": outcome.write_failures,
+    }
+    announce(loaded, outcome_of(outcome.run_dir, end))
     return outcome
+
+
+def run_here(path: Path, display: swap.Display, flag: SignalFlag) -> swap.RunOutcome:
+    """`swapbench run --foreground PLAN`: the window in this process, then its notifications."""
+    outcome = swap.run_plan(path, display, flag)
+    error = outcome.error()
+    code, message = (error.exit_code, error.message) if error else (0, "")
+    announce(load_plan(path), outcome_of(outcome.run_dir, {"exit_code": code, "message": message}))
+    return outcome
+
+
+def watch_window(
+    plan: Path, journal: Path, pid: int, create_time: float, hang: tuple[int | None, float, float, float]
+) -> int:
+    """`swapbench watchdog` (internal): the watchdog; after a rollback of its own, the notifications."""
+
+    def after(loaded: LoadedPlan, run_dir: Path) -> None:
+        end = _end_without_job(run_dir, GONE_GRACE_S)
+        if end is not None:
+            announce(loaded, outcome_of(run_dir, end))
+
+    return swap.watch_window(plan, journal, pid, create_time, hang, after)
+
+
+def announce(loaded: LoadedPlan, outcome: WindowOutcome) -> list[str]:
+    """Run the plan's `[[notify]]` commands for a window that touched production (complete, aborted-restored,
+    not-restored); a refused one touched nothing and tells nobody."""
+    record = outcome.record()
+    if not loaded.plan.notify or record.outcome not in NOTIFY_ALWAYS:
+        return []
+    variables = {"SWAPBENCH_OUTCOME": record.outcome, "SWAPBENCH_EXIT_CODE": str(record.exit_code),
+                 "SWAPBENCH_RUN_ID": record.run_id, "SWAPBENCH_RUN_DIR": record.run_dir,
+                 "SWAPBENCH_DECISION": record.decision or "", "SWAPBENCH_PLAN": str(loaded.path)}  # fmt: skip
+    return notify(loaded.plan.notify, record.outcome, record.model_dump_json(indent=2) + "\n", variables,
+                  outcome.run_dir, loaded.base_dir)  # fmt: skip
 
 
 # --- the terminal's side: start, find, follow, the outcome --------------------------------------------------
@@ -300,6 +345,45 @@ class WindowOutcome:
             return None
         return error_for(self.exit_code)(self.message, hint=self.hint)
 
+    def record(self) -> WindowRecord:
+        """The outcome for machines (`--json`): the outcome, the decision, the headline figures, the run folder."""
+        report = self.report
+        changed = report is not None and any(s.phase in (Phase.STOP, Phase.LAUNCH) for s in report.spans)
+        if report is not None and not (self.run_dir / "swap.json").exists():
+            changed = True  # a rollback ended it: the window had touched production
+        return WindowRecord(
+            outcome=self.outcome, exit_code=self.exit_code, changed=changed, run_id=self.run_dir.name,
+            run_dir=str(self.run_dir), message=self.message, hint=self.hint,
+            ended_by=self.ended_by or (report.ended_by if report else None),
+            decision=self.decision.status.value if self.decision else None,
+            decision_reasons=list(self.decision.reasons) if self.decision else [],
+            downtime_s=report.downtime.total_s if report and report.downtime else None,
+            headline=_headline(self.comparison), report_md=str(self.report_md) if self.report_md else None,
+        )  # fmt: skip
+
+
+def _headline(comparison: Comparison | None) -> list[Headline]:
+    if comparison is None:
+        return []
+    found = []
+    for workload in comparison.workloads:
+        if not workload.judged:
+            continue
+        rows = {r.metric: r for r in workload.rows}
+        p50, p95 = rows.get("p50 ms"), rows.get("p95 ms")
+        if p50 is None or p95 is None:
+            continue
+        found.append(Headline(workload=workload.workload, p50_ms=(p50.baseline, p50.candidate),
+                              p50_verdict=p50.verdict, p95_ms=(p95.baseline, p95.candidate),
+                              p95_verdict=p95.verdict))  # fmt: skip
+    return found
+
+
+def detached_record(run_dir: Path) -> WindowRecord:
+    """`run --detach --json`: the window started and goes on."""
+    return WindowRecord(outcome="detached", exit_code=0, changed=False, run_id=run_dir.name, run_dir=str(run_dir),
+                        hint=f"`swapbench attach {run_dir}` shows it")  # fmt: skip
+
 
 def outcome_of(run_dir: Path, end: dict[str, Any]) -> WindowOutcome:
     """The end event and what the run folder holds: the swap report (or the rollback's), results, decision."""
@@ -351,6 +435,10 @@ class Viewed:
 
     run_dir: Path
     outcome: WindowOutcome | None
+
+    def record(self) -> WindowRecord:
+        """For `--json`: the outcome's record, or `detached` (the window goes on)."""
+        return self.outcome.record() if self.outcome is not None else detached_record(self.run_dir)
 
 
 OnEvent = Callable[[dict[str, Any]], None]

@@ -46,3 +46,38 @@ class HostStatus(Frozen):
     services_now: list[Outcome] = Field(description="Each service of the plan, probed now.")
     last_run: LastRun | None = None
     damaged_records: list[DamagedRecord] = Field(default_factory=list, description="swap.json files not readable.")
+
+
+WINDOW_SCHEMA_VERSION = 1
+
+
+class Headline(Frozen):
+    """One workload's p50 and p95, baseline against candidate, with the verdicts (a fresh or only workload)."""
+
+    workload: str
+    p50_ms: tuple[float | None, float | None] = Field(description="(baseline, candidate)")
+    p50_verdict: str
+    p95_ms: tuple[float | None, float | None]
+    p95_verdict: str
+
+
+class WindowRecord(Frozen):
+    """A window's outcome for machines (`run --json`, `attach --json`): what Ansible's module reads."""
+
+    schema_version: int = WINDOW_SCHEMA_VERSION
+    outcome: Literal["complete", "aborted-restored", "not-restored", "refused", "detached"] = Field(
+        description="complete; aborted-restored (stopped early, production restored and verified); not-restored "
+        "(production NOT verified: act now); refused (nothing was touched); detached (the window goes on)."
+    )
+    exit_code: int
+    changed: bool = Field(description="Production was touched (a service stopped or a candidate launched).")
+    run_id: str
+    run_dir: str
+    message: str = ""
+    hint: str = ""
+    ended_by: str | None = None
+    decision: str | None = Field(None, description="ADOPT, REJECT, PENDING or INCONCLUSIVE; None without one.")
+    decision_reasons: list[str] = Field(default_factory=list)
+    downtime_s: float | None = None
+    headline: list[Headline] = Field(default_factory=list)
+    report_md: str | None = None

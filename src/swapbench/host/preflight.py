@@ -233,6 +233,8 @@ def program_checks(loaded: LoadedPlan) -> list[Outcome]:
             found.append(check_program(str(loaded.resolve(launch.binary)), loaded.base_dir, f"{key}.binary"))
         else:
             found.append(check_program("docker", loaded.base_dir, f"{key}.kind"))
+    for i, step in enumerate(loaded.plan.notify):  # told after the window: a broken one would go unheard
+        found.append(check_program(step.command[0], loaded.base_dir, f"notify[{i}].command[0]"))
     return found
 
 

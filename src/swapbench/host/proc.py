@@ -84,15 +84,17 @@ def run_argv(
     timeout_s: float,
     cwd: Path | None = None,
     env: Mapping[str, str] | None = None,
+    stdin_text: str | None = None,
 ) -> CommandResult:
-    """Run argv (never through a shell) in a new process group; on timeout the whole group is killed."""
+    """Run argv (never through a shell) in a new process group; on timeout the whole group is killed.
+    `stdin_text`: written to its standard input (else it reads /dev/null)."""
     start = time.monotonic()
     try:
         proc = subprocess.Popen(
             list(argv),
             cwd=cwd,
             env=dict(env) if env is not None else None,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL if stdin_text is None else subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -102,7 +104,7 @@ def run_argv(
     except OSError as exc:
         return CommandResult(tuple(argv), 127, "", f"cannot run: {exc.strerror or exc}", time.monotonic() - start)
     try:
-        out, err = proc.communicate(timeout=max(timeout_s, 0.01))
+        out, err = proc.communicate(input=stdin_text, timeout=max(timeout_s, 0.01))
         timed_out = False
     except subprocess.TimeoutExpired:
         kill_group(proc.pid)

@@ -636,6 +636,23 @@ class ReportSettings(StrictModel):
     )
 
 
+NotifyOutcome = Literal["complete", "aborted-restored", "not-restored"]
+NOTIFY_ALWAYS: tuple[NotifyOutcome, ...] = ("complete", "aborted-restored", "not-restored")
+
+
+class Notify(StrictModel):
+    """`[[notify]]`: a command run on the box when a window ends, with the outcome as JSON on stdin and in
+    SWAPBENCH_* environment variables. Bounded by `timeout_s` and logged; never run before production is
+    restored and verified, and never able to delay that."""
+
+    command: Annotated[list[str], Field(min_length=1)] = Field(description="argv, never a shell string.")
+    on: list[NotifyOutcome] = Field(
+        default_factory=lambda: list(NOTIFY_ALWAYS),
+        description="The outcomes it is run for: complete, aborted-restored, not-restored (act now).",
+    )
+    timeout_s: float = Field(10.0, gt=0, le=300, description="Its deadline; then its process group is killed.")
+
+
 class Plan(StrictModel):
     """A whole plan file."""
 
@@ -652,6 +669,7 @@ class Plan(StrictModel):
     gates: Gates | None = None
     decision: Decision | None = None
     report: ReportSettings | None = None
+    notify: list[Notify] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _coherent(self) -> Plan:
