@@ -14,6 +14,7 @@ import threading
 import time
 import tomllib
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import psutil
@@ -183,7 +184,7 @@ def test_ctrl_z_at_an_attached_terminal_stops_only_the_terminal(
     record = json.loads(shown.stdout)
     assert (record["outcome"], record["exit_code"], record["changed"], record["run_dir"]) == (
         "complete", 0, True, str(run_dir))  # fmt: skip
-    assert record["decision"] == "REJECT" and [h["workload"] for h in record["headline"]] == ["nav", "describe"]
+    assert record["decision"] == "reject" and [h["workload"] for h in record["headline"]] == ["nav", "describe"]
     assert json.loads((run_dir / "swap.json").read_text())["status"] == "complete"
     assert_production_up(box, plan)
 
@@ -248,6 +249,9 @@ def test_a_parser_that_swallows_its_deadline_meets_the_cap(box: Sandbox, tmp_pat
     assert proc.returncode == 7, out[-2000:] + err
     assert "past its time cap (hang_grace_s 2)" in err
     assert_killed_and_restored(box, plan, "past its time cap")
+    run_dir = latest_run_dir(swap.output_dir(loaded_of(box, plan)))
+    begun = datetime.fromisoformat(str(journal_records(run_dir / "journal.jsonl")[0]["t"])).timestamp()
+    print(f"[figure] cap -> rollback.json written: {(run_dir / 'rollback.json').stat().st_mtime - begun - 20:.1f} s")
 
 
 def test_a_frame_swapped_for_a_fifo_after_phase_0(box: Sandbox, tmp_path: Path) -> None:

@@ -104,7 +104,7 @@ def run(request: RemoteRequest, plan: Path) -> RemoteOutcome:
 def attach(request: RemoteRequest, target: str) -> RemoteOutcome:
     """`swapbench remote HOST attach RUN_DIR`: the window's live status here, then its run folder fetched."""
     code = request.box.stream([request.swapbench, "attach", target], tty=request.tty)
-    if code == SSH_FAILED:
+    if code == SSH_FAILED or code < 0:  # ssh's own failure (the link), or ssh itself killed
         return RemoteOutcome(RemoteFailed.exit_code, target, lines=[
             f"the link to {request.host} was lost; the window goes on there: "
             f"`swapbench remote {request.host} attach {target}` shows it again and fetches it"])  # fmt: skip
@@ -151,7 +151,7 @@ def passthrough(request: RemoteRequest, command: str, plan: Path, extra: Sequenc
     check_version(request)
     remote_plan = ship_plan(request, plan)
     code = request.box.stream([request.swapbench, command, *extra, remote_plan], tty=request.tty)
-    if code == SSH_FAILED:
+    if code == SSH_FAILED or code < 0:
         raise RemoteFailed(f"the link to {request.host} was lost during `{command}`", hint="run it again")
     return RemoteOutcome(code)
 

@@ -76,7 +76,7 @@ class WindowRecord(Frozen):
     message: str = ""
     hint: str = ""
     ended_by: str | None = None
-    decision: str | None = Field(None, description="ADOPT, REJECT, PENDING or INCONCLUSIVE; None without one.")
+    decision: str | None = Field(None, description="adopt, reject, pending or inconclusive; None without one.")
     decision_reasons: list[str] = Field(default_factory=list)
     downtime_s: float | None = None
     headline: list[Headline] = Field(default_factory=list)

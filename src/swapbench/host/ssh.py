@@ -56,10 +56,11 @@ class Box:
 
     def copy_from(self, remote: str, local: Path, timeout_s: float = 600.0) -> None:
         """A folder of the box, copied whole into the folder `local` (as local/NAME)."""
-        self._scp(["-r", f"{self.host}:{remote}", str(local)], timeout_s)
+        self._scp([f"{self.host}:{remote}", str(local)], timeout_s, recursive=True)
 
-    def _scp(self, args: list[str], timeout_s: float) -> None:
-        result = run_argv(["scp", "-q", "-p", *self._common(), "--", *args], timeout_s)
+    def _scp(self, args: list[str], timeout_s: float, recursive: bool = False) -> None:
+        flags = ["-q", "-p", *(["-r"] if recursive else []), *self._common()]
+        result = run_argv(["scp", *flags, "--", *args], timeout_s)
         if not result.ok:
             raise RemoteFailed(f"scp {' '.join(args)} failed: {_words(result)}", hint=_hint(result))
 

@@ -28,9 +28,11 @@ from swapbench.report.docs import DocumentChange
 from swapbench.report.results_file import read_results, reanalysed
 
 
-class RunOutcomeLike(Protocol):
+class EndedWindow(Protocol):
+    """A window's end as an attached terminal reads it back: the swap report, or the rollback's, or none."""
+
     @property
-    def report(self) -> SwapReport: ...
+    def report(self) -> SwapReport | None: ...
     @property
     def run_dir(self) -> Path: ...
     @property
@@ -41,6 +43,13 @@ class RunOutcomeLike(Protocol):
     def report_md(self) -> Path | None: ...
     @property
     def write_failures(self) -> list[str]: ...
+
+
+class RunOutcomeLike(EndedWindow, Protocol):
+    """A window that ran in this process: its swap report is there."""
+
+    @property
+    def report(self) -> SwapReport: ...
 
 
 def _ms(stats: LatencyStats | None, attr: str) -> str:
@@ -361,23 +370,6 @@ def _print_run(
     for failure in outcome.write_failures[len(report.write_failures) :]:
         console.print(Text(f"not written where it belongs: {failure}", style="yellow"), soft_wrap=True)
     print_decision(console, outcome.decision, outcome.report_md)
-
-
-class EndedWindow(Protocol):
-    """A window's end as an attached terminal reads it back: the swap report, or the rollback's, or none."""
-
-    @property
-    def report(self) -> SwapReport | None: ...
-    @property
-    def run_dir(self) -> Path: ...
-    @property
-    def comparison(self) -> Comparison | None: ...
-    @property
-    def decision(self) -> DecisionResult | None: ...
-    @property
-    def report_md(self) -> Path | None: ...
-    @property
-    def write_failures(self) -> list[str]: ...
 
 
 def print_window(console: Console, ended: EndedWindow) -> None:
