@@ -4,8 +4,10 @@ user's box (Panda) that swapbench swaps for real.
 Inside: the production llama-server as the systemd unit `panda-llamacpp.service`, the nav sidecar as a real
 uvicorn (`panda-nav.service`), the phone daemon (`panda-phone.service`), Chatterbox behind `./start.sh` and
 `./stop.sh`, an operator user `panda` whose sudoers rule allows exactly `systemctl start|stop
-panda-llamacpp.service`, Python with swapbench installed, and the real docker CLI talking to podman's API
-socket outside (the engine runs the candidate as a sibling container, as Docker would on the real box).
+panda-llamacpp.service`, OpenSSH's server as the real `ssh.service` on 127.0.0.1:11422 (key login for the
+operator only, no password, fresh host keys at each boot), Python with swapbench installed, and the real docker
+CLI talking to podman's API socket outside (the engine runs the candidate as a sibling container, as Docker would
+on the real box).
 
 The operator's home lives at the same path inside and outside (under the state folder), so a `docker run -v
 ~/models/...` given inside names the same folder for the engine outside — as on a real host.
@@ -39,6 +41,7 @@ DEMO_IMAGE = REPO / "src" / "swapbench" / "demo" / "car-view.jpg"
 CONTAINER = "swapbench-rehearsal"
 OPERATOR, OPERATOR_UID, DOCKER_GID = "panda", 1000, 2375
 UNIT = "panda-llamacpp"
+SSH_PORT = 11422  # the box's sshd (Debian's ssh.service), on 127.0.0.1 only: host networking shares this machine's
 LLAMA_IMAGE = "localhost/llama.cpp:server-b11434-cpu"
 HEALTH = {
     "panda-llamacpp": "http://127.0.0.1:11435/health",
@@ -356,10 +359,46 @@ groupadd -g {DOCKER_GID} docker
 useradd -M -u {OPERATOR_UID} -U -G docker -d {self.home} -s /bin/bash {OPERATOR}
 {self.sudoers_script()}
 /opt/swapbench/bin/pip install --quiet --no-deps --force-reinstall --no-index /opt/swapbench-wheels/{wheel}
+usermod -p '*' {OPERATOR}
+{self.sshd_script()}
 systemctl daemon-reload
 systemctl start {UNIT}.service panda-nav.service panda-phone.service
 runuser -u {OPERATOR} -- sh -c 'cd {self.her_os}/services/chatterbox && ./start.sh'
 """
+
+    @staticmethod
+    def sshd_script() -> str:
+        """Debian's ssh.service with a drop-in: loopback port of its own, a fresh ed25519 host key, public keys
+        for the operator only (`usermod -p '*'` above unlocks key login without giving a password), client
+        keepalive (a cut link ends the session in ~3 s), and SWAPBENCH_* from the client (the tests' hooks)."""
+        config = "\\n".join([
+            f"Port {SSH_PORT}", "ListenAddress 127.0.0.1", "HostKey /etc/ssh/ssh_host_ed25519_key",
+            "PasswordAuthentication no", "KbdInteractiveAuthentication no", "PermitRootLogin no",
+            f"AllowUsers {OPERATOR}", "UsePAM no", "AcceptEnv SWAPBENCH_*", "ClientAliveInterval 1",
+            "ClientAliveCountMax 3",
+        ])  # fmt: skip
+        return (
+            "rm -f /etc/ssh/ssh_host_*\n"
+            "ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key\n"
+            f"printf '{config}\\n' >/etc/ssh/sshd_config.d/rehearsal.conf\n"
+            "mkdir -p /run/sshd && sshd -t\n"
+            "systemctl start ssh.service"
+        )
+
+    def authorize(self, public_key: str) -> None:
+        """The operator's ~/.ssh/authorized_keys holds exactly this key (sshd's StrictModes: 0700 and 0600)."""
+        folder = self.home / ".ssh"
+        folder.mkdir(mode=0o700, exist_ok=True)
+        (folder / "authorized_keys").write_text(public_key)
+        (folder / "authorized_keys").chmod(0o600)
+        for path in (folder, folder / "authorized_keys"):
+            os.chown(path, OPERATOR_UID, OPERATOR_UID)
+
+    def known_hosts_line(self) -> str:
+        """The box's host key as a known_hosts line for [127.0.0.1]:SSH_PORT (read from inside, as root)."""
+        key = self._need(self.exec(["cat", "/etc/ssh/ssh_host_ed25519_key.pub"], user="root"), "reading the host key")
+        kind, body = key.split()[:2]
+        return f"[127.0.0.1]:{SSH_PORT} {kind} {body}\n"
 
     @staticmethod
     def sudoers_script(verbs: Sequence[str] = ("start", "stop"), unit: str = f"{UNIT}.service") -> str:
@@ -385,7 +424,7 @@ runuser -u {OPERATOR} -- sh -c 'cd {self.her_os}/services/chatterbox && ./start.
         script = f"""{self.sudoers_script()}
 gpasswd -d {OPERATOR} sudo >/dev/null 2>&1 || true
 [ "$(systemctl show -p NRestarts --value {UNIT}.service)" = 0 ] || systemctl stop {UNIT}.service  # zeroes it
-systemctl start {UNIT}.service panda-nav.service panda-phone.service
+systemctl start {UNIT}.service panda-nav.service panda-phone.service ssh.service
 curl -fs http://127.0.0.1:8772/health >/dev/null || runuser -u {OPERATOR} -- {self.her_os}/services/chatterbox/start.sh
 """
         self._need(self.root(script), "repairing the twin")

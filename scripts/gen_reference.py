@@ -33,6 +33,26 @@ def _cell(text: str) -> str:
 # --- the CLI ------------------------------------------------------------------------------------------------
 
 
+def _commands(group: Any, parent: Any, path: str) -> list[str]:
+    """A section per visible command, and one per sub-command of a group (`swapbench remote run`). Typed Any:
+    typer carries click's classes under its own name."""
+    lines: list[str] = []
+    for name, command in group.commands.items():
+        if command.hidden:
+            continue
+        ctx = command.make_context(name, [], parent=parent, resilient_parsing=True)
+        lines += ["", f"## `{path} {name}`", "", inspect.cleandoc(command.help or ""), "", "```text",
+                  command.get_usage(ctx).replace("Usage: ", ""), "```", "", "| argument / option | meaning |",
+                  "|---|---|"]  # fmt: skip
+        for param in command.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is not None and record[0] != "--help":
+                lines.append(f"| `{_cell(record[0])}` | {_cell(record[1])} |")
+        if getattr(command, "commands", None):
+            lines += _commands(command, ctx, f"{path} {name}")
+    return lines
+
+
 def cli_page() -> str:
     group = typer.main.get_command(cli)
     root = group.make_context("swapbench", ["--help"], resilient_parsing=True)
@@ -43,17 +63,7 @@ def cli_page() -> str:
         + ", ".join(f"`{_cell(record[0])}`" for p in group.get_params(root) if (record := p.get_help_record(root)))
         + ".",
     ]
-    for name, command in group.commands.items():  # type: ignore[attr-defined]
-        if command.hidden:
-            continue
-        ctx = command.make_context(name, [], parent=root, resilient_parsing=True)
-        lines += ["", f"## `swapbench {name}`", "", inspect.cleandoc(command.help or ""), "", "```text",
-                  command.get_usage(ctx).replace("Usage: ", ""), "```", "", "| argument / option | meaning |",
-                  "|---|---|"]  # fmt: skip
-        for param in command.get_params(ctx):
-            record = param.get_help_record(ctx)
-            if record is not None and record[0] != "--help":
-                lines.append(f"| `{_cell(record[0])}` | {_cell(record[1])} |")
+    lines += _commands(group, root, "swapbench")
     return HEADER + "\n".join(lines) + "\n"
 
 

@@ -5,16 +5,16 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # The HTML report is opened in headless Chromium by a test, and the judging page driven in it through
 # chromedriver; the fault suite makes real ext4 disks (mkfs.ext4, findmnt) and mounts them; the rehearsal host
 # needs a container engine (podman, runc) and debootstrap to build its Debian image: Debian's packages.
-# `swapbench remote` is driven against a real sshd. (`-m "not rehearsal"` skips the rehearsal host's tests.)
+# `swapbench remote` is driven with the real OpenSSH client against the rehearsal host's ssh.service, and its
+# link cut by an nftables rule on that port. (`-m "not rehearsal"` skips the rehearsal host's tests.)
 missing=()
 command -v chromium >/dev/null || missing+=(chromium)
 command -v chromedriver >/dev/null || missing+=(chromium-driver)
 command -v mkfs.ext4 >/dev/null || missing+=(e2fsprogs)
 command -v findmnt >/dev/null || missing+=(util-linux)
 for tool in podman runc debootstrap; do command -v "$tool" >/dev/null || missing+=("$tool"); done
-# `swapbench remote` is tested against a real OpenSSH server on loopback, with the real client
-[ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 command -v ssh >/dev/null || missing+=(openssh-client)
+command -v nft >/dev/null || missing+=(nftables)
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import pty
+import re
+import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+
+import psutil
 
 from swapbench.app import swap
 from swapbench.demo.sandbox import Sandbox
@@ -94,3 +100,35 @@ def journal_records(path: Path) -> list[dict[str, object]]:
 
 def latest_run_dir(output_dir: Path) -> Path:
     return max((p for p in output_dir.iterdir() if p.is_dir()), key=os.path.getmtime)
+
+
+class Terminal:
+    """A real pty with `argv` on it (an interactive bash: job control on), read continuously so it never blocks."""
+
+    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
+        self.pid, self.master = pty.fork()
+        if self.pid == 0:  # the child, with the pty as its controlling terminal
+            os.execvpe(argv[0], argv, env)
+        self.seen = ""
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                data = os.read(self.master, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            self.seen += re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", data.decode(errors="replace"))
+
+    def type(self, text: str) -> None:
+        os.write(self.master, text.encode())
+
+    def close(self) -> None:
+        for child in psutil.Process(self.pid).children(recursive=True):
+            child.kill()
+        os.kill(self.pid, signal.SIGKILL)
+        os.waitpid(self.pid, 0)
+        os.close(self.master)

@@ -9,6 +9,7 @@ import importlib.util
 import os
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Annotated, Literal, ParamSpec, TypeVar
@@ -524,19 +525,54 @@ SshOption = Annotated[
     list[str] | None,
     typer.Option("--ssh-option", "-o", help="More `-o KEY=VALUE` for ssh and scp (Port=, IdentityFile=, ...)."),
 ]
-RemoteSwapbench = Annotated[str, typer.Option("--swapbench", help="The swapbench command on the box.")]
+RemoteSwapbench = Annotated[
+    str | None,
+    typer.Option(
+        "--swapbench", help="The swapbench command on the box (default: ~/.swapbench/venv's if there, else the PATH's)."
+    ),
+]
 Into = Annotated[Path, typer.Option(help="Where fetched run folders go, as INTO/HOST/RUN_ID.")]
+Install = Annotated[
+    bool,
+    typer.Option("--install", help="If the box runs another swapbench version (or none), copy this one's wheel "
+                 "there and install it in ~/.swapbench/venv, its dependencies from the box's own pip index."),
+]  # fmt: skip
+Wheel = Annotated[
+    Path | None, typer.Option(help="The wheel --install copies (default: this swapbench's own, built if need be).")
+]
+RemoteJson = Annotated[
+    bool,
+    typer.Option("--json", help="The outcome as JSON alone on stdout (the box's own record inside); the box's "
+                 "live status goes to stderr."),
+]  # fmt: skip
 
 
-def _remote(host: str, options: list[str] | None, swapbench: str, into: Path) -> remote_app.RemoteRequest:
-    return remote_app.RemoteRequest(host=host, ssh_options=tuple(options or ()), swapbench=swapbench, into=into,
-                                    tty=sys.stdout.isatty())  # fmt: skip
+@dataclass(frozen=True)
+class _RemoteArgs:
+    """The options every `remote` command shares, as typed on the command line."""
 
+    host: str
+    options: list[str] | None
+    swapbench: str | None
+    into: Path = Path("swapbench-remote")
+    install: bool = False
+    wheel: Path | None = None
+    as_json: bool = False
 
-def _remote_done(outcome: remote_app.RemoteOutcome) -> None:
-    for line in outcome.lines:
-        out.print(Text(line), highlight=False, soft_wrap=True)
-    raise typer.Exit(outcome.exit_code)
+    def request(self) -> remote_app.RemoteRequest:
+        return remote_app.RemoteRequest(
+            host=self.host, ssh_options=tuple(self.options or ()), swapbench=self.swapbench, into=self.into,
+            tty=sys.stdout.isatty() and not self.as_json, install=self.install, wheel=self.wheel,
+            live_to_stderr=self.as_json,
+        )  # fmt: skip
+
+    def done(self, outcome: remote_app.RemoteOutcome) -> None:
+        if self.as_json:
+            _emit(outcome.record(self.host).model_dump_json(indent=2) + "\n")
+        else:
+            for line in outcome.lines:
+                out.print(Text(line), highlight=False, soft_wrap=True)
+        raise typer.Exit(outcome.exit_code)
 
 
 @remote.command("run")
@@ -545,45 +581,58 @@ def remote_run(
     host: HostArg,
     plan: PlanArg,
     ssh_option: SshOption = None,
-    swapbench: RemoteSwapbench = "swapbench",
+    swapbench: RemoteSwapbench = None,
     into: Into = Path("swapbench-remote"),
+    install: Install = False,
+    wheel: Wheel = None,
+    as_json: RemoteJson = False,
 ) -> None:
     """Ship the plan, start the supervised window on the box, show its live status here, fetch its run folder,
     and exit with the window's code. A dropped link only detaches: `remote attach` shows it again."""
-    _remote_done(remote_app.run(_remote(host, ssh_option, swapbench, into), plan))
+    args = _RemoteArgs(host, ssh_option, swapbench, into, install, wheel, as_json)
+    args.done(remote_app.run(args.request(), plan))
 
 
-@remote.command("attach")
-@reported
-def remote_attach(
-    host: HostArg,
-    run_dir: Annotated[str, typer.Argument(help="The run folder on the box (or the plan's path there).")],
-    ssh_option: SshOption = None,
-    swapbench: RemoteSwapbench = "swapbench",
-    into: Into = Path("swapbench-remote"),
-) -> None:
-    """Show a window on the box (live or ended), then fetch its run folder; exit with its code."""
-    _remote_done(remote_app.attach(_remote(host, ssh_option, swapbench, into), run_dir))
+RunDirArg = Annotated[str, typer.Argument(help="The run folder on the box (for attach, or the plan's path there).")]
 
 
-@remote.command("fetch")
-@reported
-def remote_fetch(
-    host: HostArg,
-    run_dir: Annotated[str, typer.Argument(help="The run folder on the box.")],
-    ssh_option: SshOption = None,
-    swapbench: RemoteSwapbench = "swapbench",
-    into: Into = Path("swapbench-remote"),
-) -> None:
-    """Copy a run folder of the box here (INTO/HOST/RUN_ID), and say where its report is."""
-    _remote_done(remote_app.fetch(_remote(host, ssh_option, swapbench, into), run_dir))
+def _on_run_dir(command: Literal["attach", "fetch"], doc: str) -> Callable[..., None]:
+    """`remote attach|fetch`: the app function of that name, looked up when the command runs (importing the
+    remote module at start-up would cost every other command its imports)."""
+
+    def on_run_dir(
+        host: HostArg,
+        run_dir: RunDirArg,
+        ssh_option: SshOption = None,
+        swapbench: RemoteSwapbench = None,
+        into: Into = Path("swapbench-remote"),
+        as_json: RemoteJson = False,
+    ) -> None:
+        args = _RemoteArgs(host, ssh_option, swapbench, into, as_json=as_json)
+        act: Callable[[remote_app.RemoteRequest, str], remote_app.RemoteOutcome] = getattr(remote_app, command)
+        args.done(act(args.request(), run_dir))
+
+    on_run_dir.__doc__ = doc
+    return reported(on_run_dir)
+
+
+remote.command("attach")(_on_run_dir("attach", "Show a window on the box (live or ended), then fetch its run "
+                                     "folder; exit with its code."))  # fmt: skip
+remote.command("fetch")(_on_run_dir("fetch", "Copy a run folder of the box here (INTO/HOST/RUN_ID), and say "
+                                    "where its report is."))  # fmt: skip
 
 
 def _passthrough(command: str) -> Callable[..., None]:
     def passthrough(
-        host: HostArg, plan: PlanArg, ssh_option: SshOption = None, swapbench: RemoteSwapbench = "swapbench"
+        host: HostArg,
+        plan: PlanArg,
+        ssh_option: SshOption = None,
+        swapbench: RemoteSwapbench = None,
+        install: Install = False,
+        wheel: Wheel = None,
     ) -> None:
-        _remote_done(remote_app.passthrough(_remote(host, ssh_option, swapbench, Path()), command, plan))
+        args = _RemoteArgs(host, ssh_option, swapbench, install=install, wheel=wheel)
+        args.done(remote_app.passthrough(args.request(), command, plan))
 
     passthrough.__doc__ = f"`swapbench {command}` on the box, with this plan shipped there first."
     return reported(passthrough)

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import json
 import os
-import pty
-import re
 import signal
 import socket
 import sys
-import threading
 import time
 import tomllib
 from collections.abc import Iterator
@@ -26,6 +23,7 @@ from swapbench.host.lock import lock_path
 from swapbench.host.proc import pgrep, port_open
 from tests.helpers import (
     Barrier,
+    Terminal,
     assert_production_up,
     journal_records,
     latest_run_dir,
@@ -111,42 +109,10 @@ def test_sigstop_mid_window(box: Sandbox, tmp_path: Path) -> None:
     assert_told(tmp_path / "told.json", latest_run_dir(swap.output_dir(loaded_of(box, plan))), "aborted-restored")
 
 
-class Terminal:
-    """A real pty with a real interactive bash on it (job control on), read continuously so it never blocks."""
-
-    def __init__(self, env: dict[str, str]) -> None:
-        self.pid, self.master = pty.fork()
-        if self.pid == 0:  # the child: bash, with the pty as its controlling terminal
-            os.execvpe("bash", ["bash", "--norc", "--noprofile", "-i"], {**os.environ, **env, "PS1": "$ "})
-        self.seen = ""
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        while True:
-            try:
-                data = os.read(self.master, 65536)
-            except OSError:
-                return
-            if not data:
-                return
-            self.seen += re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", data.decode(errors="replace"))
-
-    def type(self, text: str) -> None:
-        os.write(self.master, text.encode())
-
-    def close(self) -> None:
-        for child in psutil.Process(self.pid).children(recursive=True):
-            child.kill()
-        os.kill(self.pid, signal.SIGKILL)
-        os.waitpid(self.pid, 0)
-        os.close(self.master)
-
-
 @pytest.fixture
 def terminal(tmp_path: Path) -> Iterator[Terminal]:
     barrier = Barrier(tmp_path / "barrier", BENCH)
-    term = Terminal(barrier.env)
+    term = Terminal(["bash", "--norc", "--noprofile", "-i"], {**os.environ, **barrier.env, "PS1": "$ "})
     yield term
     term.close()
 

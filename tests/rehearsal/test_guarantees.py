@@ -6,17 +6,23 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 import psutil
 import pytest
 from rehearsal.host import OPERATOR_UID, RehearsalHost
 
-from tests.rehearsal.conftest import QUICK, Production, assert_restored, variant
+from swapbench.host.journal import active_journal_path, read_journal
+from tests.helpers import Terminal
+from tests.rehearsal.conftest import QUICK, Production, assert_restored, variant, wait_window_closed
+
+DEMO_FRAMES = Path(__file__).resolve().parents[2] / "src" / "swapbench" / "demo" / "frames"
 
 CANDIDATE = "gemma-4-E4B-Q4_K_M"
 
@@ -189,4 +195,138 @@ def test_docker_managed_production_service(
     swap = json.loads((latest_run_dir(host.results) / "swap.json").read_text())
     verified = {v["name"]: v["status"] for v in swap["verify"]}
     assert verified["service panda-echo up"] == "pass"
+    assert_restored(host, before)
+
+
+# --- hung but alive, on the real managers ---------------------------------------------------------------------
+
+HEARTBEAT = {**QUICK, "time_cap_s = 1500": "time_cap_s = 1500\nheartbeat_timeout_s = 4"}
+
+
+def window_owner(host: RehearsalHost) -> int:
+    """The window's own process as its lock names it (a PID of the rehearsal host's namespace)."""
+    return int(json.loads((host.results / "swapbench.lock").read_text())["pid"])
+
+
+def rolled_back(host: RehearsalHost, why: str) -> tuple[dict[str, object], float]:
+    """The watchdog's rollback record once written (`why` in its ended_by), and when (wall clock: after the
+    restore and its verify)."""
+    run_dir = max((p for p in host.results.iterdir() if p.is_dir()), key=os.path.getmtime)  # the window's
+    deadline = time.monotonic() + 180
+    while not (run_dir / "rollback.json").exists():
+        assert time.monotonic() < deadline, "no rollback.json: the watchdog did not act"
+        time.sleep(0.2)
+    wait_window_closed(host)
+    written = (run_dir / "rollback.json").stat().st_mtime
+    record = dict(json.loads((run_dir / "rollback.json").read_text()))
+    assert record["status"] == "complete", record
+    ended_by = str(record["ended_by"])
+    assert ended_by.startswith("the watchdog killed the run at ") and why in ended_by, ended_by
+    status = host.swapbench("status", str(host.plan)).stdout
+    assert "was rolled back: complete" in status and "the watchdog killed the run at " in status, status
+    return record, written
+
+
+def test_sigstop_mid_bench_on_real_managers(host: RehearsalHost, before: Production) -> None:
+    """SIGSTOP of the window (the job) with the candidate container up: no heartbeat, so its watchdog kills it,
+    takes the lock over and restores through the real sudo rule; the attached terminal ends with exit 7."""
+    window = Window(host, variant(host, "sigstop", HEARTBEAT), "bench", "sigstop")
+    window.reached()
+    host.root(f"kill -STOP {window_owner(host)}")
+    stopped = time.time()
+    code, out, err = window.finish(180)
+    assert code == 7, out[-3000:] + err
+    assert "no heartbeat for " in out + err and "process state: stopped" in out + err
+    _, written = rolled_back(host, "no heartbeat for ")
+    print(f"[figure] rehearsal SIGSTOP: stopped -> production verified {written - stopped:.1f} s (heartbeat 4 s)")
+    assert_restored(host, before)
+
+
+def test_ctrl_z_of_a_foreground_window_in_a_real_terminal_on_real_managers(
+    host: RehearsalHost, before: Production
+) -> None:
+    """`swapbench run --foreground` in an interactive bash on a real pty inside the host (`podman exec -it`),
+    Ctrl-Z mid-bench: bash stops the job; the watchdog, in a session of its own, kills it and restores."""
+    plan = variant(host, "ctrl-z", HEARTBEAT)
+    gate = host.home / ".rehearsal" / "barrier-ctrl-z"
+    env = {"SWAPBENCH_TESTING": "1", "SWAPBENCH_FAULT": "bench:barrier", "SWAPBENCH_BARRIER": str(gate), "PS1": "$ "}
+    argv = host.exec_argv(["bash", "--norc", "--noprofile", "-i"], env=env)
+    terminal = Terminal([*argv[:2], "-it", *argv[2:]], host.env)
+    try:
+        terminal.type(f"swapbench run --foreground {plan}\n")
+        deadline = time.monotonic() + 180
+        while not (gate / "reached").exists():
+            assert time.monotonic() < deadline, f"the run never reached its barrier: {terminal.seen[-2000:]}"
+            time.sleep(0.05)
+        terminal.type("\x1a")  # Ctrl-Z: bash stops the job; the watchdog's record names the stopped state
+        stopped = time.time()
+        _, written = rolled_back(host, "process state: stopped")
+    finally:
+        terminal.close()
+    print(f"[figure] rehearsal Ctrl-Z (foreground): stopped -> production verified {written - stopped:.1f} s")
+    assert_restored(host, before)
+
+
+def hanging_parser(host: RehearsalHost, name: str) -> tuple[Path, Path]:
+    """A plan whose nav parser passes Phase 0 and the smoke test, then never returns (it swallows every
+    interruption, so its deadline cannot free the window's thread) once the marker exists; cap 60 s."""
+    code, marker = host.home / "hang", host.home / ".rehearsal" / f"{name}.now-hang"
+    code.mkdir(exist_ok=True)
+    (code / "hangparser.py").write_text(
+        "import os\n\n\ndef parse(content):\n"
+        f"    while os.path.exists({str(marker)!r}):\n"
+        "        try:\n            while True:\n                pass\n        except BaseException:\n            pass\n"
+        '    return {"action": "forward"}, 1\n'
+    )
+    for path in (code, code / "hangparser.py"):
+        os.chown(path, OPERATOR_UID, OPERATOR_UID)
+    parser = '\nparser = { callable = "hangparser:parse", python_path = ["~/hang"] }\n'
+    plan = variant(host, name, {**QUICK, 'name = "nav"\nkind = "nav"\n': f'name = "nav"\nkind = "nav"{parser}',
+                                "time_cap_s = 1500": "time_cap_s = 60\nhang_grace_s = 2\nparse_timeout_s = 0.3",
+                                "restore_reserve_s = 300": "restore_reserve_s = 20",
+                                "bench_baseline = true": "bench_baseline = false"})  # fmt: skip
+    return plan, marker
+
+
+def test_a_parser_that_swallows_its_deadline_meets_the_cap_on_real_managers(
+    host: RehearsalHost, before: Production
+) -> None:
+    """The window's own thread never comes back from the parser; its heartbeat goes on (another thread), so the
+    cap decides: killed hang_grace_s after it, and production restored and verified."""
+    plan, marker = hanging_parser(host, "swallow")
+    window = Window(host, plan, "bench", "swallow")
+    window.reached()
+    begun = datetime.fromisoformat(str(read_journal(active_journal_path(host.results)).records[0]["t"]))
+    marker.touch()
+    window.go()
+    code, out, err = window.finish(240)
+    marker.unlink()
+    assert code == 7, out[-3000:] + err
+    assert "past its time cap (hang_grace_s 2)" in out + err
+    _, written = rolled_back(host, "past its time cap")
+    print(
+        f"[figure] rehearsal parser past the cap: cap -> production verified {written - begun.timestamp() - 60:.1f} s"
+    )
+    assert_restored(host, before)
+
+
+def test_a_frame_swapped_for_a_fifo_after_phase_0_on_real_managers(host: RehearsalHost, before: Production) -> None:
+    """The plan's frames folder gets a FIFO in place of a frame while the candidate is up: its bench refuses to
+    open it (no read that could block), and the window stops and restores at once."""
+    frames = host.home / "frames"
+    shutil.rmtree(frames, ignore_errors=True)
+    shutil.copytree(DEMO_FRAMES, frames)
+    for path in [frames, *frames.iterdir()]:
+        os.chown(path, OPERATOR_UID, OPERATOR_UID)
+    old = 'path = "~/car-view.jpg"     # the same camera frame for E2B and E4B'
+    window = Window(host, variant(host, "fifo", {**QUICK, old: 'frames = "~/frames"'}), "bench", "fifo")
+    window.reached()
+    second = sorted(frames.iterdir())[1]
+    second.unlink()
+    os.mkfifo(second)
+    window.go()
+    code, out, err = window.finish(180)
+    assert code == 7, out[-3000:] + err
+    assert f"{second} is a named pipe (FIFO), not a regular file" in out + err
+    assert "production was restored and verified" in out + err
     assert_restored(host, before)

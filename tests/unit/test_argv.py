@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
 from swapbench.host.candidate import docker_run_argv, teardown_argv
 from swapbench.host.services import privileged_argv, start_argv, stop_argv
+from swapbench.host.ssh import Box
 from swapbench.host.watchdog import systemd_backstop_argv, systemd_disarm_argv
 from swapbench.plan.models import DockerLaunch, DockerService, SystemdService, Target
 
@@ -82,3 +84,21 @@ def test_the_gguf_type_sizes_are_ggmls() -> None:
     from swapbench.host.gguf import TYPE_SIZES
 
     assert {int(t): size for t, size in GGML_QUANT_SIZES.items()} == TYPE_SIZES
+
+
+def ssh_effective(box: Box) -> dict[str, str]:
+    """What the real OpenSSH client would use for `box` (`ssh -G` resolves its options and connects nowhere)."""
+    argv = box.ssh_argv(["true"])
+    done = subprocess.run([argv[0], "-G", *argv[1:]], capture_output=True, text=True, check=True, timeout=30)
+    return dict(line.split(" ", 1) for line in done.stdout.splitlines() if " " in line)
+
+
+def test_ssh_defaults_give_way_to_the_operators_own_options() -> None:
+    """BatchMode always; keepalive and connect timeout by default; an operator's `-o` for a key replaces ours
+    (ssh keeps the first value it reads, so theirs must come first, and ours must then be absent)."""
+    ours = ssh_effective(Box("panda.example"))
+    assert (ours["batchmode"], ours["connecttimeout"], ours["serveraliveinterval"], ours["serveralivecountmax"]) == (
+        "yes", "15", "5", "3")  # fmt: skip
+    theirs = ssh_effective(Box("panda.example", ("ConnectTimeout=3", "serveraliveinterval = 30", "BatchMode=no")))
+    assert (theirs["batchmode"], theirs["connecttimeout"], theirs["serveraliveinterval"]) == ("yes", "3", "30")
+    assert theirs["stricthostkeychecking"] == ours["stricthostkeychecking"]  # never touched by swapbench

@@ -4,7 +4,6 @@ loopback; the person's picks become the recorded judgment and the decision, exac
 from __future__ import annotations
 
 import functools
-import hashlib
 import random
 import secrets
 import shlex
@@ -23,6 +22,7 @@ from swapbench.core.results import ImageInfo, Results, Sample, WorkloadResult
 from swapbench.errors import ComparisonRefused, InputError, Interrupted, SwapbenchError
 from swapbench.host.judge_server import Image, JudgeServer, Posted, Reply, loopback
 from swapbench.report.judge_page import JudgePage, ShownFrame, render_judge_page
+from swapbench.report.records import recorded_image
 
 MIME = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 DECIDE_HINT = "or give the verdict without the page: swapbench decide RUN --describe better|same|worse"
@@ -144,19 +144,10 @@ def _check_same_images(baseline: Results, candidate: Results, frames: list[int],
             )
 
 
-def image_bytes(info: ImageInfo) -> bytes | None:
-    """The image's file, if it is still where the results say and unchanged (same sha256)."""
-    try:
-        raw = Path(info.path).read_bytes()
-    except OSError:
-        return None
-    return raw if hashlib.sha256(raw).hexdigest() == info.sha256 else None
-
-
 def frame_image(judging: Judging, frame: int) -> Image | None:
     """What the page's /frames/N serves: only a frame being judged, from the file the results recorded."""
     info = next((f.image for f in judging.frames if f.frame == frame), None)
-    raw = image_bytes(info) if info else None
+    raw = recorded_image(info) if info else None
     return Image(raw, MIME.get(info.format, "application/octet-stream")) if info and raw else None
 
 
@@ -165,7 +156,7 @@ def page_of(judging: Judging) -> JudgePage:
     shown = []
     for n, f in enumerate(judging.frames, 1):
         name = f" ({Path(f.image.path).name})" if f.image else ""
-        there = f.image is not None and image_bytes(f.image) is not None
+        there = f.image is not None and recorded_image(f.image) is not None
         missing = (f"(the image is no longer at {f.image.path}, or it changed since the run)" if f.image
                    else "(the requests sent no image)")  # fmt: skip
         a, b = f.shown()

@@ -49,6 +49,7 @@ class HostStatus(Frozen):
 
 
 WINDOW_SCHEMA_VERSION = 1
+REMOTE_SCHEMA_VERSION = 1
 
 
 class Headline(Frozen):
@@ -81,3 +82,16 @@ class WindowRecord(Frozen):
     downtime_s: float | None = None
     headline: list[Headline] = Field(default_factory=list)
     report_md: str | None = None
+
+
+class RemoteRecord(Frozen):
+    """`swapbench remote … --json`: the box's own WindowRecord, and what came back to this machine."""
+
+    schema_version: int = REMOTE_SCHEMA_VERSION
+    host: str
+    exit_code: int
+    link_lost: bool = Field(description="The link dropped before the window ended: it goes on there (attach).")
+    window: WindowRecord | None = Field(None, description="The box's `attach --json`; None when it was not read.")
+    local_dir: str | None = Field(None, description="The run folder as fetched here.")
+    report_md: str | None = None
+    installed: str | None = Field(None, description="The swapbench command `--install` put on the box.")

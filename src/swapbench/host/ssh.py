@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shlex
 import subprocess
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,11 @@ from swapbench.errors import RemoteFailed
 from swapbench.host.proc import CommandResult, run_argv
 
 SSH_FAILED = 255  # ssh's own exit code for its own failures (a remote command's code is passed through)
-CONNECT_TIMEOUT_S = 15
+# Defaults: give up on a box that does not answer, and notice a dead link within ~15 s rather than at TCP's own
+# timeout (minutes); a dropped link only detaches the laptop, the window goes on. ssh keeps the first value it is
+# given and reads its command line before ~/.ssh/config: the operator's own `-o` for a key replaces its default
+# here, while a value for these three keys in ~/.ssh/config does not (pass it with `-o`).
+DEFAULTS = {"ConnectTimeout": "15", "ServerAliveInterval": "5", "ServerAliveCountMax": "3"}
 
 
 @dataclass(frozen=True)
@@ -26,11 +31,18 @@ class Box:
 
     host: str
     options: tuple[str, ...] = ()
+    live_to_stderr: bool = False  # stream() writes the box's output to this stderr instead of stdout
 
     def _common(self) -> list[str]:
-        found = ["-o", "BatchMode=yes", "-o", f"ConnectTimeout={CONNECT_TIMEOUT_S}"]
+        """BatchMode first (never a password prompt, whatever is configured), then the operator's options, then
+        the defaults they did not set."""
+        found = ["-o", "BatchMode=yes"]
         for option in self.options:
             found += ["-o", option]
+        given = {option.split("=", 1)[0].strip().lower() for option in self.options}
+        for key, value in DEFAULTS.items():
+            if key.lower() not in given:
+                found += ["-o", f"{key}={value}"]
         return found
 
     def ssh_argv(self, words: Sequence[str], tty: bool = False) -> list[str]:
@@ -47,7 +59,8 @@ class Box:
     def stream(self, words: Sequence[str], tty: bool) -> int:
         """Run on the box with this terminal's output (the live status arrives as it is drawn); its exit code."""
         try:
-            return subprocess.run(self.ssh_argv(words, tty), check=False).returncode
+            output = sys.stderr if self.live_to_stderr else None
+            return subprocess.run(self.ssh_argv(words, tty), stdout=output, check=False).returncode
         except OSError as exc:
             raise RemoteFailed(f"cannot run ssh: {exc.strerror or exc}", hint="install OpenSSH's client") from exc
 

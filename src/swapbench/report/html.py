@@ -5,7 +5,6 @@ beside each target's describe outputs and the phase timeline. A pure renderer: r
 from __future__ import annotations
 
 import base64
-import hashlib
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from swapbench.core.stats import ShiftVerdict
 from swapbench.core.steps import SwapReport
 from swapbench.core.vram import MIB_PER_GB
 from swapbench.plan.models import Band
+from swapbench.report.records import recorded_image
 
 _ENV = Environment(loader=PackageLoader("swapbench.report"), autoescape=select_autoescape(["html", "j2"]))
 mpl.rcParams["svg.hashsalt"] = "swapbench"  # the same figure, the same SVG: an unchanged report stays unchanged
@@ -139,12 +139,9 @@ FRAMES_SHOWN = 3
 
 
 def _data_url(info: ImageInfo) -> str | None:
-    """An image, embedded, if its file is still there and unchanged (same sha256)."""
-    try:
-        raw = Path(info.path).read_bytes()
-    except OSError:
-        return None
-    if hashlib.sha256(raw).hexdigest() != info.sha256:
+    """An image, embedded, if its file is still there and unchanged (see recorded_image)."""
+    raw = recorded_image(info)
+    if raw is None:
         return None
     mime = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}.get(info.format, "image/jpeg")
     return f"data:{mime};base64,{base64.b64encode(raw).decode('ascii')}"

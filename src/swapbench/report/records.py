@@ -4,13 +4,17 @@ file and the first bad key, never a third-party exception."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import stat
 from pathlib import Path
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from swapbench import __version__
+from swapbench.core.results import ImageInfo
 from swapbench.errors import InputError
 
 M = TypeVar("M", bound=BaseModel)
@@ -68,3 +72,26 @@ def as_current_version(data: object, model: type[BaseModel], path: Path, what: s
             hint="it was written by a newer swapbench: upgrade this one, or read it with the one that wrote it",
         )
     return {**data, "schema_version": known}
+
+
+MAX_SHOWN_IMAGE_BYTES = 32 * 2**20  # as the bench's own limit on a frame: more is not the recorded image
+
+
+def recorded_image(info: ImageInfo) -> bytes | None:
+    """The bytes of an image the results recorded, if its file is still a regular file at that path and unchanged
+    (same sha256); None otherwise. Never blocks: a FIFO or a device put there since is not opened for a read
+    that waits (O_NONBLOCK, then fstat), and a file grown past the limit is not read whole."""
+    try:
+        fd = os.open(info.path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as file:
+        try:
+            if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+                return None
+            raw = file.read(MAX_SHOWN_IMAGE_BYTES + 1)
+        except OSError:
+            return None
+    if len(raw) > MAX_SHOWN_IMAGE_BYTES or hashlib.sha256(raw).hexdigest() != info.sha256:
+        return None
+    return raw
