@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -139,7 +140,8 @@ def test_a_lost_link_mid_bench_leaves_the_window_to_complete(
     barrier = Barrier(gate, f"bench {CANDIDATE}")
     into = laptop.folder / how
     argv = [*laptop.remote("run", str(quick), env=barrier.env), "--into", str(into)]
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    desktop = desktop_of(laptop.folder / f"desktop-{how}") if how == "ssh-killed" else dict(os.environ)
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=desktop)
     started.append(proc)
     barrier.reached(proc, timeout_s=300.0)
     cut = time.monotonic()
@@ -149,17 +151,38 @@ def test_a_lost_link_mid_bench_leaves_the_window_to_complete(
         out, err = proc.communicate(timeout=120)
         noticed = time.monotonic() - cut
     assert proc.returncode == 11, out + err
-    assert f"the link to {BOX} was lost; the window goes on there: `swapbench remote {BOX} attach " in out
-    assert f"\aswapbench on {BOX}: link lost: " in err
+    lost = f"the link to {BOX} was lost; the window goes on there: `swapbench remote {BOX} attach "
+    assert lost in out
+    if how == "link-cut":  # no desktop: the bell and the line
+        assert f"\aswapbench on {BOX}: link lost: {lost}" in err
+    else:  # a desktop: notify-send told, critical, and no bell
+        told = [json.loads(line) for line in (laptop.folder / f"desktop-{how}" / "told").read_text().splitlines()]
+        assert told[0][:4] == ["--app-name=swapbench", "--urgency=critical", "--", f"swapbench on {BOX}: link lost"]
+        assert told[0][4].startswith(lost) and "\a" not in err
     run_dir = json.loads((host.results / "swapbench.lock").read_text())["run_id"]  # the window still owns it
     barrier.go()
-    shown = run_laptop([*laptop.remote("attach", str(host.results / run_dir)), "--into", str(into)])
+    shown = subprocess.run([*laptop.remote("attach", str(host.results / run_dir)), "--into", str(into)],
+                           capture_output=True, text=True, timeout=600, check=False, env=desktop)  # fmt: skip
     print(f"[figure] remote {how}: the laptop noticed in {noticed:.1f} s; attach exit {shown.returncode}")
     assert shown.returncode == 0, shown.stdout[-3000:] + shown.stderr[-3000:]
     local = into / BOX / run_dir
     assert json.loads((local / "swap.json").read_text())["status"] == "complete"
     assert (local / "report.md").exists() and (local / f"results-{CANDIDATE}.json").exists()
+    if how == "ssh-killed":
+        told = [json.loads(line) for line in (laptop.folder / f"desktop-{how}" / "told").read_text().splitlines()]
+        assert told[1][:4] == ["--app-name=swapbench", "--urgency=normal", "--", f"swapbench on {BOX}: complete"]
     assert_restored(host, before)
+
+
+def desktop_of(folder: Path) -> dict[str, str]:
+    """The laptop's environment with a `notify-send` first on PATH that records each call's argv in folder/told:
+    a desktop's notification daemon cannot run here, so the exact call is what is checked."""
+    folder.mkdir()
+    fake = folder / "notify-send"
+    fake.write_text(f"#!{sys.executable}\nimport json, sys\n"
+                    f"open({str(folder / 'told')!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n")  # fmt: skip
+    fake.chmod(0o755)
+    return {**os.environ, "PATH": f"{folder}:{os.environ['PATH']}"}
 
 
 def test_an_unknown_host_key_is_refused_in_ssh_s_words(host: RehearsalHost, quick: Path, laptop: Laptop) -> None:
