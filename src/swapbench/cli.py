@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from swapbench.app import demo as demo_app
     from swapbench.app import dry_run as dry_run_app
     from swapbench.app import export as export_app
+    from swapbench.app import history as history_app
     from swapbench.app import judge as judge_app
     from swapbench.app import remote as remote_app
     from swapbench.app import status as status_app
@@ -56,6 +57,7 @@ else:
     demo_app = _lazy("swapbench.app.demo")
     dry_run_app = _lazy("swapbench.app.dry_run")
     export_app = _lazy("swapbench.app.export")
+    history_app = _lazy("swapbench.app.history")
     judge_app = _lazy("swapbench.app.judge")
     status_app = _lazy("swapbench.app.status")
     swap_app = _lazy("swapbench.app.swap")
@@ -305,6 +307,7 @@ def run_command(
     ] = False,
     job: Annotated[str | None, typer.Option(hidden=True)] = None,
     events_fd: Annotated[int | None, typer.Option(hidden=True)] = None,
+    handoff: Annotated[Path | None, typer.Option(hidden=True)] = None,
     as_json: Annotated[
         bool,
         typer.Option(
@@ -322,7 +325,7 @@ def run_command(
     if dry_run:
         return _print_dry_run(plan)
     if job is not None:
-        return _run_job(plan, job, events_fd, status_every)
+        return _run_job(plan, job, events_fd, handoff, status_every)
     if foreground:
         if as_json:
             raise PlanError("--json reads the outcome of a supervised window", hint="drop --foreground")
@@ -335,9 +338,9 @@ def _run_here(plan: Path, status_every_s: float) -> None:
     _window(functools.partial(window_app.run_here, plan), title="swapbench", status_every_s=status_every_s)
 
 
-def _run_job(plan: Path, job: str, events_fd: int | None, status_every_s: float) -> None:
+def _run_job(plan: Path, job: str, events_fd: int | None, handoff: Path | None, status_every_s: float) -> None:
     """The window's job itself (`run --foreground --job RUN_ID`): in this process, its events in the run folder."""
-    window = functools.partial(window_app.run_job, plan, job, events_fd)
+    window = functools.partial(window_app.run_job, plan, job, (events_fd, handoff))
     _window(window, title="swapbench", status_every_s=status_every_s)
 
 
@@ -496,6 +499,43 @@ def status(plan: PlanArg, as_json: AsJson = False) -> None:
         return _emit(found.model_dump_json(indent=2) + "\n")
     for line in report_status.status_lines(found):
         out.print(Text(line), highlight=False)
+
+
+@cli.command()
+@reported
+def history(
+    folders: Annotated[
+        list[Path] | None,
+        typer.Argument(
+            help="Run folders, or folders holding them (a plan's output_dir, swapbench-remote/), to index first."
+        ),
+    ] = None,
+    db: Annotated[
+        Path | None, typer.Option(help="The history database (default: $XDG_DATA_HOME/swapbench/history.sqlite).")
+    ] = None,
+    host: Annotated[str | None, typer.Option(help="Only this host's runs.")] = None,
+    model: Annotated[
+        str | None, typer.Option(help="Only runs whose baseline or a candidate's label holds this.")
+    ] = None,
+    outcome: Annotated[
+        Literal["complete", "aborted-restored", "not-restored"] | None, typer.Option(help="Only runs that ended so.")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="At most this many, newest first.")] = None,
+    rebuild: Annotated[
+        bool,
+        typer.Option(help="Rebuild the database from every folder it ever indexed (the old file is kept beside it)."),
+    ] = False,
+    as_json: AsJson = False,
+) -> None:
+    """Index run folders into a small SQLite history on this machine, then list past runs by host, model and
+    outcome. The folders stay the truth: a damaged database is moved aside and rebuilt from them."""
+    request = history_app.HistoryRequest(tuple(folders or ()), db, host, model, outcome, limit, rebuild)
+    found = history_app.history(request).record()
+    if as_json:
+        return _emit(found.model_dump_json(indent=2) + "\n")
+    for line in [*found.notes, *(f"skipped {s}" for s in found.skipped)]:
+        err.print(Text(line), highlight=False, soft_wrap=True)
+    out.print(terminal.history_table(found))
 
 
 @cli.command(hidden=True)

@@ -45,11 +45,12 @@ class Window:
     """`swapbench run` inside, in the background, stopped at a barrier (`WHERE:barrier`) until `go()`."""
 
     def __init__(
-        self, host: RehearsalHost, plan: Path, where: str, name: str, pty: bool = False, foreground: bool = False
-    ):
+        self, host: RehearsalHost, plan: Path, where: str, name: str, pty: bool = False, foreground: bool = False,
+        env: dict[str, str] | None = None,
+    ):  # fmt: skip
         """`foreground`: the window in this process (a test that fills its disk: no events reach a viewer)."""
         self.barrier = host.home / ".rehearsal" / f"barrier-{name}"
-        env = {"SWAPBENCH_TESTING": "1", "SWAPBENCH_FAULT": f"{where}:barrier"}
+        env = {**(env or {}), "SWAPBENCH_TESTING": "1", "SWAPBENCH_FAULT": f"{where}:barrier"}
         env["SWAPBENCH_BARRIER"] = str(self.barrier)
         argv = ["swapbench", "run", *(["--foreground"] if foreground else []), str(plan)]
         if pty:  # on a terminal of its own, as an SSH login gives: `script` holds the pty's other end
@@ -329,4 +330,50 @@ def test_a_frame_swapped_for_a_fifo_after_phase_0_on_real_managers(host: Rehears
     assert code == 7, out[-3000:] + err
     assert f"{second} is a named pipe (FIFO), not a regular file" in out + err
     assert "production was restored and verified" in out + err
+    assert_restored(host, before)
+
+
+# --- the window as a transient unit of the operator's own systemd manager -------------------------------------
+
+USER_RUNTIME = f"/run/user/{OPERATOR_UID}"
+
+
+@pytest.fixture
+def user_manager(host: RehearsalHost) -> Iterator[dict[str, str]]:
+    """The operator's own systemd user manager inside the host (as a login with lingering gives one); the
+    environment that reaches it (XDG_RUNTIME_DIR, as pam_systemd sets it at login)."""
+    units = f"user-runtime-dir@{OPERATOR_UID}.service user@{OPERATOR_UID}.service"
+    started = host.root(f"systemctl start {units} && test -S {USER_RUNTIME}/systemd/private")
+    assert started.returncode == 0, started.stdout + started.stderr
+    yield {"XDG_RUNTIME_DIR": USER_RUNTIME}
+    host.root(f"systemctl stop user@{OPERATOR_UID}.service user-runtime-dir@{OPERATOR_UID}.service")
+
+
+def test_the_window_is_a_transient_unit_of_the_operators_manager(
+    host: RehearsalHost, quick: Path, before: Production, user_manager: dict[str, str]
+) -> None:
+    """With a user manager to take it, the job runs as `swapbench-window-RUN_ID.service` there: its last limit
+    (the cap, the grace, 30 s), KillMode=process, the job its main process and in its cgroup, the caller's
+    environment handed over (the barrier's variables reached it), output in window.log; the unit is collected
+    once the window has completed and restored production."""
+    window = Window(host, quick, "bench", "unit", env=user_manager)
+    window.reached()
+    run_id = json.loads((host.results / "swapbench.lock").read_text())["run_id"]
+    unit = f"swapbench-window-{run_id}.service"
+    shown = host.exec(["systemctl", "--user", "show", "-p", "ActiveState,MainPID,KillMode,RuntimeMaxUSec", unit],
+                      env=user_manager)  # fmt: skip
+    props = dict(line.split("=", 1) for line in shown.stdout.splitlines())
+    assert props["ActiveState"] == "active" and props["KillMode"] == "process", props
+    assert props["RuntimeMaxUSec"] == "25min 40s", props  # time_cap_s 1500 + hang_grace_s 10 + 30
+    assert int(props["MainPID"]) == window_owner(host)
+    cgroup = host.exec(["cat", f"/proc/{props['MainPID']}/cgroup"]).stdout
+    assert f"/{unit}" in cgroup, cgroup
+    window.go()
+    code, out, err = window.finish()
+    assert code == 0, out[-3000:] + err
+    gone = host.exec(["systemctl", "--user", "is-active", unit], env=user_manager)
+    assert (gone.returncode, gone.stdout.strip()) == (3, "inactive"), gone  # collected: no failed unit left
+    run_dir = host.results / run_id
+    assert "bench " in (run_dir / "window.log").read_text()
+    assert json.loads((run_dir / "job.json").read_text())["unit"] == unit
     assert_restored(host, before)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -9,6 +11,7 @@ from pathlib import Path
 from swapbench.host.candidate import docker_run_argv, teardown_argv
 from swapbench.host.services import privileged_argv, start_argv, stop_argv
 from swapbench.host.ssh import Box
+from swapbench.host.supervisor import UnitLimit, unit_argv
 from swapbench.host.watchdog import systemd_backstop_argv, systemd_disarm_argv
 from swapbench.plan.models import DockerLaunch, DockerService, SystemdService, Target
 
@@ -102,3 +105,39 @@ def test_ssh_defaults_give_way_to_the_operators_own_options() -> None:
     theirs = ssh_effective(Box("panda.example", ("ConnectTimeout=3", "serveraliveinterval = 30", "BatchMode=no")))
     assert (theirs["batchmode"], theirs["connecttimeout"], theirs["serveraliveinterval"]) == ("yes", "3", "30")
     assert theirs["stricthostkeychecking"] == ours["stricthostkeychecking"]  # never touched by swapbench
+
+
+def test_the_window_as_a_transient_unit(tmp_path: Path) -> None:
+    """The job under systemd: its own service, the last limit, KillMode=process (the watchdog and restored
+    services outlive a stop of it), output to window.log, and the handoff folder as its last argument."""
+    run_dir = tmp_path / "20261207-120000-x-ab12"
+    argv = unit_argv(["/py", "-m", "swapbench", "run", "p.toml"], run_dir, UnitLimit(1540.2), ["--user"],
+                     tmp_path / "handoff")  # fmt: skip
+    log = run_dir / "window.log"
+    assert argv == [
+        "systemd-run", "--user", "--unit=swapbench-window-20261207-120000-x-ab12.service",
+        "--description=swapbench window 20261207-120000-x-ab12", "--quiet", "--collect", "--service-type=exec",
+        f"--working-directory={Path.cwd()}", "--property=RuntimeMaxSec=1541", "--property=KillMode=process",
+        "--property=TimeoutStopSec=10", "--property=SendSIGHUP=no", "--property=StandardInput=null",
+        f"--property=StandardOutput=append:{log}", f"--property=StandardError=append:{log}",
+        "--", "/py", "-m", "swapbench", "run", "p.toml", "--handoff", str(tmp_path / "handoff"),
+    ]  # fmt: skip
+
+
+def test_the_handoff_gives_a_unit_s_job_the_environment_and_the_events_pipe(tmp_path: Path) -> None:
+    """What a transient unit's job takes from its handoff folder, in a real process with a real FIFO: the
+    caller's environment in place of the unit's, a write end of the terminal's FIFO, and the folder gone."""
+    folder = tmp_path / "handoff"
+    folder.mkdir(mode=0o700)
+    os.mkfifo(folder / "events", 0o600)
+    reader = os.open(folder / "events", os.O_RDONLY | os.O_NONBLOCK)
+    (folder / "environ.json").write_text(json.dumps({"PATH": os.environ["PATH"], "SWAPBENCH_X": "a b\n'c'"}))
+    job = ("import os, sys; from pathlib import Path; from swapbench.host.supervisor import take_handoff; "
+           "fd = take_handoff(Path(sys.argv[1])); os.write(fd, repr(sorted(os.environ.items())).encode())")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", job, str(folder)], env={"UNIT_ONLY": "1", "PATH": "/usr/bin"},
+                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    told = os.read(reader, 65536).decode()
+    os.close(reader)
+    assert told == repr(sorted({"PATH": os.environ["PATH"], "SWAPBENCH_X": "a b\n'c'"}.items()))
+    assert not folder.exists()

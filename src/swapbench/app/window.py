@@ -34,7 +34,16 @@ from swapbench.errors import InputError, PlanError, PreflightFailed, StepFailed,
 from swapbench.host.lock import live_owner
 from swapbench.host.notify import notify
 from swapbench.host.signals import Forwarding, SignalFlag
-from swapbench.host.supervisor import EVENTS_FILE, LOG_FILE, Job, job_argv, read_job, spawn
+from swapbench.host.supervisor import (
+    EVENTS_FILE,
+    LOG_FILE,
+    Job,
+    UnitLimit,
+    job_argv,
+    read_job,
+    spawn,
+    take_handoff,
+)
 from swapbench.host.waiting import wait_until
 from swapbench.plan.load import LoadedPlan, load_plan
 from swapbench.plan.models import NOTIFY_ALWAYS
@@ -43,6 +52,7 @@ from swapbench.report.records import read_model
 EVENTS_SCHEMA_VERSION = 1
 POLL_S = 0.05
 GONE_GRACE_S = 2.0  # a job gone without its end event: the end may still be on its way to the disk
+UNIT_MARGIN_S = 30.0  # a transient unit's RuntimeMaxSec: the cap, the watchdog's grace, and this
 PIPE_ATOMIC = 4096  # PIPE_BUF: a write this size or less is never split on a pipe
 Outcome = Literal["complete", "aborted-restored", "not-restored", "refused"]
 
@@ -135,9 +145,16 @@ def _both(first: swap.Display, second: swap.Display) -> swap.Display:
     return swap.Display(on_phase=on_phase, on_sample=on_sample, expect=expect, say=say, on_cap=on_cap)
 
 
-def run_job(path: Path, run_id: str, events_fd: int | None, display: swap.Display, flag: SignalFlag) -> swap.RunOutcome:
+def run_job(
+    path: Path, run_id: str, started_by: tuple[int | None, Path | None], display: swap.Display, flag: SignalFlag
+) -> swap.RunOutcome:
     """`swapbench run PLAN --foreground --job RUN_ID`: the window itself; its events go to the run folder for
-    the terminals that attach (and to the pipe of the one that started it), and to `display` (window.log)."""
+    the terminals that attach (and to the pipe of the one that started it), and to `display` (window.log).
+    `started_by`: that pipe's fd (a child), or the handoff folder (a transient unit: the pipe and the
+    environment are taken from it first)."""
+    events_fd, handoff = started_by
+    if handoff is not None:
+        events_fd = take_handoff(handoff)
     loaded = load_plan(path)
     log = EventLog(swap.output_dir(loaded) / run_id / EVENTS_FILE, events_fd)
     try:
@@ -457,7 +474,9 @@ def run_window(path: Path, detach: bool, viewer: Viewer, on_event: OnEvent, deta
         swap.require_checks(swap.check(loaded))
         raise PreflightFailed(f"cannot create the run folder {run_dir}: {exc.strerror or exc}; nothing was touched",
                               hint="pick another [run].output_dir") from exc  # fmt: skip
-    viewer.job = spawn(job_argv(path.resolve(), run_id), run_dir)
+    run = loaded.plan.run
+    limit = UnitLimit(run.time_cap_s + run.hang_grace_s + UNIT_MARGIN_S)  # the last limit, after the watchdog's
+    viewer.job = spawn(job_argv(path.resolve(), run_id), run_dir, limit)
     if detach:
         if not wait_until(lambda: _first_event(run_dir), 30.0, poll_s=POLL_S):
             raise StepFailed(f"the window's job did not start within 30 s; see {run_dir / LOG_FILE}",

@@ -50,6 +50,7 @@ class HostStatus(Frozen):
 
 WINDOW_SCHEMA_VERSION = 1
 REMOTE_SCHEMA_VERSION = 1
+HISTORY_SCHEMA_VERSION = 1
 
 
 class Headline(Frozen):
@@ -95,3 +96,34 @@ class RemoteRecord(Frozen):
     local_dir: str | None = Field(None, description="The run folder as fetched here.")
     report_md: str | None = None
     installed: str | None = Field(None, description="The swapbench command `--install` put on the box.")
+
+
+class HistoryEntry(Frozen):
+    """One run in the history: where and what it ran, and the WindowRecord its folder gives."""
+
+    run_dir: str
+    run_id: str
+    host: str = Field(description="The box it was fetched from (INTO/HOST/RUN_ID), else the hostname it recorded.")
+    started_at: str | None = None
+    ended_at: str | None = None
+    label: str | None = None
+    baseline: str | None = None
+    candidates: list[str] = Field(default_factory=list)
+    gpu: str | None = None
+    build: str | None = Field(None, description="The llama.cpp build the candidate's server reported.")
+    outcome: str
+    decision: str | None = None
+    downtime_s: float | None = None
+    swapbench_version: str | None = None
+    window: WindowRecord
+
+
+class HistoryRecord(Frozen):
+    """`swapbench history --json`: the runs found (newest first) and what was done to the database."""
+
+    schema_version: int = HISTORY_SCHEMA_VERSION
+    db: str
+    total: int = Field(description="Runs in the database, before the filters.")
+    notes: list[str] = Field(default_factory=list, description="A migration or rebuild, said once.")
+    skipped: list[str] = Field(default_factory=list, description="Folders that look like runs but could not be read.")
+    runs: list[HistoryEntry] = Field(default_factory=list)

@@ -21,6 +21,7 @@ from swapbench.core.compare import Comparison
 from swapbench.core.decision import DecisionResult
 from swapbench.core.phases import Phase
 from swapbench.core.results import LatencyStats, Results, Sample
+from swapbench.core.status import HistoryRecord
 from swapbench.core.steps import DowntimeSplit, Outcome, PreparedCandidate, SwapReport, WarmRead
 from swapbench.core.vram import GpuSummary
 from swapbench.errors import SwapbenchError
@@ -391,3 +392,17 @@ def _readable(paths: Sequence[str]) -> list[Results]:
         except SwapbenchError:
             continue  # named in the swap report's write failures
     return found
+
+
+def history_table(record: HistoryRecord) -> Table:
+    """`swapbench history`: one row per run, newest first."""
+    shown = f"{len(record.runs)} of {record.total}" if len(record.runs) != record.total else f"{record.total}"
+    table = Table(title=f"history: {shown} run(s) in {record.db}", title_justify="left")
+    for column in ("started", "host", "run", "baseline → candidate", "outcome", "decision", "down s"):
+        table.add_column(column, overflow="fold")
+    for run in record.runs:
+        started = (run.started_at or "?")[:19].replace("T", " ")
+        models = f"{run.baseline or '—'} → {', '.join(run.candidates) or '—'}"
+        table.add_row(escape(started), escape(run.host), escape(run.run_id), escape(models), escape(run.outcome),
+                      escape(run.decision or "—"), _num(run.downtime_s))  # fmt: skip
+    return table
