@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from swapbench.app import demo as demo_app
     from swapbench.app import dry_run as dry_run_app
     from swapbench.app import export as export_app
+    from swapbench.app import fleet as fleet_app
     from swapbench.app import history as history_app
     from swapbench.app import judge as judge_app
     from swapbench.app import remote as remote_app
@@ -57,6 +58,7 @@ else:
     demo_app = _lazy("swapbench.app.demo")
     dry_run_app = _lazy("swapbench.app.dry_run")
     export_app = _lazy("swapbench.app.export")
+    fleet_app = _lazy("swapbench.app.fleet")
     history_app = _lazy("swapbench.app.history")
     judge_app = _lazy("swapbench.app.judge")
     status_app = _lazy("swapbench.app.status")
@@ -536,6 +538,27 @@ def history(
     for line in [*found.notes, *(f"skipped {s}" for s in found.skipped)]:
         err.print(Text(line), highlight=False, soft_wrap=True)
     out.print(terminal.history_table(found))
+
+
+@cli.command("fleet-report")
+@reported
+def fleet_report(
+    folders: Annotated[
+        list[Path], typer.Argument(help="Fetched run folders (swapbench-remote/HOST/RUN_ID), or folders holding them.")
+    ],
+    into: Annotated[
+        Path, typer.Option("--out", help="Where fleet-report.md, .html, .json and .csv are written.")
+    ] = Path("fleet-report"),
+    as_json: AsJson = False,
+) -> None:
+    """One report for a fleet's windows: a row per host (its newest window), hosts grouped by GPU and llama.cpp
+    build and never averaged together, and one verdict: adopt only if every host completed and decided adopt."""
+    written = fleet_app.write_fleet_report(folders, into)
+    if as_json:
+        return _emit(written.report.model_dump_json(indent=2) + "\n")
+    for line in [f"fleet: {written.report.verdict.upper()}", *written.report.reasons,
+                 *(f"skipped {s}" for s in written.skipped), *(f"wrote {f}" for f in written.files)]:  # fmt: skip
+        out.print(Text(line), highlight=False, soft_wrap=True)
 
 
 @cli.command(hidden=True)

@@ -95,7 +95,7 @@ def _fresh(path: Path) -> history_db.History:
 
 def _index(folders: Sequence[Path], skipped: list[str]) -> list[Row]:
     rows = []
-    for run_dir in _run_folders(folders):
+    for run_dir in run_folders(folders):
         try:
             rows.append(row_of(run_dir))
         except SwapbenchError as exc:
@@ -103,7 +103,7 @@ def _index(folders: Sequence[Path], skipped: list[str]) -> list[Row]:
     return rows
 
 
-def _run_folders(folders: Sequence[Path]) -> Iterator[Path]:
+def run_folders(folders: Sequence[Path]) -> Iterator[Path]:
     seen: set[Path] = set()
 
     def walk(folder: Path, depth: int) -> Iterator[Path]:

@@ -1,0 +1,39 @@
+"""The fleet verdict is never stronger than its weakest host; hosts of another GPU or build are grouped apart."""
+
+from __future__ import annotations
+
+import pytest
+
+from swapbench.core.fleet import FleetHost, fleet_report, fleet_verdict, groups_of
+
+
+def host(name: str, outcome: str = "complete", decision: str | None = "adopt", gpu: str = "RTX 5070 Ti",
+         build: str = "b11434") -> FleetHost:  # fmt: skip
+    return FleetHost(host=name, run_id=f"r-{name}", run_dir=f"/runs/{name}", outcome=outcome, decision=decision,
+                     gpu=gpu, build=build)  # fmt: skip
+
+
+@pytest.mark.parametrize(("hosts", "verdict", "first"), [
+    ([host("a"), host("b")], "adopt", "adopt on every host (2)"),
+    ([host("a"), host("b", outcome="not-restored", decision=None)], "reject", "production was NOT restored on b"),
+    ([host("a", decision="reject"), host("b", outcome="aborted-restored")], "reject", "rejected on a"),
+    ([host("a"), host("b", outcome="aborted-restored", decision=None)], "inconclusive",
+     "the window did not complete on b"),
+    ([host("a", decision="pending"), host("b")], "pending", "awaiting a judgment on a"),
+    ([host("a", decision="inconclusive"), host("b", decision=None)], "inconclusive", "no adopt decision on a, b"),
+    ([], "inconclusive", "no host's window was found"),
+])  # fmt: skip
+def test_the_fleet_verdict(hosts: list[FleetHost], verdict: str, first: str) -> None:
+    found, reasons = fleet_verdict(hosts)
+    assert (found, reasons[0]) == (verdict, first)
+    assert reasons[1:] == [f"{h.host}: {h.outcome}, decision {h.decision or 'none'}" for h in hosts]
+
+
+def test_hosts_are_grouped_by_gpu_and_build_never_merged() -> None:
+    hosts = [host("panda"), host("lynx", build="b12000"), host("tiger"), host("ox", gpu="RTX 4090")]
+    groups = groups_of(hosts)
+    assert [(g.gpu, g.build, g.hosts) for g in groups] == [
+        ("RTX 5070 Ti", "b11434", ["panda", "tiger"]), ("RTX 5070 Ti", "b12000", ["lynx"]),
+        ("RTX 4090", "b11434", ["ox"])]  # fmt: skip
+    report = fleet_report(hosts)
+    assert [h.host for h in report.hosts] == ["lynx", "ox", "panda", "tiger"] and report.verdict == "adopt"
