@@ -25,6 +25,15 @@ TESTING = {"SWAPBENCH_TESTING": "1"}
 started: list[subprocess.Popen[str]] = []  # background runs of this test, ended by the faults' cleanup
 
 
+def end_started() -> None:
+    """Every background run a test started and left: killed if still running, reaped, forgotten."""
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+    started.clear()
+
+
 def loaded_of(box: Sandbox, plan: Path | None = None) -> LoadedPlan:
     return load_plan(plan or box.plan_path)
 

@@ -14,7 +14,7 @@ from swapbench.demo.sandbox import Sandbox, build_sandbox
 from swapbench.host.proc import pgrep
 from swapbench.host.services import ServiceOps
 from swapbench.plan.load import load_plan
-from tests.helpers import started, swapbench, wait_until
+from tests.helpers import end_started, swapbench, wait_until
 
 
 @pytest.fixture(scope="module")
@@ -45,11 +45,7 @@ def leave_no_window_open(box: Sandbox) -> Iterator[None]:
     """Whatever a scenario did or failed to do: its swapbench processes end, their watchdogs finish, and
     production is put back before the next scenario (a failed test must not cascade)."""
     yield
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate()
-    started.clear()
+    end_started()
     wait_until("the watchdogs to finish", lambda: not pgrep(r"-m swapbench watchdog "), 180)
     if not all(ServiceOps(s, load_plan(box.plan_path).resolve).is_up() for s in load_plan(box.plan_path).plan.services):
         swapbench("rollback", str(box.plan_path))

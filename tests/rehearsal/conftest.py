@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from rehearsal.host import OPERATOR_UID, RehearsalHost, cgroups
+from rehearsal.host import OPERATOR, OPERATOR_UID, SSH_PORT, RehearsalHost, cgroups
 
 from swapbench.demo.rig import Rig
 from swapbench.host.journal import active_journal_path
@@ -129,3 +131,41 @@ QUICK = {
 @pytest.fixture(scope="session")
 def quick(host: RehearsalHost) -> Path:
     return variant(host, "quick", QUICK)
+
+
+BOX = f"{OPERATOR}@127.0.0.1"
+
+
+@dataclass(frozen=True)
+class Laptop:
+    """The laptop's side of the link: its key, its known_hosts and where fetched runs go."""
+
+    folder: Path
+    key: Path
+    known_hosts: Path
+
+    def options(self, known_hosts: Path | None = None) -> list[str]:
+        found = [f"Port={SSH_PORT}", f"IdentityFile={self.key}", "IdentitiesOnly=yes",
+                 f"UserKnownHostsFile={known_hosts or self.known_hosts}", "StrictHostKeyChecking=yes",
+                 "GlobalKnownHostsFile=/dev/null"]  # fmt: skip
+        return [arg for option in found for arg in ("-o", option)]
+
+    def remote(
+        self, command: str, *args: str, env: dict[str, str] | None = None, known: Path | None = None
+    ) -> list[str]:
+        """`swapbench remote COMMAND BOX ARGS`, the SWAPBENCH_* hooks passed by ssh's SetEnv (sshd accepts them)."""
+        argv = [sys.executable, "-m", "swapbench", "remote", command, BOX, *args, *self.options(known)]
+        if env:
+            argv += ["-o", "SetEnv=" + " ".join(f'"{k}={v}"' for k, v in env.items())]  # one quoted word each
+        return argv
+
+
+@pytest.fixture(scope="module")
+def laptop(host: RehearsalHost, tmp_path_factory: pytest.TempPathFactory) -> Laptop:
+    folder = tmp_path_factory.mktemp("laptop")
+    key = folder / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    host.authorize((folder / "id_ed25519.pub").read_text())
+    known = folder / "known_hosts"
+    known.write_text(host.known_hosts_line())
+    return Laptop(folder, key, known)

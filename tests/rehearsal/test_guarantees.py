@@ -341,12 +341,19 @@ USER_RUNTIME = f"/run/user/{OPERATOR_UID}"
 @pytest.fixture
 def user_manager(host: RehearsalHost) -> Iterator[dict[str, str]]:
     """The operator's own systemd user manager inside the host (as a login with lingering gives one); the
-    environment that reaches it (XDG_RUNTIME_DIR, as pam_systemd sets it at login)."""
+    environment that reaches it (XDG_RUNTIME_DIR, as pam_systemd sets it at login). The image has no pam_systemd,
+    so a runtime drop-in gives the manager its XDG_RUNTIME_DIR."""
+    drop_in = f"/run/systemd/system/user@{OPERATOR_UID}.service.d"
     units = f"user-runtime-dir@{OPERATOR_UID}.service user@{OPERATOR_UID}.service"
-    started = host.root(f"systemctl start {units} && test -S {USER_RUNTIME}/systemd/private")
+    started = host.root(
+        f"mkdir -p {drop_in} && printf '[Service]\\nEnvironment=XDG_RUNTIME_DIR={USER_RUNTIME}\\n' >{drop_in}/x.conf"
+        f" && systemctl daemon-reload && timeout 60 systemctl start {units} && test -S {USER_RUNTIME}/systemd/private"
+    )
     assert started.returncode == 0, started.stdout + started.stderr
     yield {"XDG_RUNTIME_DIR": USER_RUNTIME}
-    host.root(f"systemctl stop user@{OPERATOR_UID}.service user-runtime-dir@{OPERATOR_UID}.service")
+    # --no-block: under this machine's hybrid cgroups the container's systemd never hears that the emptied
+    # user@ cgroup is empty, and would wait out its 90 s stop timeout (seen: "deactivating (final-sigkill)")
+    host.root(f"systemctl stop --no-block {units}; rm -rf {drop_in}; systemctl daemon-reload")
 
 
 def test_the_window_is_a_transient_unit_of_the_operators_manager(

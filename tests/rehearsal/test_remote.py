@@ -17,54 +17,17 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 import pytest
-from rehearsal.host import OPERATOR, OPERATOR_UID, SSH_PORT, RehearsalHost
+from rehearsal.host import OPERATOR_UID, SSH_PORT, RehearsalHost
 
 from swapbench import __version__
-from tests.helpers import Barrier, started, wait_until
-from tests.rehearsal.conftest import Production, assert_restored
+from tests.helpers import Barrier, end_started, started, wait_until
+from tests.rehearsal.conftest import BOX, Laptop, Production, assert_restored
 
-BOX = f"{OPERATOR}@127.0.0.1"
 CANDIDATE = "gemma-4-E4B-Q4_K_M"
-
-
-@dataclass(frozen=True)
-class Laptop:
-    """The laptop's side of the link: its key, its known_hosts and where fetched runs go."""
-
-    folder: Path
-    key: Path
-    known_hosts: Path
-
-    def options(self, known_hosts: Path | None = None) -> list[str]:
-        found = [f"Port={SSH_PORT}", f"IdentityFile={self.key}", "IdentitiesOnly=yes",
-                 f"UserKnownHostsFile={known_hosts or self.known_hosts}", "StrictHostKeyChecking=yes",
-                 "GlobalKnownHostsFile=/dev/null"]  # fmt: skip
-        return [arg for option in found for arg in ("-o", option)]
-
-    def remote(
-        self, command: str, *args: str, env: dict[str, str] | None = None, known: Path | None = None
-    ) -> list[str]:
-        """`swapbench remote COMMAND BOX ARGS`, the SWAPBENCH_* hooks passed by ssh's SetEnv (sshd accepts them)."""
-        argv = [sys.executable, "-m", "swapbench", "remote", command, BOX, *args, *self.options(known)]
-        if env:
-            argv += ["-o", "SetEnv=" + " ".join(f'"{k}={v}"' for k, v in env.items())]  # one quoted word each
-        return argv
-
-
-@pytest.fixture(scope="module")
-def laptop(host: RehearsalHost, tmp_path_factory: pytest.TempPathFactory) -> Laptop:
-    folder = tmp_path_factory.mktemp("laptop")
-    key = folder / "id_ed25519"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-    host.authorize((folder / "id_ed25519.pub").read_text())
-    known = folder / "known_hosts"
-    known.write_text(host.known_hosts_line())
-    return Laptop(folder, key, known)
 
 
 def run_laptop(argv: list[str], timeout_s: float = 600.0) -> subprocess.CompletedProcess[str]:
@@ -235,11 +198,7 @@ def test_another_version_is_refused_and_install_puts_this_one_there(
 @pytest.fixture(autouse=True)
 def _no_laptop_left() -> Iterator[None]:
     yield
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate()
-    started.clear()
+    end_started()
     wait_until("the laptop's ssh clients to end", lambda: not [
         p for p in psutil.process_iter(["name", "cmdline"]) if p.info["name"] == "ssh"
         and f"Port={SSH_PORT}" in " ".join(p.info["cmdline"] or [])], 30)  # fmt: skip

@@ -1,0 +1,233 @@
+#!/usr/bin/python
+# Copyright: swapbench contributors; MIT license (see the repository's LICENSE)
+"""Ansible module: one swapbench window on the managed host, its outcome returned from the supervised run's
+JSON."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: window
+short_description: Run one swapbench window on this host and return its outcome
+version_added: "0.1.0"
+description:
+  - >-
+    Runs the window of a swapbench plan on the managed host, as C(swapbench run --detach --json PLAN) then
+    C(swapbench attach --json RUN_DIR), and returns the window's own record: the outcome, the decision, the
+    headline figures and the run folder.
+  - The window is a job of its own session (and, where a systemd manager takes it, a transient unit), never a
+    child of this module. Ansible's C(async) limit, which SIGKILLs the module's whole process group, therefore
+    never skips the restore; the window goes on and C(swapbench attach) shows it again.
+  - With I(session), a rerun resumes instead of starting another window. The run folder of the window this
+    session started is kept in C(~/.swapbench/sessions/SESSION) on the host; while it exists, the module attaches
+    to that window (still running, or ended) and returns its outcome.
+  - In check mode the window is not run. The module returns the dry run (every step the window would take) and
+    Phase 0's checks, touching nothing, and fails if a check fails.
+  - Fails when production was NOT restored (act on the host at once), and when Phase 0 refused the window
+    (nothing was touched). A window that stopped early and restored production is not a failure of the module;
+    its C(outcome) says C(aborted-restored), for the play's own stop rules.
+options:
+  plan:
+    description: The plan file on the managed host.
+    type: path
+    required: true
+  swapbench:
+    description: The swapbench command on the managed host. It must be the same version as the controller's.
+    type: str
+    default: swapbench
+  session:
+    description:
+      - A name for this rollout on this host. A rerun with the same name attaches to the window it started
+        instead of starting another. Omit it to start a new window on every run.
+    type: str
+attributes:
+  check_mode:
+    support: full
+    description: The dry run and Phase 0 only.
+author:
+  - swapbench contributors
+"""
+
+EXAMPLES = r"""
+- name: Phase 0 on every box, touching nothing
+  swapbench.fleet.window:
+    plan: ~/plans/gemma4-e4b.toml
+  check_mode: true
+
+- name: The window on this box, resumable
+  swapbench.fleet.window:
+    plan: ~/plans/gemma4-e4b.toml
+    session: e4b-rollout-1
+  register: window
+"""
+
+RETURN = r"""
+outcome:
+  description: complete, aborted-restored (stopped early, production restored and verified), not-restored
+    (production NOT verified), refused (Phase 0 said no; nothing was touched), or checked (check mode).
+  returned: always
+  type: str
+decision:
+  description: The plan's decision on this host's figures (adopt, reject, pending or inconclusive), if any.
+  returned: when the window ran
+  type: str
+headline:
+  description: Per judged workload, the baseline's and the candidate's p50 and p95 with their verdicts.
+  returned: when the window ran
+  type: list
+  elements: dict
+run_dir:
+  description: The window's run folder on the host.
+  returned: when the window ran
+  type: str
+files:
+  description: Every file of the run folder, relative to it (for C(ansible.builtin.fetch)).
+  returned: when the window ran
+  type: list
+  elements: str
+resumed:
+  description: True when the module attached to the window this session had started.
+  returned: always
+  type: bool
+record:
+  description: The window's whole record, as C(swapbench attach --json) prints it.
+  returned: when the window ran
+  type: dict
+checks:
+  description: Phase 0's checks in check mode, as C(swapbench check --json) prints them.
+  returned: in check mode
+  type: list
+  elements: dict
+steps:
+  description: The dry run's steps in check mode.
+  returned: in check mode
+  type: list
+  elements: dict
+"""
+
+import json  # noqa: E402
+import os  # noqa: E402
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+
+SESSIONS = "~/.swapbench/sessions"
+
+
+def _json(module, argv):
+    """Run swapbench with --json; its exit code and parsed stdout (None when it printed no JSON)."""
+    code, out, err = module.run_command(argv, check_rc=False, environ_update={"COLUMNS": "200"})
+    try:
+        return code, json.loads(out), err
+    except ValueError:
+        return code, None, err
+
+
+def _json_or_fail(module, argv):
+    """The JSON a check command printed; a module failure (nothing was touched) when it printed none."""
+    code, found, err = _json(module, argv)
+    if found is None:
+        module.fail_json(
+            msg=f"`{' '.join(argv[1:3])}` failed (exit {code}): {err.strip()[-1500:]}",
+            outcome="refused",
+            resumed=False,
+            changed=False,
+        )
+    return found
+
+
+def _check(module, plan, swapbench):
+    dry = _json_or_fail(module, [swapbench, "check", "--dry-run", "--json", plan])
+    found = _json_or_fail(module, [swapbench, "check", "--json", plan])
+    checks = found.get("checks", [])
+    failed = [c for c in checks if c.get("status") == "fail"]
+    result = dict(changed=False, outcome="checked", resumed=False, checks=checks, steps=dry.get("steps", []))
+    if failed:
+        named = "; ".join(f"{c.get('name')}: {c.get('detail')}" for c in failed)
+        module.fail_json(msg=f"Phase 0 failed, nothing was touched: {named}", **result)
+    module.exit_json(**result)
+
+
+def _files(run_dir):
+    found = []
+    for folder, _, names in os.walk(run_dir):
+        for name in names:
+            found.append(os.path.relpath(os.path.join(folder, name), run_dir))
+    return sorted(found)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            plan=dict(type="path", required=True),
+            swapbench=dict(type="str", default="swapbench"),
+            session=dict(type="str"),
+        ),
+        supports_check_mode=True,
+    )
+    plan, swapbench, session = module.params["plan"], module.params["swapbench"], module.params["session"]
+    if module.check_mode:
+        _check(module, plan, swapbench)
+    marker = None
+    if session:
+        if "/" in session or session.startswith("."):
+            module.fail_json(
+                msg=f"session {session!r}: use a plain name (no '/', not starting with '.')",
+                outcome="refused",
+                resumed=False,
+                changed=False,
+            )
+        folder = os.path.expanduser(SESSIONS)
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        marker = os.path.join(folder, session)
+    resumed = bool(marker and os.path.exists(marker))
+    if resumed:
+        with open(marker, encoding="utf-8") as file:
+            run_dir = file.read().strip()
+    else:
+        code, started, err = _json(module, [swapbench, "run", "--detach", "--json", plan])
+        if started is None or started.get("outcome") != "detached":
+            record = started or {}
+            module.fail_json(
+                msg=f"the window was not started (exit {code}): {record.get('message') or err.strip()[-1500:]}",
+                outcome=record.get("outcome", "refused"),
+                record=record,
+                resumed=False,
+                changed=bool(record.get("changed")),
+            )
+        run_dir = started["run_dir"]
+        if marker:
+            with open(marker, "w", encoding="utf-8") as file:
+                file.write(run_dir + "\n")
+    code, record, err = _json(module, [swapbench, "attach", "--json", run_dir])
+    if record is None:
+        module.fail_json(
+            msg=f"swapbench attach {run_dir} printed no record (exit {code}): {err.strip()[-1500:]}; "
+            "the window may still run there: `swapbench attach` it on the host",
+            outcome="unknown",
+            run_dir=run_dir,
+            resumed=resumed,
+            changed=True,
+        )
+    result = dict(
+        changed=bool(record.get("changed")),
+        outcome=record.get("outcome"),
+        decision=record.get("decision"),
+        headline=record.get("headline", []),
+        run_dir=record.get("run_dir", run_dir),
+        files=_files(record.get("run_dir", run_dir)),
+        resumed=resumed,
+        record=record,
+    )
+    if record.get("outcome") == "not-restored":
+        module.fail_json(
+            msg=f"production was NOT restored on this host: {record.get('message')} "
+            f"Act now: {record.get('hint') or 'swapbench rollback ' + plan}",
+            **result,
+        )
+    if record.get("outcome") == "refused":
+        module.fail_json(msg=f"Phase 0 refused the window, nothing was touched: {record.get('message')}", **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
