@@ -19,6 +19,11 @@ REPO = Path(__file__).resolve().parents[2]
 PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")
 
 
+def run_folders(host: RehearsalHost) -> set[Path]:
+    """The run folders in the twin's output folder (its lock and journal files come and go with windows)."""
+    return {p for p in host.results.iterdir() if p.is_dir()}
+
+
 def play(laptop: Laptop, tmp: Path, task: str) -> dict[str, object]:
     """One play on the box: `task` (YAML, registering `window`), its result written back on the controller."""
     inventory = tmp / "inventory.ini"
@@ -57,7 +62,7 @@ def play(laptop: Laptop, tmp: Path, task: str) -> dict[str, object]:
 
 def test_check_mode_touches_nothing(host: RehearsalHost, quick: Path, laptop: Laptop, tmp_path: Path,
                                     before: Production) -> None:  # fmt: skip
-    folders = set(host.results.iterdir())
+    folders = run_folders(host)
     task = f"""    - swapbench.fleet.window:
         plan: {quick}
       check_mode: true
@@ -68,7 +73,7 @@ def test_check_mode_touches_nothing(host: RehearsalHost, quick: Path, laptop: La
     checks, steps = found["checks"], found["steps"]
     assert isinstance(checks, list) and checks and {c["status"] for c in checks} <= {"pass", "skip", "warn"}
     assert isinstance(steps, list) and any(s["phase"] == "stop" for s in steps)
-    assert set(host.results.iterdir()) == folders  # no run folder: nothing was touched
+    assert run_folders(host) == folders  # no run folder: nothing was touched
     assert_restored(host, before)
 
 
@@ -80,17 +85,17 @@ def test_a_window_runs_and_a_rerun_resumes_it(host: RehearsalHost, quick: Path, 
         session: e4b-rollout
       register: window
 """
-    folders = set(host.results.iterdir())
+    folders = run_folders(host)
     first = play(laptop, tmp_path, task)
     assert (first["changed"], first["outcome"], first["resumed"]) == (True, "complete", False), first
     run_dir = Path(str(first["run_dir"]))
-    assert set(host.results.iterdir()) - folders == {run_dir}
+    assert run_folders(host) - folders == {run_dir}
     files = first["files"]
     assert isinstance(files, list) and "swap.json" in files and "report.md" in files
     record = first["record"]
     assert isinstance(record, dict) and record["run_dir"] == str(run_dir) and record["schema_version"] == 1
     again = play(laptop, tmp_path, task)  # the same session: the window it started, never a second one
     assert (again["outcome"], again["resumed"], again["run_dir"]) == ("complete", True, str(run_dir))
-    assert set(host.results.iterdir()) - folders == {run_dir}
+    assert run_folders(host) - folders == {run_dir}
     host.root(f"rm -rf {host.home}/.swapbench/sessions")
     assert_restored(host, before)
