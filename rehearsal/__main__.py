@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from rehearsal.host import CONTAINER, OPERATOR, RehearsalError, RehearsalHost, cgroups
+from rehearsal.host import OPERATOR, RehearsalError, RehearsalHost, cgroups
 
 
 def act(action: str, argv: list[str], host: RehearsalHost) -> int:
@@ -27,7 +27,7 @@ def act(action: str, argv: list[str], host: RehearsalHost) -> int:
         return 1 if bad else 0
     elif action == "shell":
         flags = ["--user", OPERATOR, "--workdir", str(host.home), "-e", f"HOME={host.home}"]
-        os.execvpe("podman", ["podman", "exec", "-it", *flags, CONTAINER, "bash", "-l"], host.env)
+        os.execvpe("podman", ["podman", "exec", "-it", *flags, host.container, "bash", "-l"], host.env)
     else:  # the operator's command on this terminal, as long as it takes
         command = host.exec_argv(argv)
         os.execvpe(command[0], command, host.env)

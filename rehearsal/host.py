@@ -12,6 +12,12 @@ on the real box).
 The operator's home lives at the same path inside and outside (under the state folder), so a `docker run -v
 ~/models/...` given inside names the same folder for the engine outside — as on a real host.
 
+A second twin for fleet tests (`RehearsalHost(link=Link())`) is the same image booted in a network namespace
+of its own, joined to this machine by a veth pair on a /30 of the test's own: its services keep the user's own
+loopback ports without colliding with the first twin's, and its sshd listens on its end of the veth. It runs no
+container engine: sibling containers would live in this machine's network namespace and collide with the first
+twin's candidate port, so its plan launches the candidate as a native llama-server.
+
 HAZARD (../shared/notes/real-managers.md): systemd runs only as PID 1 of the podman container. Nothing here
 starts a systemd manager on this machine; the tests check /proc/1/cgroup and their own cgroup before and after.
 """
@@ -59,6 +65,18 @@ runtime = "runc"
 """
 
 
+@dataclass(frozen=True)
+class Link:
+    """A network namespace of the test's own, joined to this machine by a veth pair: a second host's network."""
+
+    netns: str = "swapbench-twin-b"
+    hostname: str = "panda-b"
+    outside: str = "sbtwin-b0"  # interface names: at most 15 characters
+    inside: str = "sbtwin-b1"
+    host_address: str = "10.211.22.1"  # a /30 no other route here uses (checked before it is made)
+    box_address: str = "10.211.22.2"
+
+
 class RehearsalError(Exception):
     """The rehearsal host could not be built, started or reached; the message says what to do."""
 
@@ -90,14 +108,26 @@ TWIN_CHANGES = [
 ]  # fmt: skip
 
 
-def twin_plan_text(example: str | None = None) -> str:
+# The second twin runs no container engine: its candidate is the same llama-server, as a native process.
+NATIVE_CHANGES = [
+    Change('kind = "docker"\nname = "panda-llamacpp-e4b"\n',
+           'kind = "native"\nbinary = "/usr/local/bin/llama-server"\n',
+           "the second twin runs no container engine: the candidate is a native llama-server"),
+    Change(f'image = "{LLAMA_IMAGE}"\n', "", "a native launch has no image"),
+    Change('publish = "127.0.0.1:11437:8080" # decision 3: loopback only, no LAN exposure of an unauthenticated LLM\n',
+           "", "a native launch binds 127.0.0.1:11437 itself (host defaults to loopback)"),
+    Change('models_dir = "~/models/gemma-4-E4B"\n', "", "a native launch mounts nothing"),
+]  # fmt: skip
+
+
+def twin_plan_text(example: str | None = None, native: bool = False) -> str:
     text = EXAMPLE.read_text() if example is None else example
-    for change in TWIN_CHANGES:
+    for change in TWIN_CHANGES + (NATIVE_CHANGES if native else []):
         if text.count(change.old) != 1:
             raise RehearsalError(f"the twin's change {change.old!r} no longer matches {EXAMPLE.name} exactly once")
         text = text.replace(change.old, change.new)
     header = "# The rehearsal twin of examples/panda-gemma4-e4b.toml. Changes, each for one reason:\n"
-    header += "".join(f"#   - {c.why}\n" for c in TWIN_CHANGES)
+    header += "".join(f"#   - {c.why}\n" for c in TWIN_CHANGES + (NATIVE_CHANGES if native else []))
     return header + text
 
 
@@ -124,10 +154,16 @@ def _http_ok(url: str) -> bool:
 
 
 class RehearsalHost:
-    """Build, start, use and remove the rehearsal host. One at a time per state folder."""
+    """Build, start, use and remove the rehearsal host. One at a time per state folder; with `link`, a second
+    twin in a network namespace of its own (the module's docstring)."""
 
-    def __init__(self, state: Path | None = None, rig: Path | None = None) -> None:
-        self.state = state or Path(os.environ.get("SWAPBENCH_REHEARSAL_DIR", "/var/tmp/swapbench-rehearsal"))
+    def __init__(self, state: Path | None = None, rig: Path | None = None, link: Link | None = None) -> None:
+        default = Path(os.environ.get("SWAPBENCH_REHEARSAL_DIR", "/var/tmp/swapbench-rehearsal"))
+        self.link = link
+        tail = "" if link is None else "-" + link.netns.removeprefix("swapbench-")
+        self.container = CONTAINER + tail
+        self.address = "127.0.0.1" if link is None else link.box_address  # where its sshd listens
+        self.state = state or default.with_name(default.name + tail)
         self.rig = rig or Path.home() / ".cache" / "swapbench" / "rig-b11434"
         self.home = self.state / "home" / OPERATOR
         self.her_os = self.home / "workplace" / "her" / "her-os"
@@ -229,14 +265,18 @@ class RehearsalHost:
     def _boot(self) -> float:
         self._lay_out_twin()
         self._mount_small_disk()
-        self._start_engine_socket()
+        if self.link is None:
+            self._start_engine_socket()
+            engine = ["-v", f"{self.socket}:/run/docker.sock", "-v", f"{self._docker_cli()}:/usr/local/bin/docker:ro"]
+            network = ["--network", "host", *engine]
+        else:
+            self._make_link(self.link)
+            network = ["--network", f"ns:/run/netns/{self.link.netns}", "--hostname", self.link.hostname]
         start = time.monotonic()
         self._need(self.podman(
-            "run", "-d", "--name", CONTAINER, "--systemd=always", "--network", "host",
+            "run", "-d", "--name", self.container, "--systemd=always", *network,
             "--label", "swapbench.rehearsal=host",
             "-v", f"{self.state / 'units'}:/usr/local/lib/systemd/system:ro",
-            "-v", f"{self.socket}:/run/docker.sock",
-            "-v", f"{self._docker_cli()}:/usr/local/bin/docker:ro",
             "-v", f"{self.rig / 'bin' / 'llama-server'}:/usr/local/bin/llama-server:ro",
             "-v", f"{self.state / 'wheels'}:/opt/swapbench-wheels:ro",
             "-v", f"{self.small_disk}:{self.small_disk}",
@@ -244,8 +284,8 @@ class RehearsalHost:
             self.image_tag(),
         ), "podman run (the rehearsal host)")  # fmt: skip
         deadline = time.monotonic() + 60.0
-        while (state := self.podman("exec", CONTAINER, "systemctl", "is-system-running", "--wait")).stdout.strip() \
-                not in ("running", "degraded"):  # fmt: skip
+        ask = ["exec", self.container, "systemctl", "is-system-running", "--wait"]
+        while (state := self.podman(*ask)).stdout.strip() not in ("running", "degraded"):
             if time.monotonic() > deadline:  # before its bus exists, systemctl cannot even ask
                 raise RehearsalError(f"systemd in the rehearsal host did not boot: {state.stdout}{state.stderr}")
             time.sleep(0.1)
@@ -263,13 +303,13 @@ class RehearsalHost:
     def down(self) -> None:
         """Remove the host, every container swapbench or the tests started on the engine, and the engine's
         socket service. Safe to call when nothing is up."""
-        if self.podman("container", "exists", CONTAINER).returncode == 0:
-            self.podman("stop", "-t", "10", CONTAINER, timeout_s=60.0)
-            self.podman("rm", "-f", CONTAINER, timeout_s=60.0)
-        for label in ("swapbench.run", "swapbench.rehearsal"):
-            listed = self.podman("ps", "-aq", "--filter", f"label={label}").stdout.split()
-            if listed:
-                self.podman("rm", "-f", *listed, timeout_s=60.0)
+        if self.podman("container", "exists", self.container).returncode == 0:
+            self.podman("stop", "-t", "10", self.container, timeout_s=60.0)
+            self.podman("rm", "-f", self.container, timeout_s=60.0)
+        if self.link is not None:  # it started no container on the engine, and has no engine of its own
+            self._remove_link(self.link)
+        else:
+            self._remove_engine_containers(("swapbench.run", "swapbench.rehearsal"))
         pid_file = self.state / "engine.pid"
         if pid_file.exists():
             with contextlib.suppress(ProcessLookupError, ValueError):
@@ -282,6 +322,35 @@ class RehearsalHost:
         self.socket.unlink(missing_ok=True)
         if os.path.ismount(self.small_disk):
             _run(["umount", str(self.small_disk)], 30.0)
+
+    def _remove_engine_containers(self, labels: Sequence[str]) -> None:
+        for label in labels:
+            listed = self.podman("ps", "-aq", "--filter", f"label={label}").stdout.split()
+            if listed:
+                self.podman("rm", "-f", *listed, timeout_s=60.0)
+
+    def _make_link(self, link: Link) -> None:
+        """The namespace and its veth pair (shared/notes/remote-and-fleet.md); refused if the /30 is in use."""
+        subnet = link.host_address.rsplit(".", 1)[0] + "."
+        if subnet in _run(["ip", "-4", "route", "show"], 30.0).stdout:
+            raise RehearsalError(f"{subnet}0/24 is already routed on this machine; pick another Link address")
+        script = f"""set -e
+ip netns add {link.netns}
+ip link add {link.outside} type veth peer name {link.inside}
+ip link set {link.inside} netns {link.netns}
+ip addr add {link.host_address}/30 dev {link.outside}
+ip link set {link.outside} up
+ip netns exec {link.netns} ip addr add {link.box_address}/30 dev {link.inside}
+ip netns exec {link.netns} ip link set {link.inside} up
+ip netns exec {link.netns} ip link set lo up
+"""
+        self._need(_run(["bash", "-c", script], 30.0), "making the second host's network namespace")
+
+    @staticmethod
+    def _remove_link(link: Link) -> None:
+        """Deleting the namespace removes its end of the veth pair, and with it ours."""
+        _run(["ip", "netns", "delete", link.netns], 30.0)
+        _run(["ip", "link", "delete", link.outside], 30.0)  # gone already, unless the namespace was not made
 
     def _mount_small_disk(self) -> None:
         """Mounted before the host starts (this machine's mounts are private: a later one would not show inside)."""
@@ -313,7 +382,7 @@ class RehearsalHost:
                 os.link(models / source, dest)  # read-only use; the rig's files are world-readable
             except OSError:
                 shutil.copy2(models / source, dest)
-        self.plan.write_text(twin_plan_text())
+        self.plan.write_text(twin_plan_text(native=self.link is not None))
         units = self.state / "units"
         if units.exists():
             shutil.rmtree(units)
@@ -366,13 +435,12 @@ systemctl start {UNIT}.service panda-nav.service panda-phone.service
 runuser -u {OPERATOR} -- sh -c 'cd {self.her_os}/services/chatterbox && ./start.sh'
 """
 
-    @staticmethod
-    def sshd_script() -> str:
+    def sshd_script(self) -> str:
         """Debian's ssh.service with a drop-in: loopback port of its own, a fresh ed25519 host key, public keys
         for the operator only (`usermod -p '*'` above unlocks key login without giving a password), client
         keepalive (a cut link ends the session in ~3 s), and SWAPBENCH_* from the client (the tests' hooks)."""
         config = "\\n".join([
-            f"Port {SSH_PORT}", "ListenAddress 127.0.0.1", "HostKey /etc/ssh/ssh_host_ed25519_key",
+            f"Port {SSH_PORT}", f"ListenAddress {self.address}", "HostKey /etc/ssh/ssh_host_ed25519_key",
             "PasswordAuthentication no", "KbdInteractiveAuthentication no", "PermitRootLogin no",
             f"AllowUsers {OPERATOR}", "UsePAM no", "AcceptEnv SWAPBENCH_*", "ClientAliveInterval 1",
             "ClientAliveCountMax 3",
@@ -395,10 +463,10 @@ runuser -u {OPERATOR} -- sh -c 'cd {self.her_os}/services/chatterbox && ./start.
             os.chown(path, OPERATOR_UID, OPERATOR_UID)
 
     def known_hosts_line(self) -> str:
-        """The box's host key as a known_hosts line for [127.0.0.1]:SSH_PORT (read from inside, as root)."""
+        """The box's host key as a known_hosts line for [ADDRESS]:SSH_PORT (read from inside, as root)."""
         key = self._need(self.exec(["cat", "/etc/ssh/ssh_host_ed25519_key.pub"], user="root"), "reading the host key")
         kind, body = key.split()[:2]
-        return f"[127.0.0.1]:{SSH_PORT} {kind} {body}\n"
+        return f"[{self.address}]:{SSH_PORT} {kind} {body}\n"
 
     @staticmethod
     def sudoers_script(verbs: Sequence[str] = ("start", "stop"), unit: str = f"{UNIT}.service") -> str:
@@ -414,13 +482,12 @@ runuser -u {OPERATOR} -- sh -c 'cd {self.her_os}/services/chatterbox && ./start.
     def repair(self) -> None:
         """Put the twin back as `up` left it (rules, units, Chatterbox, no swapbench containers), whatever a
         test did to it. Tests assert before they repair: this only stops one failure from causing the next."""
-        for label in ("swapbench.run", "swapbench.rehearsal=service"):
-            listed = self.podman("ps", "-aq", "--filter", f"label={label}").stdout.split()
-            if listed:
-                self.podman("rm", "-f", *listed, timeout_s=60.0)
+        if self.link is None:
+            self._remove_engine_containers(("swapbench.run", "swapbench.rehearsal=service"))
         for flag in (self.home / ".rehearsal").glob("*.fail-next-start"):
             flag.unlink()
-        (self.her_os / "services" / "chatterbox" / ".fail-next-start").unlink(missing_ok=True)
+        for hook in (".fail-next-start", ".fail-every-start"):
+            (self.her_os / "services" / "chatterbox" / hook).unlink(missing_ok=True)
         script = f"""{self.sudoers_script()}
 gpasswd -d {OPERATOR} sudo >/dev/null 2>&1 || true
 [ "$(systemctl show -p NRestarts --value {UNIT}.service)" = 0 ] || systemctl stop {UNIT}.service  # zeroes it
@@ -439,7 +506,7 @@ curl -fs http://127.0.0.1:8772/health >/dev/null || runuser -u {OPERATOR} -- {se
             flags += ["--workdir", str(self.home), "-e", f"HOME={self.home}", "-e", f"USER={OPERATOR}"]
         for key, value in (env or {}).items():
             flags += ["-e", f"{key}={value}"]
-        return ["podman", "exec", *flags, CONTAINER, *argv]
+        return ["podman", "exec", *flags, self.container, *argv]
 
     def exec(
         self, argv: Sequence[str], user: str = OPERATOR, env: dict[str, str] | None = None, timeout_s: float = 600.0
@@ -464,7 +531,24 @@ curl -fs http://127.0.0.1:8772/health >/dev/null || runuser -u {OPERATOR} -- {se
         return self._need(result, "docker ps -a").split()
 
     def unhealthy(self) -> list[str]:
-        return [name for name, url in HEALTH.items() if not _http_ok(url)]
+        if self.link is None:
+            return [name for name, url in HEALTH.items() if not _http_ok(url)]
+        # Its loopback is its own: asked from inside, with _http_ok's rule (200, and a model loaded).
+        unloaded = "'\"model_loaded\": false'"
+        script = "".join(
+            f'a=$(curl -fs --max-time 2 {url}) && ! printf %s "$a" | grep -q {unloaded} || echo {name}\n'
+            for name, url in HEALTH.items()
+        )
+        return self.exec(["bash", "-c", script], user="root", timeout_s=60.0).stdout.split()
+
+    def port_refused(self, port: int) -> bool:
+        """Nothing listens on 127.0.0.1:PORT of the box (its own loopback)."""
+        if self.link is None:
+            with socket.socket() as probe:
+                probe.settimeout(2.0)
+                return probe.connect_ex(("127.0.0.1", port)) != 0
+        asked = self.exec(["bash", "-c", f"exec 3<>/dev/tcp/127.0.0.1/{port}"], user="root", timeout_s=30.0)
+        return asked.returncode != 0
 
     def wait_healthy(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s

@@ -549,11 +549,17 @@ def fleet_report(
     into: Annotated[
         Path, typer.Option("--out", help="Where fleet-report.md, .html, .json and .csv are written.")
     ] = Path("fleet-report"),
+    expect: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--expect", metavar="HOST", help="A host that should have a window (repeat it): one missing means no adopt."
+        ),
+    ] = None,
     as_json: AsJson = False,
 ) -> None:
     """One report for a fleet's windows: a row per host (its newest window), hosts grouped by GPU and llama.cpp
     build and never averaged together, and one verdict: adopt only if every host completed and decided adopt."""
-    written = fleet_app.write_fleet_report(folders, into)
+    written = fleet_app.write_fleet_report(folders, into, expect or [])
     if as_json:
         return _emit(written.report.model_dump_json(indent=2) + "\n")
     for line in [f"fleet: {written.report.verdict.upper()}", *written.report.reasons,

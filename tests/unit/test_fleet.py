@@ -37,3 +37,16 @@ def test_hosts_are_grouped_by_gpu_and_build_never_merged() -> None:
         ("RTX 4090", "b11434", ["ox"])]  # fmt: skip
     report = fleet_report(hosts)
     assert [h.host for h in report.hosts] == ["lynx", "ox", "panda", "tiger"] and report.verdict == "adopt"
+
+
+@pytest.mark.parametrize(("hosts", "verdict", "first"), [
+    ([host("a")], "inconclusive", "no window from b (the rollout stopped before it?)"),
+    ([host("a", decision="reject")], "reject", "rejected on a"),
+    ([host("a", decision="pending")], "inconclusive", "no window from b (the rollout stopped before it?)"),
+])  # fmt: skip
+def test_an_expected_host_without_a_window_keeps_the_fleet_from_adopting(
+    hosts: list[FleetHost], verdict: str, first: str
+) -> None:
+    report = fleet_report(hosts, expected=["a", "b"])
+    assert (report.verdict, report.reasons[0], report.missing) == (verdict, first, ["b"])
+    assert report.reasons[-1] == "b: no window"

@@ -24,9 +24,9 @@ class FleetWritten:
     skipped: list[str]
 
 
-def write_fleet_report(folders: Sequence[Path], out: Path) -> FleetWritten:
+def write_fleet_report(folders: Sequence[Path], out: Path, expected: Sequence[str] = ()) -> FleetWritten:
     """Each host's newest window in `folders` (fetched INTO/HOST/RUN_ID folders, or local run folders), the fleet
-    verdict, and the report written to `out` in every format."""
+    verdict (no adopt while an `expected` host has no window), and the report written to `out` in every format."""
     roots = [f.expanduser().resolve() for f in folders]
     for folder in roots:
         if not folder.is_dir():
@@ -49,7 +49,7 @@ def write_fleet_report(folders: Sequence[Path], out: Path) -> FleetWritten:
             f"no run folder under {', '.join(map(str, roots))}",
             hint="fetch the windows first (`swapbench remote fetch`), then give their folders",
         )
-    report = fleet_report(hosts)
+    report = fleet_report(hosts, expected)
     rendered = {"md": render_fleet_markdown(report), "html": render_fleet_html(report),
                 "json": report.model_dump_json(indent=2) + "\n", "csv": render_fleet_csv(report)}  # fmt: skip
     files = []

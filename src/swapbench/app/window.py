@@ -29,7 +29,7 @@ from swapbench.core.decision import DecisionResult
 from swapbench.core.phases import Phase
 from swapbench.core.results import Sample
 from swapbench.core.status import Headline, WindowRecord
-from swapbench.core.steps import SwapReport, SwapStatus
+from swapbench.core.steps import SwapReport, SwapStatus, failures
 from swapbench.errors import InputError, PlanError, PreflightFailed, StepFailed, SwapbenchError, error_for
 from swapbench.host.lock import live_owner
 from swapbench.host.notify import notify
@@ -376,6 +376,8 @@ class WindowOutcome:
             decision_reasons=list(self.decision.reasons) if self.decision else [],
             downtime_s=report.downtime.total_s if report and report.downtime else None,
             headline=_headline(self.comparison), report_md=str(self.report_md) if self.report_md else None,
+            restore_failures=list(report.restore_failures) if report else [],
+            verify_failed=[f"{o.name}: {o.detail}" for o in failures(report.verify)] if report else [],
         )  # fmt: skip
 
 

@@ -58,24 +58,30 @@ class FleetReport(Frozen):
     reasons: list[str]
     groups: list[FleetGroup]
     hosts: list[FleetHost]
+    missing: list[str] = Field(
+        default_factory=list, description="Hosts expected (--expect) that have no window in the folders given."
+    )
 
 
-def fleet_verdict(hosts: Sequence[FleetHost]) -> tuple[FleetVerdict, list[str]]:
+def fleet_verdict(hosts: Sequence[FleetHost], missing: Sequence[str] = ()) -> tuple[FleetVerdict, list[str]]:
     """Adopt only when every host completed its window and its own decision is adopt. A host not restored, or one
     whose decision is reject, rejects; a host awaiting a human judgment keeps the fleet pending; anything else
-    (a window stopped early, no decision) is inconclusive."""
+    (a window stopped early, no decision, an expected host with no window) is inconclusive."""
     if not hosts:
         return "inconclusive", ["no host's window was found"]
     reasons = []
     for h in hosts:
         said = f"{h.host}: {h.outcome}, decision {h.decision or 'none'}"
         reasons.append(said)
+    reasons += [f"{name}: no window" for name in missing]
     if bad := [h.host for h in hosts if h.outcome == "not-restored"]:
         return "reject", [f"production was NOT restored on {', '.join(bad)}", *reasons]
     if bad := [h.host for h in hosts if h.decision == "reject"]:
         return "reject", [f"rejected on {', '.join(bad)}", *reasons]
     if bad := [h.host for h in hosts if h.outcome != "complete"]:
         return "inconclusive", [f"the window did not complete on {', '.join(bad)}", *reasons]
+    if missing:
+        return "inconclusive", [f"no window from {', '.join(missing)} (the rollout stopped before it?)", *reasons]
     if bad := [h.host for h in hosts if h.decision == "pending"]:
         return "pending", [f"awaiting a judgment on {', '.join(bad)}", *reasons]
     if bad := [h.host for h in hosts if h.decision != "adopt"]:
@@ -91,7 +97,8 @@ def groups_of(hosts: Sequence[FleetHost]) -> list[FleetGroup]:
     return [FleetGroup(gpu=gpu, build=build, hosts=names) for (gpu, build), names in found.items()]
 
 
-def fleet_report(hosts: Sequence[FleetHost]) -> FleetReport:
+def fleet_report(hosts: Sequence[FleetHost], expected: Sequence[str] = ()) -> FleetReport:
     ordered = sorted(hosts, key=lambda h: h.host)
-    verdict, reasons = fleet_verdict(ordered)
-    return FleetReport(verdict=verdict, reasons=reasons, groups=groups_of(ordered), hosts=ordered)
+    missing = sorted(set(expected) - {h.host for h in hosts})
+    verdict, reasons = fleet_verdict(ordered, missing)
+    return FleetReport(verdict=verdict, reasons=reasons, groups=groups_of(ordered), hosts=ordered, missing=missing)

@@ -83,6 +83,12 @@ class WindowRecord(Frozen):
     downtime_s: float | None = None
     headline: list[Headline] = Field(default_factory=list)
     report_md: str | None = None
+    restore_failures: list[str] = Field(
+        default_factory=list, description="Restore steps that failed (a service that did not come back)."
+    )
+    verify_failed: list[str] = Field(
+        default_factory=list, description="Verify checks that failed after the restore, each as 'name: detail'."
+    )
 
 
 class RemoteRecord(Frozen):
