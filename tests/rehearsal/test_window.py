@@ -13,12 +13,20 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from rehearsal.host import LLAMA_IMAGE, OPERATOR, TWIN_CHANGES, RehearsalError, RehearsalHost, twin_plan_text
+from rehearsal.host import (
+    LLAMA_IMAGE,
+    NATIVE_CHANGES,
+    OPERATOR,
+    TWIN_CHANGES,
+    RehearsalError,
+    RehearsalHost,
+    twin_plan_text,
+)
 
 from swapbench.host.journal import active_journal_path, read_journal
 from swapbench.host.proc import container_pid
 from swapbench.plan.load import load_plan
-from swapbench.plan.models import DockerLaunch
+from swapbench.plan.models import DockerLaunch, NativeLaunch
 from tests.integration.test_swap import assert_recorded, expected_exit, fired_at, swap_records
 from tests.rehearsal.conftest import (
     CANDIDATE_PORT,
@@ -55,6 +63,23 @@ def test_the_twin_plan_is_the_users_plan_with_the_listed_changes_only(tmp_path: 
     assert [s.name for s in plan.services] == ["panda-llamacpp", "chatterbox", "panda-nav", "phone"]
     launch = plan.candidates[0].launch
     assert isinstance(launch, DockerLaunch) and launch.gpus is None
+
+
+def test_the_second_twins_plan_differs_only_by_its_native_candidate(tmp_path: Path) -> None:
+    """The fleet's second twin (no container engine): the first twin's plan with NATIVE_CHANGES alone."""
+    text = twin_plan_text(native=True)
+    body = text.split("\n", len(TWIN_CHANGES) + len(NATIVE_CHANGES) + 1)[-1]
+    for change in reversed(NATIVE_CHANGES):
+        body = body.replace(change.new, change.old, 1) if change.new else body
+    first = twin_plan_text().split("\n", len(TWIN_CHANGES) + 1)[-1]
+    for change in NATIVE_CHANGES:
+        if not change.new:
+            first = first.replace(change.old, "", 1)
+    assert body == first
+    (tmp_path / "twin-b.toml").write_text(text)
+    launch = load_plan(tmp_path / "twin-b.toml").plan.candidates[0].launch
+    assert isinstance(launch, NativeLaunch) and str(launch.binary) == "/usr/local/bin/llama-server"
+    assert (launch.host, launch.port) == ("127.0.0.1", 11437)
 
 
 def test_a_state_folder_with_other_files_is_refused(tmp_path: Path) -> None:
