@@ -318,6 +318,14 @@ def run_command(
             "figures, run folder) alone on stdout; the live status goes to stderr.",
         ),
     ] = False,
+    note_run_dir: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="FILE",
+            help="Write the run folder's path to FILE before the window's job starts (a tool that may die "
+            "meanwhile finds its window there again: the Ansible module's session).",
+        ),
+    ] = None,
 ) -> None:
     """The safe swap: check, stop, drain, launch, bench, teardown, restore, verify, report.
 
@@ -332,7 +340,7 @@ def run_command(
         if as_json:
             raise PlanError("--json reads the outcome of a supervised window", hint="drop --foreground")
         return _run_here(plan, status_every)
-    _view(functools.partial(window_app.run_window, plan, detach), status_every, as_json)
+    _view(functools.partial(window_app.run_window, plan, detach, note=note_run_dir), status_every, as_json)
 
 
 def _run_here(plan: Path, status_every_s: float) -> None:

@@ -90,6 +90,8 @@ def test_a_window_runs_and_a_rerun_resumes_it(host: RehearsalHost, quick: Path, 
     assert (first["changed"], first["outcome"], first["resumed"]) == (True, "complete", False), first
     run_dir = Path(str(first["run_dir"]))
     assert run_folders(host) - folders == {run_dir}
+    # the session's marker, written by swapbench itself (run --note-run-dir) before the window's job started
+    assert (host.home / ".swapbench" / "sessions" / "e4b-rollout").read_text() == f"{run_dir}\n"
     files = first["files"]
     assert isinstance(files, list) and "swap.json" in files and "report.md" in files
     record = first["record"]

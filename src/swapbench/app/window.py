@@ -48,6 +48,7 @@ from swapbench.host.waiting import wait_until
 from swapbench.plan.load import LoadedPlan, load_plan
 from swapbench.plan.models import NOTIFY_ALWAYS
 from swapbench.report.records import read_model
+from swapbench.report.results_file import write_text
 
 EVENTS_SCHEMA_VERSION = 1
 POLL_S = 0.05
@@ -463,9 +464,11 @@ class Viewed:
 OnEvent = Callable[[dict[str, Any]], None]
 
 
-def run_window(path: Path, detach: bool, viewer: Viewer, on_event: OnEvent, detached: Callable[[], bool]) -> Viewed:
+def run_window(path: Path, detach: bool, viewer: Viewer, on_event: OnEvent, detached: Callable[[], bool],
+               note: Path | None = None) -> Viewed:  # fmt: skip
     """`swapbench run PLAN`: start the window as a job of no terminal, then show it until its end (or, with
-    `detach`, only until it started)."""
+    `detach`, only until it started). With `note`, the run folder's path is written there before the job
+    exists, so a caller that dies at any moment after can find its window again (never start a second)."""
     loaded = load_plan(path)
     run_id = bench.new_run_id(loaded.plan.run.label)
     run_dir = swap.output_dir(loaded) / run_id
@@ -476,6 +479,13 @@ def run_window(path: Path, detach: bool, viewer: Viewer, on_event: OnEvent, deta
         swap.require_checks(swap.check(loaded))
         raise PreflightFailed(f"cannot create the run folder {run_dir}: {exc.strerror or exc}; nothing was touched",
                               hint="pick another [run].output_dir") from exc  # fmt: skip
+    if note is not None:
+        try:
+            write_text(note.expanduser(), f"{run_dir}\n")
+        except OSError as exc:
+            shutil.rmtree(run_dir, ignore_errors=True)
+            raise InputError(f"cannot write the run folder's path to {note}: {exc.strerror or exc}; nothing was "
+                             "touched", hint="give --note-run-dir a file in a writable folder") from exc  # fmt: skip
     run = loaded.plan.run
     limit = UnitLimit(run.time_cap_s + run.hang_grace_s + UNIT_MARGIN_S)  # the last limit, after the watchdog's
     viewer.job = spawn(job_argv(path.resolve(), run_id), run_dir, limit)

@@ -19,8 +19,10 @@ description:
     child of this module. Ansible's C(async) limit, which SIGKILLs the module's whole process group, therefore
     never skips the restore; the window goes on and C(swapbench attach) shows it again.
   - With I(session), a rerun resumes instead of starting another window. The run folder of the window this
-    session started is kept in C(~/.swapbench/sessions/SESSION) on the host; while it exists, the module attaches
-    to that window (still running, or ended) and returns its outcome.
+    session started is kept in C(~/.swapbench/sessions/SESSION) on the host, written by swapbench before the
+    window's job starts (C(run --note-run-dir)); while it exists, the module attaches to that window (still
+    running, or ended) and returns its outcome. A window that Phase 0 refused, or whose job never started, leaves
+    no marker behind.
   - In check mode the window is not run. The module returns the dry run (every step the window would take) and
     Phase 0's checks, touching nothing, and fails if a check fails.
   - Fails when production was NOT restored (act on the host at once), and when Phase 0 refused the window
@@ -173,7 +175,9 @@ def stop_reasons(record, stop_on):
 
 def _json(module, argv):
     """Run swapbench with --json; its exit code and parsed stdout (None when it printed no JSON)."""
-    code, out, err = module.run_command(argv, check_rc=False, environ_update={"COLUMNS": "200"})
+    code, out, err = module.run_command(
+        argv, check_rc=False, environ_update={"COLUMNS": "200"}, expand_user_and_vars=False
+    )  # every word as given: no ~ or $ expanded
     try:
         return code, json.loads(out), err
     except ValueError:
@@ -202,6 +206,16 @@ def _check(module, plan, swapbench, marker):
         named = "; ".join(f"{c.get('name')}: {c.get('detail')}" for c in failed)
         _fail(module, f"Phase 0 failed, nothing was touched: {named}", **result)
     module.exit_json(changed=False, resumed=False, host=HOST, stop=False, stop_reasons=[], **result)
+
+
+def _forget_unstarted(marker):
+    """The marker of a window whose job never wrote its first event (so never touched anything): removed."""
+    if not marker or not os.path.exists(marker):
+        return
+    with open(marker, encoding="utf-8") as file:
+        events = os.path.join(file.read().strip(), "events.jsonl")
+    if not os.path.exists(events) or os.path.getsize(events) == 0:
+        os.unlink(marker)
 
 
 def _session_run_dir(module, marker):
@@ -236,25 +250,25 @@ def main():
     if session:
         if "/" in session or session.startswith("."):
             _fail(module, f"session {session!r}: use a plain name (no '/', not starting with '.')")
-        folder = os.path.expanduser(SESSIONS)
-        os.makedirs(folder, mode=0o700, exist_ok=True)
-        marker = os.path.join(folder, session)
+        marker = os.path.join(os.path.expanduser(SESSIONS), session)
     if module.check_mode:
         _check(module, plan, swapbench, marker)
     resumed = bool(marker and os.path.exists(marker))
     if resumed:
         run_dir = _session_run_dir(module, marker)
     else:
-        code, started, err = _json(module, [swapbench, "run", "--detach", "--json", plan])
+        noted = []
+        if marker:  # swapbench writes the run folder there before the window's job exists: no moment is unmarked
+            os.makedirs(os.path.dirname(marker), mode=0o700, exist_ok=True)
+            noted = ["--note-run-dir", marker]
+        code, started, err = _json(module, [swapbench, "run", "--detach", "--json", *noted, plan])
         if started is None or started.get("outcome") != "detached":
             record = started or {}
+            _forget_unstarted(marker)
             _fail(module, f"the window was not started (exit {code}): {record.get('message') or err.strip()[-1500:]}",
                   outcome=record.get("outcome", "refused"), record=record,
                   changed=bool(record.get("changed")))  # fmt: skip
         run_dir = started["run_dir"]
-        if marker:
-            with open(marker, "w", encoding="utf-8") as file:
-                file.write(run_dir + "\n")
     code, record, err = _json(module, [swapbench, "attach", "--json", run_dir])
     if record is None:
         _fail(module, f"swapbench attach {run_dir} printed no record (exit {code}): {err.strip()[-1500:]}; "
@@ -279,6 +293,8 @@ def main():
             stop=bool(reasons), stop_reasons=reasons, **result,
         )  # fmt: skip
     if record.get("outcome") == "refused":
+        if marker and os.path.exists(marker):
+            os.unlink(marker)  # nothing was touched: a rerun checks again instead of resuming a refusal
         _fail(module, f"Phase 0 refused the window, nothing was touched: {record.get('message')}", **result)
     module.exit_json(stop=bool(reasons), stop_reasons=reasons, **result)
 
