@@ -88,6 +88,11 @@ def wait_window_closed(host: RehearsalHost, timeout_s: float = 180.0) -> None:
     pytest.fail(f"the window did not close in {timeout_s:.0f} s: {host.swapbench('status', str(host.plan)).stdout}")
 
 
+def run_folders(host: RehearsalHost) -> set[Path]:
+    """The run folders in the twin's output folder (its lock and journal files come and go with windows)."""
+    return {p for p in host.results.iterdir() if p.is_dir()}
+
+
 def assert_restored(host: RehearsalHost, before: Production) -> None:
     """The unit active with NRestarts unchanged, no swapbench container left (`docker ps -a` inside, where the
     twin has an engine), the candidate port refused, the journal closed, every production service healthy."""

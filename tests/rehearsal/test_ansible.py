@@ -13,15 +13,10 @@ from pathlib import Path
 
 from rehearsal.host import OPERATOR, SSH_PORT, RehearsalHost
 
-from tests.rehearsal.conftest import Laptop, Production, assert_restored
+from tests.rehearsal.conftest import Laptop, Production, assert_restored, run_folders
 
 REPO = Path(__file__).resolve().parents[2]
 PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")
-
-
-def run_folders(host: RehearsalHost) -> set[Path]:
-    """The run folders in the twin's output folder (its lock and journal files come and go with windows)."""
-    return {p for p in host.results.iterdir() if p.is_dir()}
 
 
 def play(laptop: Laptop, tmp: Path, task: str) -> dict[str, object]:

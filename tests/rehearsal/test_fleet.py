@@ -24,7 +24,15 @@ from rehearsal.host import Link, RehearsalHost, cgroups
 
 from swapbench.demo.rig import Rig
 from tests.helpers import Barrier, started
-from tests.rehearsal.conftest import QUICK, Production, assert_restored, snapshot, variant, wait_window_closed
+from tests.rehearsal.conftest import (
+    QUICK,
+    Production,
+    assert_restored,
+    run_folders,
+    snapshot,
+    variant,
+    wait_window_closed,
+)
 
 CANDIDATE = "gemma-4-E4B-Q4_K_M"
 # A rule no candidate meets (its p50 at most 1 µs), with enough samples for an interval: a REJECT, not INCONCLUSIVE.
@@ -60,10 +68,6 @@ def clean(fleet: Fleet) -> Iterator[dict[str, Production]]:
     yield {name: snapshot(twin) for name, twin in fleet.hosts.items()}
     for twin in fleet.hosts.values():
         twin.repair()
-
-
-def run_folders(twin: RehearsalHost) -> set[Path]:
-    return {p for p in twin.results.iterdir() if p.is_dir()}
 
 
 def now(twin: RehearsalHost) -> str:
