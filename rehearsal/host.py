@@ -482,6 +482,7 @@ runuser -u {OPERATOR} -- sh -c 'cd {self.her_os}/services/chatterbox && ./start.
     def repair(self) -> None:
         """Put the twin back as `up` left it (rules, units, Chatterbox, no swapbench containers), whatever a
         test did to it. Tests assert before they repair: this only stops one failure from causing the next."""
+        self._end_windows()
         if self.link is None:
             self._remove_engine_containers(("swapbench.run", "swapbench.rehearsal=service"))
         for flag in (self.home / ".rehearsal").glob("*.fail-next-start"):
@@ -496,6 +497,23 @@ curl -fs http://127.0.0.1:8772/health >/dev/null || runuser -u {OPERATOR} -- {se
 """
         self._need(self.root(script), "repairing the twin")
         self.wait_healthy(120.0)
+
+    def _end_windows(self) -> None:
+        """A failed test may leave a window held at its barrier, owning the lock the next test needs: let every
+        barrier go, give the window time to measure and restore, then SIGTERM (it restores), then SIGKILL. The
+        barrier folders go too: a `go` left behind would let the next window with that name straight through."""
+        gates = [g for g in [*self.home.glob("barrier-*"), *(self.home / ".rehearsal").glob("barrier-*")] if g.is_dir()]
+        for gate in gates:
+            (gate / "go").touch()
+        wait = f'for _ in $(seq 1 {{n}}); do pgrep -u {OPERATOR} -f "$ours" >/dev/null || exit 0; sleep 0.5; done'
+        script = "\n".join([
+            "ours='(^|[/ ])swapbench( |$)'", wait.format(n=480),
+            f"pkill -TERM -u {OPERATOR} -f \"$ours\"", wait.format(n=240),
+            f"pkill -KILL -u {OPERATOR} -f \"$ours\"", "true",
+        ])  # fmt: skip
+        self._need(self.root(script, timeout_s=400.0), "ending a window a failed test left")
+        for gate in gates:
+            shutil.rmtree(gate, ignore_errors=True)
 
     # --- using it -----------------------------------------------------------------------------------------
 
