@@ -120,3 +120,36 @@ def test_every_module_has_a_docstring() -> None:
         if ast.get_docstring(ast.parse(p.read_text())) is None and p.stat().st_size > 0
     ]
     assert not missing, missing
+
+
+# A service manager is its plan model (plan/models.py), its driver (host/services/MODULE.py) and one case of the
+# dispatch table (host/services/drivers.py): nothing else names it, so a new manager touches nothing else.
+MANAGERS = {"SystemdService": "systemd", "DockerService": "docker", "CommandService": "command",
+            "ProcessService": "process", "SupervisordService": "supervisord"}  # fmt: skip
+
+
+def _names_used(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} | {
+        a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names
+    }
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(SRC)))
+def test_a_service_manager_is_named_only_in_its_own_modules(path: Path) -> None:
+    where = str(path.relative_to(SRC))
+    allowed = {model for model, module in MANAGERS.items() if where == f"host/services/{module}.py"}
+    if where in ("plan/models.py", "host/services/drivers.py"):
+        allowed = set(MANAGERS)
+    named = (_names_used(path) & set(MANAGERS)) - allowed
+    assert not named, f"{where} names {sorted(named)}: ask the service's driver (host/services/) instead"
+
+
+def test_the_dispatch_table_has_every_manager_and_assert_never() -> None:
+    """Every manager has a driver module and a case; a manager left out fails mypy (assert_never), not a run."""
+    table = (SRC / "host" / "services" / "drivers.py").read_text()
+    cases = {
+        n.cls.id for n in ast.walk(ast.parse(table)) if isinstance(n, ast.MatchClass) and isinstance(n.cls, ast.Name)
+    }
+    assert cases == set(MANAGERS) and "assert_never(service)" in table
+    assert all((SRC / "host" / "services" / f"{module}.py").is_file() for module in MANAGERS.values())

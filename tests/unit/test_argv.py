@@ -1,4 +1,5 @@
-"""systemd and docker cannot run on this machine: the exact argv swapbench would run is checked instead."""
+"""systemd and docker cannot run on this machine: the exact argv swapbench would run is checked instead (they run
+for real on the rehearsal host). supervisord's argv is checked here too: it runs for real in test_supervisord."""
 
 from __future__ import annotations
 
@@ -8,12 +9,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from pydantic import ValidationError
+
 from swapbench.host.candidate import docker_run_argv, teardown_argv
 from swapbench.host.services import privileged_argv, start_argv, stop_argv
 from swapbench.host.ssh import Box
 from swapbench.host.supervisor import UnitLimit, unit_argv
 from swapbench.host.watchdog import systemd_backstop_argv, systemd_disarm_argv
-from swapbench.plan.models import DockerLaunch, DockerService, SystemdService, Target
+from swapbench.plan.models import DockerLaunch, DockerService, SupervisordService, SystemdService, Target
 
 
 def resolve(p: Path) -> Path:
@@ -40,6 +44,24 @@ def test_docker_service_argv() -> None:
     )  # fmt: skip
     quick = DockerService(name="tts", manager="docker", container="chatterbox", stop_timeout_s=4)
     assert stop_argv(quick) == ["docker", "stop", "-t", "2", "chatterbox"]
+
+
+def test_supervisord_service_argv() -> None:
+    svc = SupervisordService(name="tts", manager="supervisord", program="chatterbox", config=Path("~/sv.conf"))
+    assert stop_argv(svc, resolve) == ["supervisorctl", "-c", "/home/panda/sv.conf", "stop", "chatterbox"]
+    assert start_argv(svc, resolve) == ["supervisorctl", "-c", "/home/panda/sv.conf", "start", "chatterbox"]
+    assert privileged_argv([svc], resolve) == []
+    root = SupervisordService(name="tts", manager="supervisord", program="robot:tts", sudo=True,
+                              supervisorctl="/usr/bin/supervisorctl")  # fmt: skip
+    assert stop_argv(root) == ["sudo", "-n", "/usr/bin/supervisorctl", "stop", "robot:tts"]
+    # the socket that refuses a stop refuses a status: sudo's rule must allow every verb swapbench runs
+    assert privileged_argv([root]) == [["/usr/bin/supervisorctl", verb, "robot:tts"]
+                                       for verb in ("stop", "start", "status", "pid")]  # fmt: skip
+
+
+def test_a_supervisord_program_cannot_be_an_option() -> None:
+    with pytest.raises(ValidationError, match="program"):
+        SupervisordService(name="tts", manager="supervisord", program="-c/etc/evil.conf")
 
 
 def test_docker_candidate_argv() -> None:

@@ -142,7 +142,7 @@ BAD = [
     # --- the safe swap: services, orders, candidates, checks, verify ---
     (
         SVC.replace('manager = "process"', 'manager = "upstart"'),
-        "services[2].manager: must be one of: systemd, docker, command, process; got 'upstart'",
+        "services[2].manager: must be one of: systemd, docker, command, process, supervisord; got 'upstart'",
     ),
     (SVC.replace('unit = "panda-llamacpp"\n', ""), "plan.toml: services[0].unit: Field required"),
     (SVC.replace('start = ["./start.sh"]\n', ""), "plan.toml: services[1].start: Field required"),
@@ -306,7 +306,7 @@ BAD = [
     ("[[checks]]\nkind=5\n", "checks[0].kind: must be one of: sudo, port_free"),
     (
         "[[services]]\nname='x'\n",
-        "services[0].manager: Field required; must be one of: systemd, docker, command, process",
+        "services[0].manager: Field required; must be one of: systemd, docker, command, process, supervisord",
     ),
     (
         CAND + "[candidates.launch]\nport=1\n",

@@ -41,13 +41,14 @@ def dry_run(loaded: LoadedPlan) -> Steps:
         steps.append((Phase.BASELINE_BENCH, f"baseline {plan.baseline.label} live at {plan.baseline.url}, "
                       "before any stop"))  # fmt: skip
     steps += _prepare_steps(loaded)
-    steps += [(Phase.STOP, f"{name}: {' '.join(stop_argv(plan.service(name)) or [])}") for name in plan.run.stop_order]
+    for name in plan.run.stop_order:
+        steps.append((Phase.STOP, f"{name}: {' '.join(stop_argv(plan.service(name), loaded.resolve) or [])}"))
     if plan.run.stop_order:
         steps.append((Phase.DRAIN, f"until the stopped services' processes leave NVML's list (deadline "
                       f"{plan.run.drain_timeout_s:.0f} s; with no GPU: their stop confirmed them down)"))  # fmt: skip
     for number, t in enumerate(plan.candidates):
         steps += _candidate_steps(loaded, t, with_bodies=number == 0)
-    steps += _restore_steps(plan)
+    steps += _restore_steps(loaded)
     if sp.baseline and sp.drift_check and plan.baseline:
         again = f"baseline {plan.baseline.label} measured again after verify (production is up: no downtime)"
         steps.append((Phase.DRIFT_BENCH, again + "; the before/after drift says whether the verdicts can be trusted"))
@@ -58,7 +59,7 @@ def dry_run(loaded: LoadedPlan) -> Steps:
 def _check_steps(loaded: LoadedPlan) -> Steps:
     plan = loaded.plan
     steps: Steps = [(Phase.CHECK, "no unfinished journal at " + str(journal_path(loaded)))]
-    privileged = privileged_argv(plan.services)
+    privileged = privileged_argv(plan.services, loaded.resolve)
     for argv in privileged:
         steps.append((Phase.CHECK, f"sudo -k -n -l {' '.join(argv)}"))
         if argv[:2] == ["systemctl", "start"]:
@@ -147,14 +148,13 @@ def _gate_steps(plan: Plan) -> Steps:
              "restore, verify")]  # fmt: skip
 
 
-def _restore_steps(plan: Plan) -> Steps:
-    steps: Steps = []
+def _restore_steps(loaded: LoadedPlan) -> Steps:
+    plan, steps = loaded.plan, []
     for name in plan.effective_restore_order:
         svc = plan.service(name)
         ready = f"health {svc.health.url}" if svc.health else "running"
-        steps.append(
-            (Phase.RESTORE, f"{name}: {' '.join(start_argv(svc) or [])}; ready = {ready} for {svc.settle_s} s")
-        )
+        start = " ".join(start_argv(svc, loaded.resolve) or [])
+        steps.append((Phase.RESTORE, f"{name}: {start}; ready = {ready} for {svc.settle_s} s"))
     steps += [(Phase.VERIFY, f"service {s.name} up") for s in plan.services]
     steps += [(Phase.VERIFY, f"candidate {t.label} gone, port {t.launch.port} refused")
               for t in plan.candidates if t.launch]  # fmt: skip

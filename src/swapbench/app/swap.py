@@ -45,12 +45,12 @@ from swapbench.host.prepare import Preparer, prepare_checks
 from swapbench.host.proc import run_argv
 from swapbench.host.real import RealHost
 from swapbench.host.registry import claim_of, find_open_window, live_windows
-from swapbench.host.services import ServiceOps, privileged_argv
+from swapbench.host.services import ServiceOps, driver_for, privileged_argv
 from swapbench.host.signals import SignalFlag
 from swapbench.host.waiting import wait_until
 from swapbench.host.watchdog import Liveness, Watchdog, kill_owner, say, watch
 from swapbench.plan.load import LoadedPlan, load_plan, plan_json_schema
-from swapbench.plan.models import DockerLaunch, DockerService, Plan, port_of
+from swapbench.plan.models import DockerLaunch, Plan, port_of
 from swapbench.workloads.prepare import prepare_workloads
 
 SAMPLE_KIB = 4  # a sample in a results file, generously (Phase 0 estimates the disk a run needs)
@@ -159,12 +159,12 @@ def _candidate_checks(loaded: LoadedPlan) -> list[Outcome]:
     return found + plan_preflight(loaded) + prepare_checks(loaded)
 
 
-def _host_checks(plan: Plan) -> list[Outcome]:
-    found = []
-    privileged = privileged_argv(plan.services)
+def _host_checks(loaded: LoadedPlan) -> list[Outcome]:
+    plan, found = loaded.plan, []
+    privileged = privileged_argv(plan.services, loaded.resolve)
     if privileged:
         found += chk.check_sudo(privileged)
-    uses_docker = any(isinstance(s, DockerService) for s in plan.services) or any(
+    uses_docker = any(driver_for(s, loaded.resolve).uses_docker_engine for s in plan.services) or any(
         isinstance(t.launch, DockerLaunch) for t in plan.candidates
     )
     if uses_docker:
@@ -176,12 +176,12 @@ def _host_checks(plan: Plan) -> list[Outcome]:
 def check(loaded: LoadedPlan) -> list[Outcome]:
     """Every contract, before anything is touched. Reads only."""
     plan = loaded.plan
-    found = [_journal_check(loaded), *_output_checks(loaded), *_input_checks(loaded), *_host_checks(plan)]
+    found = [_journal_check(loaded), *_output_checks(loaded), *_input_checks(loaded), *_host_checks(loaded)]
     found += _candidate_checks(loaded)
     for svc in plan.services:
         state = ServiceOps(svc, loaded.resolve).state()
         found.append(chk.outcome(f"service {svc.name} up now", state.ok, state.detail))
-    privileged = privileged_argv(plan.services)
+    privileged = privileged_argv(plan.services, loaded.resolve)
     for declared in plan.checks:
         if privileged and declared.kind == "sudo":
             continue  # already checked above, command by command

@@ -13,7 +13,6 @@ import os
 import re
 import secrets
 import shutil
-import stat
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,16 +23,10 @@ from swapbench.host.candidate import launch_argv
 from swapbench.host.checks import outcome
 from swapbench.host.gguf import GgufDamaged, read_layout
 from swapbench.host.proc import CommandResult, run_argv
+from swapbench.host.programs import Unusable, check_program, executable_problem, read_head
+from swapbench.host.services import driver_for
 from swapbench.plan.load import LoadedPlan
-from swapbench.plan.models import (
-    CommandService,
-    DockerLaunch,
-    DockerService,
-    Launch,
-    NativeLaunch,
-    SystemdService,
-    Target,
-)
+from swapbench.plan.models import DockerLaunch, Launch, NativeLaunch, Target
 
 GGUF_MAGIC = b"GGUF"
 TEMPLATE_MAX_BYTES = 1 << 20
@@ -52,50 +45,11 @@ _SPEC = re.compile(r"^ {0,4}(?P<names>--?[A-Za-z][\w.-]*(?:,\s*--?[A-Za-z][\w.-]
 _METAVAR = re.compile(r"^ (\S.*?)(?: {2,}|$)")
 
 
-class _Unusable(Exception):
-    """Why a path cannot be used as the file the plan says it is (internal: turned into an Outcome)."""
-
-
-# --- files -------------------------------------------------------------------------------------------------
-
-
-def _not_a_file(path: Path) -> str | None:
-    """Why `path` is not a regular file, from its stat alone (nothing is opened), or None."""
-    try:
-        mode = path.stat().st_mode
-    except FileNotFoundError:
-        return f"is a broken symlink (to {os.readlink(path)})" if path.is_symlink() else "does not exist"
-    except OSError as exc:
-        return f"cannot be reached ({exc.strerror})"
-    if stat.S_ISREG(mode):
-        return None
-    kinds = {stat.S_ISDIR: "a directory", stat.S_ISFIFO: "a FIFO", stat.S_ISSOCK: "a socket"}
-    return "is " + next((what for test, what in kinds.items() if test(mode)), "a device, not a regular file")
-
-
-def read_head(path: Path, limit: int) -> bytes:
-    """Up to `limit` bytes of a regular file. Raises _Unusable. A non-regular file is refused on its stat, and the
-    open is non-blocking and checked again, so a FIFO swapped in between cannot block Phase 0."""
-    why = _not_a_file(path)
-    if why is not None:
-        raise _Unusable(why)
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
-    except PermissionError as exc:
-        raise _Unusable("is not readable by this user") from exc
-    except OSError as exc:
-        raise _Unusable(f"cannot be opened ({exc.strerror})") from exc
-    with open(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise _Unusable("is not a regular file")
-        return f.read(limit)
-
-
 def check_gguf(path: Path, key: str) -> Outcome:
     """A model or projector: a regular, readable file that starts with the GGUF magic."""
     try:
         head = read_head(path, 32)
-    except _Unusable as exc:
+    except Unusable as exc:
         return outcome(key, False, f"{path} {exc}; fix {key}")
     if not head.startswith(GGUF_MAGIC):
         hint = next((h for prefix, h in NOT_GGUF_HINTS.items() if head.startswith(prefix)), f"fix {key}")
@@ -117,9 +71,9 @@ def check_template(path: Path, key: str, max_bytes: int = TEMPLATE_MAX_BYTES) ->
     try:
         data = read_head(path, max_bytes + 1)
         if len(data) > max_bytes:
-            raise _Unusable(f"is larger than {max_bytes >> 10} KiB: not a chat template")
+            raise Unusable(f"is larger than {max_bytes >> 10} KiB: not a chat template")
         text = data.decode("utf-8")
-    except _Unusable as exc:
+    except Unusable as exc:
         return outcome(key, False, f"{path} {exc}; fix {key}")
     except UnicodeDecodeError as exc:
         return outcome(key, False, f"{path} is not UTF-8 text (at byte {exc.start}); fix {key}")
@@ -133,9 +87,9 @@ def check_secret(path: Path, key: str) -> Outcome:
     try:
         data = read_head(path, SECRET_MAX_BYTES + 1)
         if len(data) > SECRET_MAX_BYTES:
-            raise _Unusable(f"is larger than {SECRET_MAX_BYTES >> 10} KiB: not a key file")
+            raise Unusable(f"is larger than {SECRET_MAX_BYTES >> 10} KiB: not a key file")
         token = data.decode("utf-8").strip()
-    except _Unusable as exc:
+    except Unusable as exc:
         return outcome(key, False, f"{path} {exc}; fix {key}")
     except UnicodeDecodeError:
         return outcome(key, False, f"{path} is not UTF-8 text (content not shown); fix {key}")
@@ -147,72 +101,10 @@ def check_secret(path: Path, key: str) -> Outcome:
     return outcome(key, True, f"{path}: readable, not empty (content not shown)")
 
 
-# --- programs ----------------------------------------------------------------------------------------------
-
-
-def _interpreter_problem(head: bytes) -> str | None:
-    """Why the kernel would refuse to execute a file starting with `head`, or None."""
-    if head.startswith(b"\x7fELF"):
-        return None
-    if not head.startswith(b"#!"):
-        return "has no #! line and is not a binary: running it fails with 'Exec format error'; add #!/bin/sh"
-    line = head[2:].split(b"\n", 1)[0]
-    if b"\r" in line:
-        return "has Windows line endings (CRLF) in its #! line: run `dos2unix` on it"
-    words = line.decode("utf-8", "replace").replace("\0", " ").split()  # a NUL would make os.access raise
-    if not words or not os.access(words[0], os.X_OK) or not os.path.isfile(words[0]):
-        return f"names an interpreter that cannot be run: #!{' '.join(words)}"
-    if words[0].endswith("/env"):
-        named = next((w for w in words[1:] if not w.startswith("-")), None)
-        if named is not None and shutil.which(named) is None:
-            return f"runs {named!r} through #!{' '.join(words)}, and {named!r} is not on PATH"
-    return None
-
-
-def executable_problem(path: Path) -> str | None:
-    why = _not_a_file(path)
-    if why is not None:
-        return why
-    if not os.access(path, os.X_OK):
-        return f"is not executable by this user: `chmod +x {path}`"
-    try:
-        head = read_head(path, 256)
-    except _Unusable:
-        return None  # execute-only (not readable): the kernel can still run it
-    return _interpreter_problem(head)
-
-
-def check_program(name: str, cwd: Path, key: str) -> Outcome:
-    """argv[0] of a command: a path with a `/` is taken from `cwd` (as exec does); a bare name from PATH."""
-    if "/" in name:
-        path = cwd / name
-    else:
-        found = shutil.which(name)
-        if found is None:
-            return outcome(
-                key, False, f"{name!r} is not on PATH ({os.environ.get('PATH', '')}); install it or fix {key}"
-            )
-        path = Path(found)
-    why = executable_problem(path)
-    return outcome(key, why is None, f"{path} {why}; fix {key}" if why else f"{path}: executable")
-
-
 def _service_checks(loaded: LoadedPlan) -> list[Outcome]:
     found: list[Outcome] = []
     for i, svc in enumerate(loaded.plan.services):
-        key = f"services[{i}] ({svc.name})"
-        if isinstance(svc, CommandService):
-            cwd = loaded.resolve(svc.cwd) if svc.cwd is not None else loaded.base_dir
-            if not cwd.is_dir():
-                found.append(outcome(f"{key}.cwd", False, f"{cwd} does not exist or is not a folder; fix {key}.cwd"))
-                continue
-            found += [check_program(svc.start[0], cwd, f"{key}.start[0]")]
-            found += [check_program(svc.stop[0], cwd, f"{key}.stop[0]")]
-        elif isinstance(svc, SystemdService):
-            found += [check_program("systemctl", loaded.base_dir, f"{key}.manager")]
-            found += [check_program("sudo", loaded.base_dir, f"{key}.sudo")] if svc.sudo else []
-        elif isinstance(svc, DockerService):
-            found += [check_program("docker", loaded.base_dir, f"{key}.manager")]
+        found += driver_for(svc, loaded.resolve).checks(f"services[{i}] ({svc.name})", loaded.base_dir)
     return found
 
 

@@ -27,8 +27,9 @@ import psutil
 
 from swapbench.errors import JournalError, WindowBusy
 from swapbench.host.journal import active_journal_path, read_journal
+from swapbench.host.services import driver_for
 from swapbench.plan.load import LoadedPlan
-from swapbench.plan.models import DockerLaunch, DockerService, SystemdService, port_of
+from swapbench.plan.models import DockerLaunch, port_of
 
 REGISTRY_ENV = "SWAPBENCH_REGISTRY"  # another folder: a test host of its own, never needed on a real one
 SCHEMA_VERSION = 1
@@ -64,10 +65,7 @@ def claim_of(loaded: LoadedPlan) -> Claim:
     found = {f"gpu {plan.run.gpu_index}"}
     for svc in plan.services:
         found.add(f"service {svc.name}")
-        if isinstance(svc, SystemdService):
-            found.add(f"unit {svc.unit}")
-        if isinstance(svc, DockerService):
-            found.add(f"container {svc.container}")
+        found |= driver_for(svc, loaded.resolve).claims()
         if svc.health is not None and (port := port_of(svc.health.url)) is not None:
             found.add(f"port {port}")
     for target in plan.candidates:

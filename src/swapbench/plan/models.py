@@ -10,7 +10,7 @@ import ipaddress
 import re
 import urllib.parse
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 
@@ -374,6 +374,10 @@ class HealthCheck(StrictModel):
 
 
 class ServiceBase(StrictModel):
+    """What every service has, whatever its manager. Each manager's model below holds what that manager needs;
+    its driver (host/services/MANAGER.py) is the only code that reads it."""
+
+    observed_only: ClassVar[bool] = False  # watched, never stopped or started (a `process`)
     name: str = Field(pattern=NAME_PATTERN, max_length=NAME_MAX)
     health: HealthCheck | None = None
     ready_timeout_s: float = Field(120.0, gt=0, le=3600, description="How long a restart may take to be ready.")
@@ -424,13 +428,32 @@ class CommandService(ServiceBase):
 
 
 class ProcessService(ServiceBase):
+    observed_only: ClassVar[bool] = True
     manager: Literal["process"]
     pattern: str = Field(description="pgrep -f pattern; the process is observed, never stopped.")
 
     _pattern = field_validator("pattern")(_regex)
 
 
-Service = Annotated[SystemdService | DockerService | CommandService | ProcessService, Field(discriminator="manager")]
+class SupervisordService(ServiceBase):
+    manager: Literal["supervisord"]
+    # A word of supervisorctl's argv: never one that starts with `-` (it would be read as an option).
+    program: str = Field(pattern=r"^[A-Za-z0-9_][\w.@:-]*$", max_length=128,
+                         description="The supervisord program supervisorctl stops and starts ([program:NAME], or "
+                         "GROUP:NAME).")  # fmt: skip
+    config: PlanPath | None = Field(
+        None, description="supervisorctl -c CONFIG: the supervisord.conf naming its socket (default: its own search)."
+    )
+    supervisorctl: str = Field(
+        "supervisorctl", min_length=1, description="The supervisorctl to run: a name on PATH or a path."
+    )
+    sudo: bool = Field(False, description="Run supervisorctl through `sudo -n` (a socket only root may use).")
+
+
+Service = Annotated[
+    SystemdService | DockerService | CommandService | ProcessService | SupervisordService,
+    Field(discriminator="manager"),
+]
 
 
 class SudoCheck(StrictModel):
@@ -719,7 +742,7 @@ def _check_orders(plan: Plan) -> None:
                 f"{key} names {unknown[0]!r}, which is not a [[services]] name{did_you_mean(unknown[0], known)}; "
                 f"the services are: {', '.join(known) or 'none (add [[services]] entries)'}"
             )
-    observed = [n for n in plan.run.stop_order if known[n].manager == "process"]
+    observed = [n for n in plan.run.stop_order if known[n].observed_only]
     if observed:
         raise ValueError(f"run.stop_order names {observed[0]!r}, a process service: those are observed, never stopped")
     if plan.run.restore_order and set(plan.run.restore_order) != set(plan.run.stop_order):
