@@ -40,7 +40,7 @@ from swapbench.core.bench import BenchSettings, run_workloads
 from swapbench.demo.rig import find_rig
 from swapbench.host.llama_server import LlamaServer, LlamaServerSpec, free_port
 from swapbench.plan.load import pick_target
-from swapbench.plan.models import Workload
+from swapbench.plan.models import DescribeWorkload, NavWorkload
 from swapbench.workloads.prepare import prepare_workloads, request_body
 
 
@@ -101,9 +101,11 @@ class SocketClient:
 def make_body(kind: str) -> bytes:
     if kind == "nav":
         image = load_image(bench.bundled_image())
-        body = request_body(Workload(name="nav", kind="nav"), "Reply with JSON.", image.data_url, 42, None)
+        body = request_body(NavWorkload(name="nav", kind="nav"), "Reply with JSON.", image.data_url, 42, None)
     else:
-        body = request_body(Workload(name="t", kind="describe", image=False, max_tokens=2), "Say hi.", None, 42, None)
+        body = request_body(
+            DescribeWorkload(name="t", kind="describe", image=False, max_tokens=2), "Say hi.", None, 42, None
+        )
     return json.dumps(body, separators=(",", ":")).encode()
 
 

@@ -737,10 +737,10 @@ class Settings:
 
 def canonical_body() -> bytes:
     """swapbench's own body for a text workload: what swapbench-cli sends, byte for byte."""
-    from swapbench.plan.models import Workload  # noqa: PLC0415 (see the note at the imports)
+    from swapbench.plan.models import DescribeWorkload  # noqa: PLC0415 (see the note at the imports)
     from swapbench.workloads.prepare import request_body  # noqa: PLC0415
 
-    workload = Workload(name="peers", kind="describe", prompt=PROMPT, max_tokens=MAX_TOKENS, image=False,
+    workload = DescribeWorkload(name="peers", kind="describe", prompt=PROMPT, max_tokens=MAX_TOKENS, image=False,
                         extra_body={"ignore_eos": True})  # fmt: skip
     return json.dumps(request_body(workload, PROMPT, None, SEED, None), separators=(",", ":")).encode()
 

@@ -58,6 +58,7 @@ from PIL import Image, ImageDraw
 
 from swapbench.adapters.image import load_frames
 from swapbench.adapters.openai_client import CHAT_PATH
+from swapbench.core.kinds import describe, nav
 from swapbench.core.metrics import workload_metrics
 from swapbench.core.phases import Phase
 from swapbench.core.results import (
@@ -79,8 +80,7 @@ from swapbench.core.results import (
 from swapbench.core.steps import Outcome, PhaseSpan, Status, SwapReport, SwapStatus, downtime_split
 from swapbench.demo.rig import find_rig
 from swapbench.host.llama_server import LlamaServer, LlamaServerSpec, free_port
-from swapbench.plan.models import Workload
-from swapbench.workloads import describe, nav
+from swapbench.plan.models import DescribeWorkload, NavWorkload
 from swapbench.workloads.prepare import request_body
 
 Axis = Literal["samples", "frames", "workloads", "candidates", "adaptive"]
@@ -249,7 +249,7 @@ def synthetic_results(label: str, work: Work, frames_dir: Path, speed: Speed, se
     for info in workload_infos(work.workloads):
         warmup = _samples(info, WARMUP, work.frames, speed, rng)
         samples = _samples(info, work.samples, work.frames, speed, rng)
-        metrics = workload_metrics(samples, parsed=info.kind == "nav", cache_prompt=info.cache_prompt)
+        metrics = workload_metrics(samples, info.scores, info.cache_prompt)
         workloads.append(WorkloadResult(workload=info, warmup=warmup, samples=samples, metrics=metrics))
     started = "2026-11-29T13:02:57.590763+00:00"
     return Results(
@@ -356,10 +356,11 @@ def record(url: str, frames_dir: Path, max_tokens: Sequence[int]) -> Recording:
     image = load_frames(None, frames_dir, None, lambda p: p).frames[0].data_url
     answers = {}
     for n in sorted(set(max_tokens)):
-        kind: Literal["nav", "describe"] = "describe" if n == max(max_tokens) and n > 20 else "nav"
-        prompt = nav.build_prompt() if kind == "nav" else describe.DEFAULT_PROMPT
-        extra = NAV_EXTRA if kind == "nav" else {}
-        body = request_body(Workload(name=kind, kind=kind, max_tokens=n, extra_body=extra), prompt, image, 42, None)
+        as_nav = not (n == max(max_tokens) and n > 20)
+        prompt = nav.build_prompt() if as_nav else describe.DEFAULT_PROMPT
+        workload = (NavWorkload(name="nav", kind="nav", max_tokens=n, extra_body=NAV_EXTRA) if as_nav
+                    else DescribeWorkload(name="describe", kind="describe", max_tokens=n))  # fmt: skip
+        body = request_body(workload, prompt, image, 42, None)
         answers[str(n)] = _http(url, CHAT_PATH, body)
     return Recording(props=_http(url, "/props"), models=_http(url, "/v1/models"), answers=answers)
 

@@ -170,7 +170,12 @@ def bench(
     plan: Annotated[Path | None, typer.Option(help="Plan file; with --target picks the server.")] = None,
     target: Annotated[str, typer.Option(help="With --plan: 'baseline' or a candidate's label.")] = "baseline",
     label: Annotated[str, typer.Option(help="With --url: the name of this target in results.")] = "target",
-    workload: Annotated[list[str] | None, typer.Option(help="nav, describe (repeatable); default all.")] = None,
+    workload: Annotated[
+        list[str] | None, typer.Option(help="nav, describe, chat (repeatable); default nav and describe.")
+    ] = None,
+    prompts: Annotated[
+        Path | None, typer.Option(help="With --url: a JSONL file of text prompts, measured as the chat workload.")
+    ] = None,
     image: Annotated[Path | None, typer.Option(help="With --url: the camera image; default the bundled one.")] = None,
     frames: Annotated[
         Path | None, typer.Option(help="With --url: a folder of camera frames, one per request in turn.")
@@ -186,7 +191,8 @@ def bench(
 ) -> None:
     """Benchmark a running OpenAI-compatible server without touching it."""
     request = bench_app.BenchRequest(
-        url=url, plan=plan, target=target, label=label, workloads=tuple(workload or ()), image=image, frames=frames,
+        url=url, plan=plan, target=target, label=label, workloads=tuple(workload or ()), prompts=prompts, image=image,
+        frames=frames,
         fresh=fresh, samples=samples, warmup=warmup, stream=stream, output_dir=output_dir, wait_ready_s=wait_ready,
     )  # fmt: skip
     with terminal.BenchProgress(out) as progress:
@@ -738,8 +744,8 @@ def export_command(
     workload, workload_kind, cache_mode, warmup, sample_index, frame, frame_sha256, offset_ms, ok, usable,
     degenerate, error, http_status, finish_reason, latency_ms, ttft_ms, prompt_tokens, completion_tokens, cached_tokens,
     server_prompt_tokens, server_cached_tokens, server_prompt_ms, server_decode_tokens, server_decode_ms,
-    decode_tok_s, e2e_tok_s, reconnects, parse_strategy, schema_valid, schema_adherent, parse_error,
-    thinking_leaked, thinking_leak_where, content, reasoning_content."""
+    decode_tok_s, e2e_tok_s, reconnects, parse_strategy, schema_valid, schema_adherent, parse_error, item,
+    scores, thinking_leaked, thinking_leak_where, content, reasoning_content."""
     outcome = export_app.export_samples(export_app.ExportRequest(tuple(runs), format_, output))
     if outcome.text is not None:
         return _emit(outcome.text)

@@ -12,14 +12,16 @@ import pytest
 
 from swapbench.adapters.openai_client import ChatEndpoint, Health
 from swapbench.app import bench
+from swapbench.core.kinds.chat import ChatLine
+from swapbench.core.kinds.nav import DEFAULT_SCHEMA
 from swapbench.core.results import Results, RunStatus, Sample
 from swapbench.demo.rig import Rig
 from swapbench.errors import EndpointLoading, EndpointRequestFailed, EndpointUnreachable, InputError, WorkloadError
 from swapbench.host.llama_server import LlamaServer, free_port
 from swapbench.plan.load import LoadedPlan, validate_plan
 from swapbench.report.results_file import read_results, reanalysed
-from swapbench.workloads.nav import DEFAULT_SCHEMA
 from tests.conftest import DEMO_IMAGE, ServerFactory
+from tests.helpers import swapbench
 
 pytestmark = pytest.mark.rig
 
@@ -109,7 +111,7 @@ def test_results_file_round_trips_and_reanalyses(smol: LlamaServer, tmp_path: Pa
     assert loaded == outcome.results
     assert reanalysed(loaded).workloads[0].metrics == outcome.results.workloads[0].metrics
     data = json.loads(outcome.path.read_text())
-    assert data["schema_version"] == 2 and data["provenance"]["swapbench_version"]
+    assert data["schema_version"] == 3 and data["provenance"]["swapbench_version"]
 
 
 def samples_of(results: Results, name: str = "nav") -> list[Sample]:
@@ -333,3 +335,41 @@ def test_prompt_builder_errors(smol: LlamaServer, tmp_path: Path, case: str) -> 
         bench.measure(make_plan(smol.spec.url, tmp_path, [nav(prompt_builder=builder)]), "baseline")
     assert info.value.message.startswith("workloads[0].prompt_builder")
     assert not (tmp_path / "out").exists()
+
+
+CHAT_LINES = [
+    {"prompt": "What is 2+2? Answer with the digit only.", "expected": "4"},
+    {"prompt": "Name a colour.", "regex": "(?i)[a-z]"},
+    {"prompt": "Say hello."},
+]
+
+
+def test_a_chat_workload_from_bench_url_sends_text_and_scores_each_line(
+    smol_text_only: LlamaServer, tmp_path: Path
+) -> None:
+    """`swapbench bench --url --prompts FILE`: one request per JSONL line, in turn, to a server without --mmproj
+    (which answers HTTP 500 to any image: every request here must be text only); each answer scored against the
+    line it was sent for."""
+    prompts = tmp_path / "qa.jsonl"
+    prompts.write_text("".join(json.dumps(line) + "\n" for line in CHAT_LINES))
+    run = swapbench("bench", "--url", smol_text_only.spec.url, "--prompts", str(prompts), "-n", "6", "--warmup", "1",
+                    "--output-dir", str(tmp_path / "out"), "--label", "smol")  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    results = read_results(next((tmp_path / "out").glob("*/results-smol.json")))
+    [chat] = results.workloads
+    assert (chat.workload.name, chat.workload.kind, chat.workload.image) == ("chat", "chat", False)
+    assert [s.item for s in chat.samples] == [0, 1, 2, 0, 1, 2] and all(s.ok for s in chat.samples)
+    lines = [ChatLine.model_validate(line) for line in CHAT_LINES]
+    for s in chat.samples:
+        passed = lines[s.item or 0].passed(s.exchange.content)
+        assert s.scores == ({} if passed is None else {"passed": passed}), s
+    figure = chat.metrics.scores["passed"]
+    assert figure.n == 4 and figure.passed == sum(s.scores.get("passed", False) for s in chat.samples)
+    assert "chat" in run.stdout and f"{figure.share:.0%}" in run.stdout  # the summary's score column
+    assert reanalysed(results).workloads[0].metrics == chat.metrics
+
+
+def test_bench_url_chat_needs_its_prompts(tmp_path: Path) -> None:
+    run = swapbench("bench", "--url", "http://127.0.0.1:9", "--workload", "chat")
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "error: --workload chat needs --prompts FILE.jsonl" in run.stderr

@@ -397,3 +397,31 @@ def test_baseline_from_an_earlier_results_file(box: Sandbox, tmp_path: Path) -> 
     comparison = json.loads((outcome.run_dir / "comparison.json").read_text())
     assert (comparison["baseline"], comparison["candidate"]) == ("smollm2-135m", "gemma3-270m")
     assert_production_up(box)
+
+
+def test_a_chat_workload_in_a_window(box: Sandbox, tmp_path: Path) -> None:
+    """A plan of one chat workload: the window stops production, benches the candidate on the JSONL prompts
+    (text only), restores, and the decision and the report carry the chat kind's pass rate."""
+    text = box.plan_path.read_text()
+    workloads = text[text.index("[[workloads]]") : text.index("[baseline]")]
+    (tmp_path / "qa.jsonl").write_text('{"prompt": "What is 2+2? Answer with the digit only.", "expected": "4"}\n'
+                                       '{"prompt": "Say hello."}\n')  # fmt: skip
+    chat = f'[[workloads]]\nname = "qa"\nkind = "chat"\nprompts = "{tmp_path / "qa.jsonl"}"\nmax_tokens = 8\n\n'
+    plan = tmp_path / "plan.toml"
+    plan.write_text(text.replace(workloads, chat).replace("[decision]\n", "[decision]\nmin_pass_rate = 0.5\n"))
+    outcome = swap.run(load_plan(plan), on_phase=lambda phase, target: None)
+    assert outcome.report.status is SwapStatus.COMPLETE, outcome.report.error
+    assert_production_up(box)
+    candidate = json.loads((outcome.run_dir / "results-gemma3-270m.json").read_text())
+    [qa] = candidate["workloads"]
+    assert (qa["workload"]["kind"], qa["workload"]["image"], qa["workload"]["max_tokens"]) == ("chat", False, 8)
+    assert [s["item"] for s in qa["samples"]] == [0, 1]  # samples = 1, extended to 2: each line once
+    assert "passed" in qa["samples"][0]["scores"] and qa["samples"][1]["scores"] == {}
+    passed = qa["samples"][0]["scores"]["passed"]
+    assert qa["metrics"]["scores"]["passed"] == {"n": 1, "passed": int(passed), "share": float(passed)}
+    assert outcome.decision is not None
+    rule = next(r for r in outcome.decision.reasons if "pass rate" in r)
+    assert rule == ("met: pass rate 100% >= 50% (qa, 1 of 1 checked answers)" if passed
+                    else "NOT met: pass rate 0% < 50% (qa, 0 of 1 checked answers)")  # fmt: skip
+    report = (outcome.run_dir / "report.md").read_text()
+    assert "| pass rate |" in report and "schema adherence |" not in report

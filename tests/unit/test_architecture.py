@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
+from typing import get_args
 
 import pytest
+
+from swapbench.core.kinds import KINDS, kind_of
+from swapbench.plan.models import KindName, Workload
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "swapbench"
 
@@ -31,8 +35,8 @@ MAY_IMPORT: dict[str, set[str]] = {
     "__main__": {"cli"},
 }
 # what pure code may import from outside swapbench: the standard library's pure parts, pydantic and numpy
-CORE_MAY_IMPORT = {"__future__", "bisect", "collections", "contextlib", "dataclasses", "enum", "functools", "itertools",
-                   "json", "math", "statistics", "typing", "pydantic", "numpy"}  # fmt: skip
+CORE_MAY_IMPORT = {"__future__", "bisect", "collections", "contextlib", "dataclasses", "enum", "functools", "hashlib",
+                   "itertools", "json", "math", "re", "statistics", "typing", "pydantic", "numpy"}  # fmt: skip
 APP_SUFFIX = "_app"  # how cli.py names the app modules: bench_app, swap_app, ...
 NOT_A_USE_CASE = {"signals_noted"}  # the process's signal policy, held by the CLI through its last printed line
 
@@ -70,7 +74,7 @@ def test_imports_point_down(path: Path) -> None:
     assert not bad, f"{path.relative_to(SRC)} ({me}) imports {sorted(bad)}"
 
 
-@pytest.mark.parametrize("path", sorted((SRC / "core").glob("*.py")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted((SRC / "core").rglob("*.py")), ids=lambda p: str(p.relative_to(SRC)))
 def test_core_is_pure(path: Path) -> None:
     outside = {n.split(".")[0] for n in imports_of(path) if not n.startswith("swapbench")}
     assert outside <= CORE_MAY_IMPORT, f"core/{path.name} imports {sorted(outside - CORE_MAY_IMPORT)}"
@@ -153,3 +157,69 @@ def test_the_dispatch_table_has_every_manager_and_assert_never() -> None:
     }
     assert cases == set(MANAGERS) and "assert_never(service)" in table
     assert all((SRC / "host" / "services" / f"{module}.py").is_file() for module in MANAGERS.values())
+
+
+KIND_NAMES = set(get_args(KindName))
+KIND_TABLE = "core/kinds/__init__.py"
+MANAGER_NAMES = set(MANAGERS.values())
+
+
+def _constants(tree: ast.AST, names: set[str]) -> set[str]:
+    """Every string constant among `names` (a Literal's, a comparison's, a case's), docstrings aside."""
+    docs = {id(n.body[0].value) for n in ast.walk(tree) if isinstance(n, ast.Module | ast.ClassDef | ast.FunctionDef)
+            and n.body and isinstance(n.body[0], ast.Expr)}  # fmt: skip
+    return {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and n.value in names and id(n) not in docs}
+
+
+def _compared(tree: ast.AST, names: set[str]) -> set[str]:
+    """Strings among `names` that code compares with (==, in, a match case): a dispatch on them."""
+    found = set()
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Compare):
+            sides = [c for side in [n.left, *n.comparators] for c in getattr(side, "elts", [side])]
+            found |= {c.value for c in sides if isinstance(c, ast.Constant) and c.value in names}
+        elif isinstance(n, ast.MatchValue) and isinstance(n.value, ast.Constant) and n.value.value in names:
+            found.add(n.value.value)
+    return found
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(SRC)))
+def test_a_workload_kind_is_named_only_in_its_own_modules(path: Path) -> None:
+    """A kind's name appears in its plan model, its module and the dispatch table; the demo, which writes a plan
+    as a user does (its `nav` is the sandbox's nav sidecar), aside. Everything else asks the registry."""
+    where = str(path.relative_to(SRC))
+    if where.startswith("demo/"):
+        return
+    allowed = KIND_NAMES if where in ("plan/models.py", KIND_TABLE) else {where.removeprefix("core/kinds/")[:-3]}
+    named = _constants(ast.parse(path.read_text()), KIND_NAMES) - allowed
+    assert not named, f"{where} names the workload kind {sorted(named)}: ask its WorkloadKind (core/kinds/) instead"
+
+
+@pytest.mark.parametrize("path", sorted((SRC / "report" / "templates").glob("*.j2")), ids=lambda p: p.name)
+def test_no_template_names_a_workload_kind(path: Path) -> None:
+    text = path.read_text()
+    named = [k for k in KIND_NAMES if f'"{k}"' in text or f"'{k}'" in text]
+    assert not named, f"{path.name} names {named}: use kind(w.workload.kind) and what the kind says of itself"
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(SRC)))
+def test_no_code_dispatches_on_a_manager_name(path: Path) -> None:
+    """`service.manager == "docker"` outside the drivers is the scattered match the drivers replaced. (A candidate's
+    launch kind "docker" is a launch kind: plan/models.py compares it.)"""
+    where = str(path.relative_to(SRC))
+    if where.startswith("host/services/") or where == "plan/models.py":
+        return
+    compared = _compared(ast.parse(path.read_text()), MANAGER_NAMES)
+    assert not compared, f"{where} compares with the manager name {sorted(compared)}: ask the service's driver"
+
+
+def test_the_kind_registry_has_every_kind_of_the_plan_and_assert_never() -> None:
+    """Every kind the plan takes has a module and a case; a kind left out fails mypy (assert_never), not a run."""
+    models = {get_args(m.model_fields["kind"].annotation)[0] for m in get_args(get_args(Workload)[0])}
+    assert models == KIND_NAMES == {k.name for k in KINDS}
+    assert all(kind_of(name).name == name for name in KIND_NAMES)
+    table = (SRC / KIND_TABLE).read_text()
+    cases = {n.value.value for n in ast.walk(ast.parse(table)) if isinstance(n, ast.MatchValue)
+             and isinstance(n.value, ast.Constant)}  # fmt: skip
+    assert cases == KIND_NAMES and "assert_never(name)" in table
+    assert all((SRC / "core" / "kinds" / f"{name}.py").is_file() for name in KIND_NAMES)

@@ -94,7 +94,7 @@ def expected_row(name: str, res: dict[str, Any], work: dict[str, Any], s: dict[s
     frame = res["frames"][s["frame"]]["sha256"] if s["frame"] is not None else None
     strategy = parse.get("strategy")
     return [
-        1, res["run_id"], res["label"], name, name.endswith(".after.json"), res["server"]["model_path"], info["name"],
+        2, res["run_id"], res["label"], name, name.endswith(".after.json"), res["server"]["model_path"], info["name"],
         info["kind"],
         "cached" if info["cache_prompt"] else "fresh", warmup, s["index"], s["frame"], frame, s["offset_ms"],
         ex["error"] is None, ex["error"] is None and s["degenerate"] is None, s["degenerate"], ex["error"],
@@ -102,7 +102,8 @@ def expected_row(name: str, res: dict[str, Any], work: dict[str, Any], s: dict[s
         usage.get("cached_tokens"), t.get("prompt_n"), t.get("cache_n"), t.get("prompt_ms"), t.get("predicted_n"),
         t.get("predicted_ms"), decode, done * 1000 / ex["latency_ms"] if done else None, ex["reconnects"],
         strategy, parse.get("schema_ok"), strategy in (1, 2) and parse.get("schema_ok") is not False if parse else None,
-        parse.get("error"), bool(leak), leak.get("where"), ex["content"], ex["reasoning_content"],
+        parse.get("error"), s["item"], s["scores"], bool(leak), leak.get("where"), ex["content"],
+        ex["reasoning_content"],
     ]  # fmt: skip
 
 
@@ -120,6 +121,8 @@ def same_cell(cell: str, value: Any) -> bool:
     """A CSV cell holds the value: empty for null, true/false, an int as written, a float read back exactly."""
     if value is None or isinstance(value, bool):
         return cell == {None: "", True: "true", False: "false"}[value]
+    if isinstance(value, dict):
+        return bool(json.loads(cell) == value)
     if isinstance(value, float):
         return float(cell) == value
     return cell == str(value)

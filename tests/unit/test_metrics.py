@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from swapbench.core.metrics import latency_stats, workload_metrics
-from swapbench.core.results import Exchange, ParseOutcome, Sample, ServerTimings, ThinkingLeak, Usage
+from swapbench.core.results import ADHERENCE, Exchange, ParseOutcome, Sample, ServerTimings, ThinkingLeak, Usage
 from swapbench.core.stats import bootstrap_ci, percentile
 
 VALUES = [18.4, 19.1, 17.9, 25.0, 18.8, 18.2, 40.3, 18.5, 18.6, 19.0, 18.3]
@@ -76,7 +76,7 @@ def test_workload_metrics_counts_failures_against_adherence() -> None:
         sample(3, 20.0, error="boom"),
         sample(4, 20.0, leak=True),
     ]
-    m = workload_metrics(samples, parsed=True)
+    m = workload_metrics(samples, [ADHERENCE])
     assert (m.samples, m.ok, m.errors) == (5, 4, 1)
     assert m.schema_adherence == pytest.approx(3 / 5)  # strategies 1, 2 and the leaky 1 adhere
     assert m.parse_strategies == {"1": 2, "2": 1, "3": 1, "none": 1}
@@ -90,12 +90,12 @@ def test_workload_metrics_counts_failures_against_adherence() -> None:
 def test_achieved_hz_uses_the_loop_span() -> None:
     # 3 requests of 10 ms, each started 50 ms apart: span 110 ms -> 27.3 Hz, though 1000/p50 = 100 Hz.
     samples = [sample(i, 10.0, offset=i * 50.0) for i in range(3)]
-    m = workload_metrics(samples, parsed=False)
+    m = workload_metrics(samples)
     assert m.achieved_hz == pytest.approx(3 * 1000 / 110)
     assert m.effective_hz == pytest.approx(100.0)
     assert m.schema_adherence is None
 
 
 def test_no_successful_sample_gives_no_latency() -> None:
-    m = workload_metrics([sample(0, 5.0, error="x")], parsed=True)
+    m = workload_metrics([sample(0, 5.0, error="x")], [ADHERENCE])
     assert m.client_latency_ms is None and m.effective_hz is None and m.schema_adherence == 0.0

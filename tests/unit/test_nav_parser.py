@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
+from swapbench.core.kinds.nav import DEFAULT_SCHEMA, build_prompt
 from swapbench.core.results import ParseOutcome
-from swapbench.workloads.nav import DEFAULT_SCHEMA, build_prompt, check_user_outcome, parse_nav
+from swapbench.workloads.nav import check_user_outcome, parse_nav
 
 CASES = [
     ('{"action": "left"}', 1, {"action": "left"}),

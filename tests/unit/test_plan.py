@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from swapbench.core.kinds import max_tokens
 from swapbench.errors import PlanError
 from swapbench.plan.explain import key_path
 from swapbench.plan.load import load_plan, plan_json_schema
@@ -53,8 +54,8 @@ def test_good_plan_loads_with_defaults_and_hash(tmp_path: Path) -> None:
     plan = loaded.plan
     assert plan.run.samples == 20
     assert [w.name for w in plan.workloads] == ["nav", "describe"]
-    assert plan.workloads[0].effective_max_tokens == 20
-    assert plan.workloads[1].effective_max_tokens == 128
+    assert max_tokens(plan.workloads[0]) == 20
+    assert max_tokens(plan.workloads[1]) == 128
     assert plan.baseline is not None and plan.baseline.url == "http://127.0.0.1:11435"
     assert loaded.resolve(Path("car-view.jpg")) == tmp_path / "car-view.jpg"
     assert loaded.sha256 is not None and len(loaded.sha256) == 64
@@ -93,8 +94,8 @@ BAD = [
     ("[[workloads]]\nname = 'nav'\n", "workloads[0].kind: Field required"),
     ("[[workloads]]\nkind = 'nav'\nimage = false\n", "workloads[0].name: Field required"),
     (
-        "[[workloads]]\nname = 'x'\nkind = 'chat'\nimage = false\n",
-        "workloads[0].kind: must be one of: nav, describe; got 'chat'",
+        "[[workloads]]\nname = 'x'\nkind = 'ocr'\nimage = false\n",
+        "workloads[0].kind: must be one of: nav, describe, chat; got 'ocr'",
     ),
     (
         "[[workloads]]\nname='a'\nkind='nav'\nimage=false\n[[workloads]]\nname='b'\nkind='nav'\nmax_tokens=0\nimage=false\n",
@@ -115,7 +116,7 @@ BAD = [
     ),
     (
         "[[workloads]]\nname='a'\nkind='describe'\nimage=false\njson_schema='s.json'\n",
-        "workloads[0]: parser and json_schema apply to nav workloads only",
+        "workloads[0]: json_schema applies to nav workloads only",
     ),
     (
         "[[workloads]]\nname='a'\nkind='nav'\n",
@@ -314,7 +315,7 @@ BAD = [
     ),
     (
         "[[workloads]]\nname='a'\nkind='describ'\nimage=false\n",
-        "workloads[0].kind: must be one of: nav, describe; got 'describ' (did you mean 'describe'?)",
+        "workloads[0].kind: must be one of: nav, describe, chat; got 'describ' (did you mean 'describe'?)",
     ),
     (
         "[[verify]]\nkind='htp'\n",

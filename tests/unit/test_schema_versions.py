@@ -10,11 +10,14 @@ from pathlib import Path
 import pytest
 
 from swapbench.app import verdict
+from swapbench.core.compare import compare
 from swapbench.core.decision import Judgment
 from swapbench.core.phases import Phase
+from swapbench.core.results import ADHERENCE
 from swapbench.errors import InputError, JournalError
 from swapbench.host.journal import Journal, read_journal
 from swapbench.host.lock import WindowLock
+from swapbench.report.results_file import read_results, reanalysed
 from swapbench.report.terminal import downtime_line
 from tests.unit.test_damaged_records import edit_json, run_folder
 
@@ -24,7 +27,7 @@ def test_the_run_folder_records_carry_their_version(tmp_path: Path) -> None:
     verdict.record_judgment(folder, Judgment.SAME, None)
     for name in ("swap.json", "comparison.json", "decision.json", "results-e4b.json"):
         version = json.loads((folder / name).read_text())["schema_version"]
-        assert version == {"swap.json": 3}.get(name, 2 if name.startswith("results") else 1), name
+        assert version == {"swap.json": 3}.get(name, 3 if name.startswith("results") else 1), name
 
 
 def test_the_journal_and_the_lock_carry_their_version(tmp_path: Path) -> None:
@@ -109,3 +112,21 @@ def test_a_journal_a_newer_swapbench_began_is_refused_with_the_way_out(tmp_path:
         read_journal(path)
     assert caught.value.message == f"journal {path} has schema_version 2; this swapbench reads 1"
     assert "swapbench rollback PLAN" in caught.value.hint
+
+
+def test_a_results_file_of_version_2_reads_with_the_scores_its_parse_outcomes_give() -> None:
+    """tests/golden/results-v2.json was written by the demo before the workload kinds' scores (schema 2): a nav
+    sample's adherence becomes its score, the figure and the comparison row follow, and re-analysis agrees."""
+    path = Path(__file__).resolve().parents[1] / "golden" / "results-v2.json"
+    assert json.loads(path.read_text())["schema_version"] == 2
+    old = read_results(path)
+    nav, cached, describe = old.workloads
+    for w in (nav, cached):
+        assert w.workload.scores == [ADHERENCE]
+        assert all(s.parse is not None and s.scores == {"adheres": s.parse.adheres} for s in w.samples)
+        assert w.metrics.scores["adheres"].share == w.metrics.schema_adherence == 1.0
+    assert describe.workload.scores == [] and all(s.scores == {} for s in describe.samples)
+    again = reanalysed(old)
+    assert [w.metrics for w in again.workloads] == [w.metrics for w in old.workloads]
+    row = next(r for r in compare(old, old).workloads[0].rows if r.metric == "schema adherence")
+    assert (row.baseline, row.candidate, row.share) == (1.0, 1.0, True)

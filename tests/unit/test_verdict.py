@@ -11,6 +11,7 @@ import pytest
 from swapbench.core.bench import BenchWorkload, interpret
 from swapbench.core.compare import compare
 from swapbench.core.decision import Judgment, Status, decide, rule_warnings
+from swapbench.core.kinds import kind_of
 from swapbench.core.metrics import workload_metrics
 from swapbench.core.results import (
     Exchange,
@@ -32,7 +33,7 @@ from swapbench.core.results import (
 from swapbench.core.steps import Outcome, SwapReport, SwapStatus
 from swapbench.core.steps import Status as OutcomeStatus
 from swapbench.core.vram import Footprint, Verdict
-from swapbench.plan.models import Decision
+from swapbench.plan.models import Decision, KindName
 from swapbench.report.markdown import render_markdown
 from swapbench.report.results_file import reanalysed
 
@@ -40,9 +41,9 @@ GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "report.md"
 
 
 def results(label: str, base_ms: float, adherent: int, n: int = 20, max_tokens: int = 20, image: str = "a" * 64,
-            vram: Verdict | None = None, describe: str = "A red box on a grey path.", kinds: tuple[str, ...] = (
+            vram: Verdict | None = None, describe: str = "A red box on a grey path.", kinds: tuple[KindName, ...] = (
                 "nav", "describe"), gpu: str | None = "RTX 5070 Ti", cache_prompt: bool = True) -> Results:  # fmt: skip
-    def samples(kind: str) -> list[Sample]:
+    def samples(kind: KindName) -> list[Sample]:
         out = []
         for i in range(n):
             ms = base_ms + (i % 5) * 0.5 + (3.0 if i == n - 1 else 0.0)
@@ -54,18 +55,18 @@ def results(label: str, base_ms: float, adherent: int, n: int = 20, max_tokens: 
             out.append(interpret(i, i * ms, ex, workload(kind, parse)))
         return out
 
-    def workload(kind: str, parse: ParseOutcome | None) -> BenchWorkload:
+    def workload(kind: KindName, parse: ParseOutcome | None) -> BenchWorkload:
         return BenchWorkload(info=info(kind), bodies=({},), parse=None if parse is None else lambda _: parse)
 
-    def info(kind: str) -> WorkloadInfo:
+    def info(kind: KindName) -> WorkloadInfo:
         return WorkloadInfo(name=kind, kind=kind, max_tokens=max_tokens if kind == "nav" else 128, prompt=f"{kind}?",
                             prompt_sha256=kind * 8, system=None, image=True, enable_thinking=False,
-                            cache_prompt=cache_prompt)  # fmt: skip
+                            cache_prompt=cache_prompt, scores=list(kind_of(kind).scores))  # fmt: skip
 
     workloads = []
     for kind in kinds:
         s = samples(kind)
-        metrics = workload_metrics(s, kind == "nav", cache_prompt)
+        metrics = workload_metrics(s, info(kind).scores, cache_prompt)
         workloads.append(WorkloadResult(workload=info(kind), warmup=[], samples=s, metrics=metrics))
     fp = {"resident_mib": 6000, "peak_mib": 6400, "device_total_mib": 16000, "pre_launch_used_mib": 7000}
     footprint = None if vram is None else Footprint(**fp, source="nvml-process", verdict=vram)

@@ -11,6 +11,7 @@ from typing import Any
 
 import psutil
 import pytest
+from pydantic import TypeAdapter
 
 from swapbench.core.bench import BenchWorkload
 from swapbench.errors import InputError, SwapbenchError, WorkloadError
@@ -22,7 +23,7 @@ SHORT_S = 2.0  # the hang tests' deadline, instead of CALL_TIMEOUT_S
 
 
 def prepared(tmp_path: Path, timeout_s: float = SHORT_S, **fields: Any) -> BenchWorkload:
-    workload = Workload.model_validate({"name": "nav", "kind": "nav", **fields})
+    workload = TypeAdapter(Workload).validate_python({"name": "nav", "kind": "nav", **fields})
     return prepare(workload, 0, [], 42, None, lambda p: tmp_path / p, call_timeout_s=timeout_s)
 
 

@@ -19,6 +19,8 @@ from swapbench.core.bench import (
     extension_verdict,
     run_workloads,
 )
+from swapbench.core.kinds import KINDS
+from swapbench.core.kinds.chat import CHAT
 from swapbench.core.results import Provenance, Results, RunStatus
 from swapbench.errors import EndpointLoading, EndpointRequestFailed, InputError, PlanError, SwapbenchError
 from swapbench.host.info import host_info
@@ -28,7 +30,7 @@ from swapbench.plan.models import Target
 from swapbench.report.results_file import read_results, reanalysed, render_json, workload_results, write_text
 from swapbench.workloads.prepare import prepare_workloads
 
-BUILTIN_WORKLOADS = ("nav", "describe")
+BUILTIN_WORKLOADS = tuple(k.name for k in KINDS if k.default_prompt() is not None)  # what needs no plan
 READY_POLL_S = 0.1
 
 
@@ -51,6 +53,7 @@ class BenchRequest:
     target: str = "baseline"  # with plan: "baseline" or a candidate's label
     label: str = "target"  # with url: the target's name in results
     workloads: tuple[str, ...] = ()
+    prompts: Path | None = None  # with url: a JSONL file of text prompts, measured as a chat workload
     image: Path | None = None
     frames: Path | None = None
     fresh: bool = False
@@ -81,6 +84,8 @@ def _load_for_bench(request: BenchRequest) -> LoadedPlan:
         raise PlanError("nothing to benchmark", hint="pass --url http://127.0.0.1:PORT or --plan plan.toml")
     if request.image is not None and request.frames is not None:
         raise PlanError("give either --image or --frames, not both", hint="--frames sends a folder's images in turn")
+    if request.plan is not None and request.prompts is not None:
+        raise PlanError("--prompts goes with --url", hint="with --plan, give the chat workload's prompts in the plan")
     if request.plan is not None:
         return load_plan(request.plan)
     assert request.url is not None
@@ -89,17 +94,27 @@ def _load_for_bench(request: BenchRequest) -> LoadedPlan:
 
 def plan_from_options(request: BenchRequest) -> LoadedPlan:
     """A plan built from `swapbench bench --url ...` options, validated like a plan file."""
-    unknown = [w for w in request.workloads if w not in BUILTIN_WORKLOADS]
+    chat = [w for w in request.workloads if w == CHAT.name]
+    if chat and request.prompts is None:
+        line = '{"prompt": "...", "expected": "..."}'
+        raise PlanError(f"--workload {CHAT.name} needs --prompts FILE.jsonl",
+                        hint=f"one JSON object per line, {line}; or give --prompts alone")  # fmt: skip
+    unknown = [w for w in request.workloads if w not in BUILTIN_WORKLOADS and w not in chat]
     if unknown:
         raise PlanError(
             f"--workload {unknown[0]!r} is not a built-in workload",
-            hint=f"use {' or '.join(BUILTIN_WORKLOADS)}, or define it in a plan file and pass --plan",
+            hint=f"use {', '.join(BUILTIN_WORKLOADS)} or {CHAT.name} (with --prompts FILE.jsonl), or define it in a "
+            "plan file and pass --plan",
         )
     run = {"samples": request.samples, "warmup": request.warmup, "stream": request.stream}
-    names = request.workloads or BUILTIN_WORKLOADS
+    names = [w for w in request.workloads if w not in chat] or ([] if request.prompts else list(BUILTIN_WORKLOADS))
+    workloads: list[dict[str, object]] = [{"name": w, "kind": w, "cache_prompt": not request.fresh} for w in names]
+    if request.prompts is not None:
+        workloads.append({"name": CHAT.name, "kind": CHAT.name, "prompts": str(request.prompts),
+                          "cache_prompt": not request.fresh})  # fmt: skip
     data: dict[str, object] = {
         "run": {"extended_samples": None, **run},  # the 20 -> 100 extension belongs to `swapbench run`
-        "workloads": [{"name": w, "kind": w, "cache_prompt": not request.fresh} for w in names],
+        "workloads": workloads,
         "baseline": {"label": request.label, "url": request.url},
         "image": {"frames": str(request.frames)} if request.frames else {"path": str(request.image or bundled_image())},
     }

@@ -18,6 +18,7 @@ from swapbench.app.verdict import ReportWritten, RunFolder, record_judgment
 from swapbench.core.blinded import RULE, BlindedJudging, FramePick, Pick, judgment_of, overall
 from swapbench.core.decision import DecisionResult, Judgment
 from swapbench.core.frozen import Frozen
+from swapbench.core.kinds import kind_of
 from swapbench.core.results import ImageInfo, Results, Sample, WorkloadResult
 from swapbench.errors import ComparisonRefused, InputError, Interrupted, SwapbenchError
 from swapbench.host.judge_server import Image, JudgeServer, Posted, Reply, loopback
@@ -104,9 +105,9 @@ def open_judging(path: Path, rng: random.Random) -> Judging:
 
 def _describe_pair(path: Path, baseline: Results, candidate: Results) -> tuple[WorkloadResult, WorkloadResult]:
     """The first describe workload both targets ran, with samples."""
-    ran = {w.workload.name: w for w in baseline.workloads if w.workload.kind == "describe" and w.samples}
+    ran = {w.workload.name: w for w in baseline.workloads if kind_of(w.workload.kind).judged_by_person and w.samples}
     for w in candidate.workloads:
-        if w.workload.kind == "describe" and w.samples and w.workload.name in ran:
+        if kind_of(w.workload.kind).judged_by_person and w.samples and w.workload.name in ran:
             return ran[w.workload.name], w
     raise InputError(f"{path} has no describe samples of both {baseline.label} and {candidate.label} to judge",
                      hint=f"judge a run whose plan has a describe workload, {DECIDE_HINT}")  # fmt: skip

@@ -12,6 +12,7 @@ from swapbench.core.blinded import BlindedJudging
 from swapbench.core.compare import DEFAULT_TOLERANCE, Comparison, compare, differences
 from swapbench.core.decision import DecisionResult, Judgment, decide
 from swapbench.core.frozen import Frozen
+from swapbench.core.kinds import kind_of
 from swapbench.core.results import Results
 from swapbench.core.steps import SwapReport
 from swapbench.errors import ComparisonRefused, InputError, PlanError, SwapbenchError
@@ -212,7 +213,7 @@ def _quoted(path: Path) -> str:
 def _decide_dir(folder: RunFolder) -> str | None:
     """The run folder for the report's `decide` command, when the rule asks a person to judge describe."""
     judged = folder.rule.describe_must_improve and len(folder.results) >= 2
-    if judged and any(w.workload.kind == "describe" for w in folder.results[-1].workloads):
+    if judged and any(kind_of(w.workload.kind).judged_by_person for w in folder.results[-1].workloads):
         return _quoted(folder.path)
     return None
 
@@ -280,7 +281,7 @@ def _registry_lines(folder: RunFolder, decision: DecisionResult | None) -> tuple
     baseline, candidate = folder.results[0], folder.results[-1]
     run_id = candidate.run_id
     fp = candidate.vram.footprint if candidate.vram else None
-    nav = next((w.metrics for w in candidate.workloads if w.workload.kind == "nav"), None)
+    nav = next((w.metrics for w in candidate.workloads if kind_of(w.workload.kind).headline), None)
     p50 = nav.client_latency_ms.p50 if nav and nav.client_latency_ms else None
     adherence = "—" if nav is None or nav.schema_adherence is None else f"{nav.schema_adherence:.0%}"
     p50_text = "—" if p50 is None else f"{p50:.1f} ms"

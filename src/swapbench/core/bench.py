@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from swapbench.core.results import Degenerate, Exchange, ParseOutcome, Sample, WorkloadInfo
+from swapbench.core.results import ADHERES, Degenerate, Exchange, ParseOutcome, Sample, WorkloadInfo
 from swapbench.core.stats import relative_precision_of_sorted
 from swapbench.core.thinking import detect_thinking
 from swapbench.errors import EndpointRequestFailed, Interrupted, SwapbenchError, TimeCapReached
@@ -27,13 +27,16 @@ class ChatClient(Protocol):
 
 @dataclass(frozen=True)
 class BenchWorkload:
-    """A workload ready to send: its description, one request body per frame (one with a single image or
-    none) and its parse contract (nav). Request k sends body k mod len(bodies), on every target alike."""
+    """A workload ready to send: its description, one request body per frame or per prompt (one with a single
+    image or none), its parse contract (nav: its outcome scores `adheres`) and its kind's scorer. Request k
+    sends body k mod len(bodies), on every target alike."""
 
     info: WorkloadInfo
     bodies: tuple[dict[str, Any], ...]
     parse: Callable[[str | None], ParseOutcome] | None
     framed: bool = False  # the bodies carry the run's frames: samples record which one they sent
+    score: Callable[[int, str | None], dict[str, bool]] | None = None  # (body index, answer or None) -> scores
+    itemised: bool = False  # the bodies carry different prompts: samples record which one they sent
 
     @property
     def body(self) -> dict[str, Any]:
@@ -49,6 +52,9 @@ class BenchWorkload:
 
     def frame(self, k: int) -> int | None:
         return k % len(self.bodies) if self.framed else None
+
+    def item(self, k: int) -> int | None:
+        return k % len(self.bodies) if self.itemised else None
 
 
 @dataclass
@@ -111,16 +117,20 @@ def degenerate(exchange: Exchange, parse: ParseOutcome | None) -> Degenerate | N
 def interpret(
     index: int, offset_ms: float, exchange: Exchange, workload: BenchWorkload, frame: int | None = None
 ) -> Sample:
-    """Attach the parse outcome (nav), the thinking-leak verdict and what makes the answer degenerate."""
-    parse = None
+    """Attach the parse outcome (nav), the kind's scores, the thinking-leak verdict and what makes the answer
+    degenerate. A failed request scores false on every score its kind gives the request."""
+    parse, scores = None, dict[str, bool]()
+    answer = exchange.content if exchange.error is None else None
     if workload.parse is not None:
-        if exchange.error is None:
-            parse = workload.parse(exchange.content)
-        else:
-            parse = ParseOutcome(strategy=None, error="request failed")
+        failed = ParseOutcome(strategy=None, error="request failed")
+        parse = workload.parse(answer) if exchange.error is None else failed
+        scores[ADHERES] = parse.adheres
+    if workload.score is not None:
+        scores |= workload.score(index % len(workload.bodies), answer)
     leak = detect_thinking(exchange.content, exchange.reasoning_content) if exchange.error is None else None
     return Sample(index=index, offset_ms=offset_ms, exchange=exchange, parse=parse, thinking_leak=leak,
-                  frame=frame, degenerate=degenerate(exchange, parse))  # fmt: skip
+                  frame=frame, degenerate=degenerate(exchange, parse), scores=scores,
+                  item=workload.item(index))  # fmt: skip
 
 
 def _failure(run: WorkloadRun, sample: Sample, why: str) -> EndpointRequestFailed:

@@ -10,14 +10,16 @@ forced."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from swapbench.core.frozen import Frozen
 from swapbench.core.metrics import decode_rates
 from swapbench.core.results import Results, Sample, WorkloadResult
 from swapbench.core.stats import ShiftVerdict, bootstrap_ratio, classify, hodges_lehmann_ratio, percentile
 
+OLD_SHARES = ("schema adherence", "cache share")
 DEFAULT_TOLERANCE = 0.05
 TOO_FEW = "too few samples"
 JUDGED_VERDICTS = ("faster", "slower", "equivalent", "inconclusive")
@@ -32,6 +34,15 @@ class MetricDelta(Frozen):
     ci95: tuple[float, float] | None = Field(None, description="95 % interval of the ratio")
     verdict: str
     method: str | None = None
+    share: bool = Field(False, description="The values are shares (0 to 1): shown as percentages.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shares_of_old_files(cls, data: Any) -> Any:
+        """Comparisons written before the kinds' scores knew two shares by name."""
+        if isinstance(data, dict) and "share" not in data and data.get("metric") in OLD_SHARES:
+            return {**data, "share": True}
+        return data
 
 
 class Drift(Frozen):
@@ -187,10 +198,12 @@ def compare_workload(
     rows.append(_shifted("prefill ms (server)", _server(a, "prompt_ms"), _server(b, "prompt_ms"), _median,
                          tolerance, lower_is_better=True))  # fmt: skip
     share = _plain("cache share", a.metrics.cache_share, b.metrics.cache_share, higher_is_better=False)
-    rows.append(share.model_copy(update={"verdict": "not judged", "method": "how much the server reused: context"}))
+    rows.append(share.model_copy(update={"verdict": "not judged", "method": "how much the server reused: context",
+                                         "share": True}))  # fmt: skip
     rows.append(_plain("VRAM peak MiB", vram[0], vram[1], higher_is_better=False))
-    if a.workload.kind == "nav":
-        rows.append(_plain("schema adherence", a.metrics.schema_adherence, b.metrics.schema_adherence, True))
+    for spec in a.workload.scores:  # the kind's scores, as the results file names them
+        row = _plain(spec.label, _share(a, spec.key), _share(b, spec.key), spec.higher_is_better)
+        rows.append(row.model_copy(update={"share": True}))
     rows.append(_plain("thinking leaks", _count(a.samples, lambda s: s.thinking_leak is not None),
                        _count(b.samples, lambda s: s.thinking_leak is not None), False))  # fmt: skip
     rows.append(_plain("degenerate answers", float(a.metrics.degenerate), float(b.metrics.degenerate), False))
@@ -205,6 +218,11 @@ def compare_workload(
         warnings.insert(0, f"the baseline moved {moved_by}: the host was not steady, so no verdict here is trustworthy")
     mode = a.workload.cache_mode if a.workload.cache_mode == b.workload.cache_mode else "mixed"
     return WorkloadComparison(workload=a.workload.name, rows=rows, cache_mode=mode, drift=moved, warnings=warnings)
+
+
+def _share(w: WorkloadResult, key: str) -> float | None:
+    figure = w.metrics.scores.get(key)
+    return None if figure is None else figure.share
 
 
 def _vram_peak(r: Results) -> float | None:

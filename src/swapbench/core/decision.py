@@ -19,13 +19,16 @@ from enum import StrEnum
 from swapbench.core.compare import Comparison
 from swapbench.core.frozen import Frozen
 from swapbench.core.judgment import Judgment as Judgment  # noqa: PLC0414  re-exported: the decision speaks of it
+from swapbench.core.kinds import KINDS, PlanFacts, RuleContext
+from swapbench.core.kinds.base import workloads_of
 from swapbench.core.results import Results, WorkloadResult
-from swapbench.core.stats import median_ci
+from swapbench.core.rules import Rule as Rule  # noqa: PLC0414  re-exported with its states
+from swapbench.core.rules import RuleState as RuleState  # noqa: PLC0414
 from swapbench.core.vram import Verdict
 from swapbench.errors import DecisionExit
 from swapbench.plan.models import Decision
 
-MIN_GATE_SAMPLES = 6  # the smallest n whose order statistics give a 95 % interval of the median
+RULE_ORDER = tuple(Decision.model_fields)  # the rules are listed in the order of the [decision] table
 
 
 class Status(StrEnum):
@@ -39,22 +42,6 @@ class Status(StrEnum):
         return int(DecisionExit[self.name])
 
 
-class RuleState(StrEnum):
-    MET = "met"
-    NOT_MET = "NOT met"
-    INCONCLUSIVE = "INCONCLUSIVE"
-    OPEN = "open"
-    NOT_APPLICABLE = "not applicable"
-
-
-class Rule(Frozen):
-    state: RuleState
-    detail: str
-
-    def __str__(self) -> str:
-        return f"{self.state.value}: {self.detail}"
-
-
 class DecisionResult(Frozen):
     status: Status
     reasons: list[
@@ -66,37 +53,11 @@ class DecisionResult(Frozen):
 
 def judged_workloads(candidate: Results, comparison: Comparison | None, kind: str) -> list[WorkloadResult]:
     """The candidate's workloads of a kind that verdicts are judged on (a cached nav beside a fresh one is not)."""
-    found = [w for w in candidate.workloads if w.workload.kind == kind]
+    found = workloads_of(candidate, kind)
     if comparison is None:
         return found
     shown_only = {w.workload for w in comparison.workloads if not w.judged}
     return [w for w in found if w.workload.name not in shown_only]
-
-
-def _adherence(navs: list[WorkloadResult], rule: Decision) -> Rule:
-    """Every nav workload, cached or fresh: the contract is met or not whatever the cache did."""
-    if not navs:
-        return Rule(state=RuleState.NOT_APPLICABLE, detail="schema adherence: the plan has no nav workload")
-    empty = [w.workload.name for w in navs if not w.metrics.samples]
-    if empty:
-        return Rule(state=RuleState.INCONCLUSIVE, detail=f"schema adherence: no sample of {', '.join(empty)}")
-    worst = min(navs, key=lambda w: w.metrics.schema_adherence or 0.0)
-    share = worst.metrics.schema_adherence or 0.0
-    ok = share >= rule.min_schema_adherence
-    detail = (f"schema adherence {share:.0%} {'>=' if ok else '<'} {rule.min_schema_adherence:.0%} "
-              f"({worst.workload.name}, {worst.metrics.samples} samples)")  # fmt: skip
-    return Rule(state=RuleState.MET if ok else RuleState.NOT_MET, detail=detail)
-
-
-def _describe(candidate: Results, judgment: Judgment | None, run_dir: str) -> Rule:
-    if not any(w.workload.kind == "describe" for w in candidate.workloads):
-        return Rule(state=RuleState.NOT_APPLICABLE, detail="describe judgment: the plan has no describe workload")
-    if judgment is None:
-        how = f"`swapbench decide {run_dir} --describe better` (or same, or worse)"
-        return Rule(state=RuleState.OPEN, detail=f"describe outputs not judged yet: {how}")
-    ok = judgment is Judgment.BETTER
-    detail = f"describe judged {judgment.value}" + ("" if ok else " (materially better is required)")
-    return Rule(state=RuleState.MET if ok else RuleState.NOT_MET, detail=detail)
 
 
 def _degenerate(candidate: Results, rule: Decision) -> list[Rule]:
@@ -134,60 +95,6 @@ def _vram(candidate: Results) -> Rule:
     return Rule(state=RuleState.MET if ok else RuleState.NOT_MET, detail=detail)
 
 
-def _latency_gate(navs: list[WorkloadResult], gate_ms: float) -> Rule:
-    """The candidate's p50 against a line in ms, judged on the p50's distribution-free 95 % interval; every nav
-    workload is judged, and the worst state decides (NOT met, then INCONCLUSIVE, then met)."""
-    if not navs:
-        return Rule(state=RuleState.NOT_APPLICABLE, detail="nav p50 gate: the plan has no nav workload")
-    found = []
-    for w in navs:
-        values = [s.exchange.latency_ms for s in w.samples if s.usable]
-        ci = median_ci(values)
-        if ci is None:
-            found.append(Rule(state=RuleState.INCONCLUSIVE,
-                              detail=f"nav p50 gate {gate_ms:.1f} ms: {len(values)} usable samples of "
-                                     f"{w.workload.name} are too few for an interval"))  # fmt: skip
-            continue
-        text = f"nav p50 ({w.workload.name}) 95 % interval {ci[0]:.1f}-{ci[1]:.1f} ms"
-        if ci[0] > gate_ms:
-            found.append(Rule(state=RuleState.NOT_MET, detail=f"{text} > {gate_ms:.1f} ms"))
-        elif ci[1] > gate_ms:
-            found.append(Rule(state=RuleState.INCONCLUSIVE, detail=f"{text} straddles the gate {gate_ms:.1f} ms"))
-        else:
-            found.append(Rule(state=RuleState.MET, detail=f"{text} <= {gate_ms:.1f} ms"))
-    return _worst(found)
-
-
-def _worst(found: list[Rule]) -> Rule:
-    order = (RuleState.NOT_MET, RuleState.INCONCLUSIVE, RuleState.MET)
-    return next(r for state in order for r in found if r.state is state)
-
-
-def _no_regression(navs: list[WorkloadResult], comparison: Comparison | None) -> Rule:
-    if not navs:
-        return Rule(state=RuleState.NOT_APPLICABLE, detail="latency regression: the plan has no nav workload")
-    if comparison is None:
-        return Rule(state=RuleState.INCONCLUSIVE, detail="latency regression: no baseline to compare with")
-    states = []
-    for w in navs:
-        wc, row = comparison.workload(w.workload.name), comparison.row(w.workload.name, "p50 ms")
-        if wc is None or row is None:
-            states.append(Rule(state=RuleState.INCONCLUSIVE, detail=f"{w.workload.name}: the baseline lacks it"))
-            continue
-        ratio = f"x{row.ratio:.3f} ({row.ci95[0]:.3f}-{row.ci95[1]:.3f})" if row.ratio and row.ci95 else ""
-        text = f"{w.workload.name} latency {row.verdict} {ratio} within ±{comparison.tolerance:.0%}"
-        if not wc.trusted and wc.drift is not None:
-            text += f", but the baseline drifted {wc.drift.ratio - 1:+.1%}: not trustworthy"
-            states.append(Rule(state=RuleState.INCONCLUSIVE, detail=text))
-        elif row.verdict in ("faster", "equivalent"):
-            states.append(Rule(state=RuleState.MET, detail=text))
-        elif row.verdict == "slower":
-            states.append(Rule(state=RuleState.NOT_MET, detail=text))
-        else:
-            states.append(Rule(state=RuleState.INCONCLUSIVE, detail=text))
-    return _worst(states)
-
-
 def _drift_notes(comparison: Comparison | None) -> list[str]:
     """One line naming every workload whose baseline moved beyond the tolerance during the window."""
     if comparison is None:
@@ -209,16 +116,14 @@ def decide(
 ) -> DecisionResult:
     """Every rule evaluated and listed, in the order of the plan's [decision] table; `run_dir` is the run folder
     as a shell reads it (quoted), for the command that records a missing judgment."""
-    navs = judged_workloads(candidate, comparison, "nav")
-    rules = [_adherence([w for w in candidate.workloads if w.workload.kind == "nav"], rule)]
-    if rule.describe_must_improve:
-        rules.append(_describe(candidate, judgment, run_dir))
+    keyed: list[tuple[str, Rule]] = []
+    for kind in KINDS:
+        judged = judged_workloads(candidate, comparison, kind.name)
+        ctx = RuleContext(rule, candidate, workloads_of(candidate, kind.name), judged, judgment, comparison, run_dir)
+        keyed += kind.rules(ctx)
     if rule.vram_in_band:
-        rules.append(_vram(candidate))
-    if rule.latency_gate_p50_ms is not None:
-        rules.append(_latency_gate(navs, rule.latency_gate_p50_ms))
-    if rule.latency_must_not_regress:
-        rules.append(_no_regression(navs, comparison))
+        keyed.append(("vram_in_band", _vram(candidate)))
+    rules = [r for _, r in sorted(keyed, key=lambda kr: RULE_ORDER.index(kr[0]))]
     rules += _degenerate(candidate, rule)
     return DecisionResult(status=_status(rules), reasons=[str(r) for r in rules] + _drift_notes(comparison),
                    judgment=judgment, note=note)  # fmt: skip
@@ -240,21 +145,11 @@ def rule_warnings(
 ) -> list[str]:
     """For `check --dry-run`: each rule that cannot apply to this plan (reported as not applicable), or that
     can never be met (its answer would always be INCONCLUSIVE)."""
-    found = []
-    if "nav" not in kinds:
-        found.append("min_schema_adherence: no nav workload, so it is not applicable")
-    if rule.describe_must_improve and "describe" not in kinds:
-        found.append("describe_must_improve: no describe workload, so it is not applicable")
+    found: list[tuple[str, str]] = []
+    for kind in KINDS:
+        found += kind.rule_warnings(rule, PlanFacts(kind.name in kinds, samples, has_baseline))
     if rule.vram_in_band and not has_band:
-        found.append("vram_in_band: no [gates] candidate_vram_gb band, so it is not applicable")
+        found.append(("vram_in_band", "vram_in_band: no [gates] candidate_vram_gb band, so it is not applicable"))
     elif rule.vram_in_band and not gpu_read:
-        found.append("vram_in_band: no GPU is read on this host now, so it would not be applicable")
-    latency = rule.latency_gate_p50_ms is not None or rule.latency_must_not_regress
-    if latency and "nav" not in kinds:
-        found.append("latency rules: no nav workload, so they are not applicable")
-    if rule.latency_gate_p50_ms is not None and "nav" in kinds and samples < MIN_GATE_SAMPLES:
-        found.append(f"latency_gate_p50_ms can never be met: the p50's 95 % interval needs {MIN_GATE_SAMPLES} "
-                     f"samples, the plan takes {samples}")  # fmt: skip
-    if rule.latency_must_not_regress and "nav" in kinds and not has_baseline:
-        found.append("latency_must_not_regress can never be met: the plan measures no baseline to compare with")
-    return found
+        found.append(("vram_in_band", "vram_in_band: no GPU is read on this host now, so it would not be applicable"))
+    return [text for _, text in sorted(found, key=lambda kt: RULE_ORDER.index(kt[0]))]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 
-from swapbench.core.results import LatencyStats, Sample, WorkloadMetrics
+from swapbench.core.results import ADHERES, LatencyStats, Sample, ScoreFigure, ScoreSpec, WorkloadMetrics
 from swapbench.core.stats import bootstrap_ci, percentile, relative_precision, spread
 
 
@@ -64,11 +64,14 @@ def strategy_counts(samples: Sequence[Sample]) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def schema_adherence(samples: Sequence[Sample], parsed: bool) -> float | None:
-    """Share of all samples (errors included) whose answer met the contract; None if nothing is parsed."""
-    if not parsed or not samples:
-        return None
-    return sum(1 for s in samples if s.parse is not None and s.parse.adheres) / len(samples)
+def score_figures(samples: Sequence[Sample], specs: Sequence[ScoreSpec]) -> dict[str, ScoreFigure]:
+    """Each score's share over the samples that carry it (a failed request carries it as false)."""
+    found = {}
+    for spec in specs:
+        values = [s.scores[spec.key] for s in samples if spec.key in s.scores]
+        passed = sum(values)
+        found[spec.key] = ScoreFigure(n=len(values), passed=passed, share=passed / len(values) if values else None)
+    return found
 
 
 def cache_share(samples: Sequence[Sample]) -> float | None:
@@ -114,9 +117,12 @@ def degenerate_counts(samples: Sequence[Sample]) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def workload_metrics(samples: Sequence[Sample], parsed: bool, cache_prompt: bool = True) -> WorkloadMetrics:
-    """All metrics of one workload; `parsed` says whether the workload has a parse contract (nav). Latency,
-    tok/s and Hz are over usable answers: a transport error or a degenerate answer is counted, not timed."""
+def workload_metrics(
+    samples: Sequence[Sample], scores: Sequence[ScoreSpec] = (), cache_prompt: bool = True
+) -> WorkloadMetrics:
+    """All metrics of one workload; `scores` are the per-sample scores its kind records (nav: adherence to its
+    parse contract). Latency, tok/s and Hz are over usable answers: a transport error or a degenerate answer is
+    counted, not timed."""
     ok = [s for s in samples if s.usable]
     client = [s.exchange.latency_ms for s in ok]
     server = [t for s in ok if s.exchange.timings and (t := s.exchange.timings.total_ms) is not None]
@@ -125,6 +131,7 @@ def workload_metrics(samples: Sequence[Sample], parsed: bool, cache_prompt: bool
     decode = [t for s in ok if s.exchange.timings and (t := s.exchange.timings.predicted_ms) is not None]
     client_stats = latency_stats(client)
     share = cache_share(samples)
+    figures = score_figures(samples, scores)
     return WorkloadMetrics(
         samples=len(samples),
         ok=len(ok),
@@ -138,7 +145,7 @@ def workload_metrics(samples: Sequence[Sample], parsed: bool, cache_prompt: bool
         e2e_tok_s=_median_or_none(e2e_rates(ok)),
         effective_hz=1000.0 / client_stats.p50 if client_stats and client_stats.p50 > 0 else None,
         achieved_hz=achieved_hz(ok),
-        schema_adherence=schema_adherence(samples, parsed),
+        schema_adherence=figures[ADHERES].share if ADHERES in figures else None,
         parse_strategies=strategy_counts(samples),
         thinking_leaks=sum(1 for s in samples if s.thinking_leak is not None),
         cache_share=share,
@@ -146,4 +153,5 @@ def workload_metrics(samples: Sequence[Sample], parsed: bool, cache_prompt: bool
         decode_ms=latency_stats(decode),
         p50_precision=relative_precision(client),
         warnings=figure_warnings(samples, cache_prompt, share),
+        scores=figures,
     )

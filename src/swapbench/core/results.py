@@ -5,13 +5,16 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from swapbench.core.frozen import Frozen
 from swapbench.core.vram import Footprint, VramSample
+from swapbench.plan.models import KindName
 
-SCHEMA_VERSION = 2
-READABLE_VERSIONS = (1, 2)  # version 1 lacks frames, cache and degenerate fields: their defaults apply
+SCHEMA_VERSION = 3
+# version 1 lacks frames, cache and degenerate fields: their defaults apply; versions 1 and 2 lack the scores,
+# which their parse outcomes give (the one score they had: a nav answer's adherence)
+READABLE_VERSIONS = (1, 2, 3)
 READABLE_TEXT = " and ".join(map(str, READABLE_VERSIONS))
 
 
@@ -52,6 +55,28 @@ class ParseOutcome(Frozen):
         return self.strategy in (1, 2) and self.schema_ok is not False
 
 
+ADHERES = "adheres"  # the score of a kind with a parse contract: the answer met it (strategy 1 or 2, schema ok)
+
+
+class ScoreSpec(Frozen):
+    """One per-sample score a workload kind records: its key in `Sample.scores`, and how it reads."""
+
+    key: str
+    label: str = Field(description="How reports and comparisons name its share, e.g. 'schema adherence'.")
+    higher_is_better: bool = True
+
+
+ADHERENCE = ScoreSpec(key=ADHERES, label="schema adherence")
+
+
+class ScoreFigure(Frozen):
+    """A score over a workload's samples: how many carry it, how many passed, and the share."""
+
+    n: int
+    passed: int
+    share: float | None
+
+
 class ThinkingLeak(Frozen):
     marker: str
     where: Literal["content", "reasoning_content"]
@@ -89,6 +114,24 @@ class Sample(Frozen):
         description="The server answered but nothing usable came back: 'empty' (no text, or whitespace only) or "
         "'cut' (stopped by max_tokens before a nav answer met its contract). Neither an error nor a pass.",
     )
+    scores: dict[str, bool] = Field(
+        default_factory=dict,
+        description="The kind's per-sample scores, by key (nav: adheres; chat: passed, on lines that say what to "
+        "answer); a failed request scores false.",
+    )
+    item: int | None = Field(None, description="Which of the workload's prompts was sent (chat: its line, 0-based).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _scores_of_old_files(cls, data: Any) -> Any:
+        """Files before schema 3 have no scores: a parse outcome gives the one they had."""
+        if (
+            isinstance(data, dict)
+            and "scores" not in data
+            and isinstance(parse := data.get("parse"), dict | ParseOutcome)
+        ):
+            return {**data, "scores": {ADHERES: ParseOutcome.model_validate(parse).adheres}}
+        return data
 
     @property
     def ok(self) -> bool:
@@ -126,7 +169,9 @@ class WorkloadMetrics(Frozen):
     e2e_tok_s: float | None = Field(description="Median of completion tokens / client latency.")
     effective_hz: float | None = Field(description="1000 / client p50.")
     achieved_hz: float | None = Field(description="Samples completed per second of the measured loop.")
-    schema_adherence: float | None = Field(description="nav: share of all samples parsed by strategy 1 or 2.")
+    schema_adherence: float | None = Field(
+        description="nav: share of all samples parsed by strategy 1 or 2 (the share of scores['adheres'])."
+    )
     parse_strategies: dict[str, int] = Field(default_factory=dict)
     thinking_leaks: int = 0
     cache_share: float | None = Field(
@@ -139,13 +184,23 @@ class WorkloadMetrics(Frozen):
         None, description="Half-width of the distribution-free 95 % interval of the p50, relative to it."
     )
     warnings: list[str] = Field(default_factory=list, description="Spread, outliers, cache: what weakens the figures.")
+    scores: dict[str, ScoreFigure] = Field(default_factory=dict, description="Each of the kind's scores, by key.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _figures_of_old_files(cls, data: Any) -> Any:
+        """Files before schema 3 kept adherence alone: it is the one score they had."""
+        if not isinstance(data, dict) or "scores" in data or data.get("schema_adherence") is None:
+            return data
+        n, share = data.get("samples", 0), data["schema_adherence"]
+        return {**data, "scores": {ADHERES: {"n": n, "passed": round(share * n), "share": share}}}
 
 
 class WorkloadInfo(Frozen):
     """The workload as it was sent: enough to refuse comparing unlike runs."""
 
     name: str
-    kind: Literal["nav", "describe"]
+    kind: KindName
     max_tokens: int
     prompt: str
     prompt_sha256: str
@@ -154,6 +209,7 @@ class WorkloadInfo(Frozen):
     enable_thinking: bool
     json_schema: dict[str, Any] | None = None
     cache_prompt: bool = Field(True, description="false: the server was asked to evaluate every prompt afresh.")
+    scores: list[ScoreSpec] = Field(default_factory=list, description="The per-sample scores its kind records.")
 
     @property
     def cache_mode(self) -> str:
@@ -166,6 +222,15 @@ class WorkloadResult(Frozen):
     samples: list[Sample]
     metrics: WorkloadMetrics
     extension: str | None = Field(None, description="Whether the N -> N2 extension ran, and why.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _score_specs_of_old_files(cls, data: Any) -> Any:
+        """Files before schema 3 name no scores: a workload whose samples were parsed scored adherence."""
+        if not isinstance(data, dict) or not isinstance(info := data.get("workload"), dict) or "scores" in info:
+            return data
+        parsed = any(isinstance(s, dict) and s.get("parse") is not None for s in data.get("samples", []))
+        return {**data, "workload": {**info, "scores": [ADHERENCE.model_dump()] if parsed else []}}
 
 
 class RunStatus(StrEnum):

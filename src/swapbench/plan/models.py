@@ -10,7 +10,7 @@ import ipaddress
 import re
 import urllib.parse
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 
@@ -21,9 +21,6 @@ NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 NAME_MAX = 64
 CALLABLE_PATTERN = r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"
 SHA256_PATTERN = r"^[0-9a-fA-F]{64}$"
-
-DEFAULT_MAX_TOKENS = {"nav": 20, "describe": 128}
-
 
 # TOML has integers, floats, booleans and strings of its own: a value of the wrong one is a mistake (`port =
 # "8081"`, `stream = "false"`), refused rather than converted (strict). TOML has no path or pair type: a path
@@ -184,20 +181,14 @@ class CallableRef(StrictModel):
     python_path: list[PlanPath] = Field(default_factory=list)
 
 
-class Workload(StrictModel):
-    """`[[workloads]]`: one kind of request, measured on every target."""
+class WorkloadBase(StrictModel):
+    """What every `[[workloads]]` entry has, whatever its kind. Each kind's model below holds what that kind
+    needs; its module (core/kinds/KIND.py) says how it is sent, scored and judged."""
 
     name: str = Field(pattern=NAME_PATTERN, max_length=NAME_MAX)
-    kind: Literal["nav", "describe"]
-    prompt: str | None = Field(None, description="Literal prompt text; or use prompt_builder.")
-    prompt_builder: CallableRef | None = Field(None, description="Function returning the prompt text.")
     system: str | None = Field(None, description="Optional system message.")
-    max_tokens: int | None = Field(None, gt=0, description="Default: nav 20, describe 128.")
+    max_tokens: int | None = Field(None, gt=0, description="Default: nav 20, describe 128, chat 256.")
     image: bool = Field(True, description="Send the run's image with each request.")
-    parser: CallableRef | None = Field(
-        None, description="nav only: function(content) -> (value, strategy 1|2|3 or None)."
-    )
-    json_schema: PlanPath | None = Field(None, description="nav only: JSON Schema file for the parsed value.")
     enable_thinking: bool = Field(False, description="Sent as chat_template_kwargs.enable_thinking.")
     cache_prompt: bool = Field(
         True,
@@ -207,17 +198,76 @@ class Workload(StrictModel):
     )
     extra_body: dict[str, Any] = Field(default_factory=dict, description="Merged into every request body.")
 
-    @property
-    def effective_max_tokens(self) -> int:
-        return self.max_tokens or DEFAULT_MAX_TOKENS[self.kind]
+    @model_validator(mode="before")
+    @classmethod
+    def _keys_of_other_kinds(cls, data: Any) -> Any:
+        """A key another kind has (json_schema on a describe workload) is named as such, not as unknown."""
+        if not isinstance(data, dict) or "kind" not in cls.model_fields:
+            return data
+        for key in data:
+            owners = [name for name, model in _kind_models().items() if key in model.model_fields]
+            if key not in cls.model_fields and owners:
+                raise ValueError(f"{key} applies to {' and '.join(owners)} workloads only")
+        return data
+
+
+def _kind_models() -> dict[str, type[WorkloadBase]]:
+    """Each kind's plan model by its name (the `kind` it takes), in the order of the `Workload` union."""
+    models: tuple[type[WorkloadBase], ...] = get_args(get_args(Workload)[0])
+    return {get_args(m.model_fields["kind"].annotation)[0]: m for m in models}
+
+
+class OnePromptWorkload(WorkloadBase):
+    """A kind that sends one prompt (with each frame): given literally, built by a function, or the kind's own."""
+
+    prompt: str | None = Field(None, description="Literal prompt text; or use prompt_builder.")
+    prompt_builder: CallableRef | None = Field(None, description="Function returning the prompt text.")
 
     @model_validator(mode="after")
-    def _coherent(self) -> Workload:
+    def _one_prompt(self) -> OnePromptWorkload:
         if self.prompt is not None and self.prompt_builder is not None:
             raise ValueError("give either prompt or prompt_builder, not both")
-        if self.kind == "describe" and (self.parser or self.json_schema):
-            raise ValueError("parser and json_schema apply to nav workloads only")
         return self
+
+
+class NavWorkload(OnePromptWorkload):
+    """`kind = "nav"`: the robot's next move as JSON, held to its parse contract and schema."""
+
+    kind: Literal["nav"]
+    parser: CallableRef | None = Field(None, description="function(content) -> (value, strategy 1|2|3 or None).")
+    json_schema: PlanPath | None = Field(None, description="JSON Schema file for the parsed value.")
+
+
+class DescribeWorkload(OnePromptWorkload):
+    """`kind = "describe"`: free text about the image, kept whole for blinded side-by-side judging."""
+
+    kind: Literal["describe"]
+
+
+class ChatWorkload(WorkloadBase):
+    """`kind = "chat"`: text prompts from a JSONL file, one request per line, each optionally with the answer
+    it must give."""
+
+    kind: Literal["chat"]
+    prompts: PlanPath = Field(
+        description='A JSONL file: one object per line, {"prompt": "..."} with optionally "expected" (the answer, '
+        'surrounding whitespace aside) or "regex" (searched for in the answer), and "system".'
+    )
+    image: bool = Field(False, description="Always false: chat is text-only.")
+
+    @model_validator(mode="after")
+    def _text_only(self) -> ChatWorkload:
+        if self.image:
+            raise ValueError("chat workloads are text-only: remove image = true")
+        return self
+
+
+Workload = Annotated[NavWorkload | DescribeWorkload | ChatWorkload, Field(discriminator="kind")]
+KindName = Literal["nav", "describe", "chat"]
+DEFAULT_WORKLOADS: tuple[Workload, ...] = (
+    NavWorkload(name="nav", kind="nav"),
+    DescribeWorkload(name="describe", kind="describe"),
+)
 
 
 def _check_url(url: str) -> str:
@@ -637,6 +687,9 @@ class Decision(StrictModel):
     latency_must_not_regress: bool = Field(
         False, description="The judged nav workload's latency verdict must be faster or equivalent, not slower."
     )
+    min_pass_rate: float | None = Field(
+        None, ge=0, le=1, description="chat: share of the lines with an expected answer or regex that must pass."
+    )
     max_degenerate_share: float = Field(
         0.05, ge=0, le=1, description="Most answers that may be empty or cut before anything usable, per workload."
     )
@@ -681,9 +734,7 @@ class Plan(StrictModel):
 
     run: RunSettings = Field(default_factory=RunSettings)
     image: ImageSpec | None = None
-    workloads: Annotated[list[Workload], Field(min_length=1)] = Field(
-        default_factory=lambda: [Workload(name="nav", kind="nav"), Workload(name="describe", kind="describe")]
-    )
+    workloads: Annotated[list[Workload], Field(min_length=1)] = Field(default_factory=lambda: list(DEFAULT_WORKLOADS))
     baseline: Target | None = None
     candidates: list[Target] = Field(default_factory=list)
     services: list[Service] = Field(default_factory=list)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Literal
@@ -17,9 +18,10 @@ from swapbench.core.metrics import decode_rates, e2e_rates
 from swapbench.core.phases import Phase
 from swapbench.core.results import Degenerate, Results, RunStatus, Sample, WorkloadMetrics, WorkloadResult
 from swapbench.core.steps import Outcome, failures
+from swapbench.plan.models import KindName
 from swapbench.report.docs import Change, DocumentChange
 
-ROW_VERSION = 1  # the columns of an exported sample; a new column is a new version
+ROW_VERSION = 2  # the columns of an exported sample; a new column is a new version (2: item, scores)
 JSON_VERSION = 1  # the layout of each command's `--json` output
 Source = tuple[str, Results]  # a results file's name and what it holds
 
@@ -36,7 +38,7 @@ class SampleRow(Frozen):
                                "leave these rows out to compare the baseline with a candidate.")  # fmt: skip
     model: str | None = Field(description="The model file the server reported (llama-server's model_path).")
     workload: str = Field(description="The workload's name in the plan.")
-    workload_kind: Literal["nav", "describe"]
+    workload_kind: KindName
     cache_mode: str = Field(description="fresh: the server was asked to evaluate every prompt; else cached.")
     warmup: bool = Field(description="A warm-up request: never in the figures.")
     sample_index: int = Field(description="Its place among the workload's warm-up or measured requests.")
@@ -68,6 +70,9 @@ class SampleRow(Frozen):
     schema_valid: bool | None = Field(description="nav: the parsed object met the JSON schema.")
     schema_adherent: bool | None = Field(description="nav: parsed by strategy 1 or 2 and schema-valid.")
     parse_error: str | None
+    item: int | None = Field(description="Which of the workload's prompts was sent (chat: its JSONL line, 0-based).")
+    scores: dict[str, bool] = Field(description="The kind's per-sample scores (nav: adheres; chat: passed, on lines "
+                                    "that say what to answer); in CSV, a JSON object.")  # fmt: skip
     thinking_leaked: bool = Field(description="A thinking marker showed in the answer.")
     thinking_leak_where: Literal["content", "reasoning_content"] | None
     content: str | None = Field(description="The answer's text.")
@@ -105,7 +110,8 @@ def sample_row(source: Source, work: WorkloadResult, sample: Sample, warmup: boo
         decode_tok_s=_first(decode_rates([sample])), e2e_tok_s=_first(e2e_rates([sample])),
         reconnects=ex.reconnects, parse_strategy=parse.strategy if parse else None,
         schema_valid=parse.schema_ok if parse else None, schema_adherent=parse.adheres if parse else None,
-        parse_error=parse.error if parse else None, thinking_leaked=leak is not None,
+        parse_error=parse.error if parse else None, item=sample.item, scores=sample.scores,
+        thinking_leaked=leak is not None,
         thinking_leak_where=leak.where if leak else None, content=ex.content, reasoning_content=ex.reasoning_content,
     )  # fmt: skip
 
@@ -124,6 +130,8 @@ def _cell(value: object) -> object:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, dict):
+        return json.dumps(value, separators=(",", ":"))
     return value
 
 
@@ -145,7 +153,7 @@ def render_jsonl(sources: Sequence[Source]) -> str:
 
 class WorkloadSummary(Frozen):
     workload: str
-    kind: Literal["nav", "describe"]
+    kind: KindName
     cache_mode: str
     metrics: WorkloadMetrics
 

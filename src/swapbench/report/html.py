@@ -23,6 +23,7 @@ from matplotlib.ticker import MaxNLocator, ScalarFormatter
 
 from swapbench.core.compare import TOO_FEW, Comparison, MetricDelta, WorkloadComparison
 from swapbench.core.decision import DecisionResult, Judgment, Status
+from swapbench.core.kinds import SCORE_LEGEND, first_score, kind_of
 from swapbench.core.phases import Phase
 from swapbench.core.results import ImageInfo, Results, Sample
 from swapbench.core.stats import ShiftVerdict
@@ -169,7 +170,7 @@ def describe_side_by_side(results: Sequence[Results]) -> list[tuple[str | None, 
             break
         frame = i if frames else None
         answers = [(r.label, _answer(w.samples, frame, i)) for r in results for w in r.workloads
-                   if w.workload.kind == "describe"]  # fmt: skip
+                   if kind_of(w.workload.kind).shows_answers]  # fmt: skip
         if all(a is None for _, a in answers):
             break
         if frames:
@@ -274,7 +275,9 @@ def headline(results: Sequence[Results], comparison: Comparison | None, decision
                     commands)  # fmt: skip
 
 
-_ENV.globals.update(tone=verdict_tone, status_tones=STATUS_TONES)
+_ENV.globals.update(
+    tone=verdict_tone, status_tones=STATUS_TONES, first_score=first_score, scores=SCORE_LEGEND, kind=kind_of
+)
 
 
 def render_html(

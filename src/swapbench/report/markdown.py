@@ -8,6 +8,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from swapbench.core.compare import Comparison
 from swapbench.core.decision import DecisionResult
+from swapbench.core.kinds import SCORE_LEGEND, first_score, kind_of
 from swapbench.core.results import Results
 from swapbench.core.steps import SwapReport
 
@@ -40,7 +41,17 @@ def _interval(value: tuple[float, float] | None) -> str:
     return "—" if value is None else f"x{value[0]:.3f} to x{value[1]:.3f}"
 
 
-_ENV.globals.update(num=_num, ci=_ci, pct=_pct, gib=_gib, ratio=_ratio, interval=_interval)
+_ENV.globals.update(
+    num=_num,
+    ci=_ci,
+    pct=_pct,
+    gib=_gib,
+    ratio=_ratio,
+    interval=_interval,
+    kind=kind_of,
+    first_score=first_score,
+    scores=SCORE_LEGEND,
+)
 
 
 def render_markdown(

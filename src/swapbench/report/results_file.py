@@ -19,9 +19,7 @@ def workload_results(runs: Sequence[WorkloadRun]) -> list[WorkloadResult]:
             workload=run.workload.info,
             warmup=run.warmup,
             samples=run.samples,
-            metrics=workload_metrics(
-                run.samples, parsed=run.workload.parse is not None, cache_prompt=run.workload.info.cache_prompt
-            ),
+            metrics=workload_metrics(run.samples, run.workload.info.scores, run.workload.info.cache_prompt),
             extension=run.extension,
         )
         for run in runs
@@ -34,7 +32,7 @@ def reanalysed(results: Results) -> Results:
     for w in results.workloads:
         # a results file written before degenerate answers were told apart (schema 1) is judged alike
         samples = [s.model_copy(update={"degenerate": degenerate(s.exchange, s.parse)}) for s in w.samples]
-        metrics = workload_metrics(samples, w.workload.kind == "nav", w.workload.cache_prompt)
+        metrics = workload_metrics(samples, w.workload.scores, w.workload.cache_prompt)
         workloads.append(w.model_copy(update={"samples": samples, "metrics": metrics}))
     return results.model_copy(update={"workloads": workloads})
 

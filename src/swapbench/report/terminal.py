@@ -19,6 +19,7 @@ from rich.text import Text
 from swapbench.core.bench import WorkloadRun
 from swapbench.core.compare import Comparison
 from swapbench.core.decision import DecisionResult
+from swapbench.core.kinds import SCORE_LEGEND, first_score
 from swapbench.core.phases import Phase
 from swapbench.core.results import LatencyStats, Results, Sample
 from swapbench.core.status import HistoryRecord
@@ -73,10 +74,10 @@ def summary_table(results: Sequence[Results], title: str = "swapbench") -> Table
         caption="latency in ms (client, send to last byte) over usable answers; mode: fresh = every prompt "
         "evaluated (cache_prompt = false), cached = the server may reuse it; cache: share of prompt tokens from "
         "the server's cache; prefill: server prompt_ms p50; CI: bootstrap 95% of p50; Hz: 1000/p50; "
-        "schema: nav adherence; degen: empty or cut answers (not timed); err: failed requests",
+        f"score: {SCORE_LEGEND}; degen: empty or cut answers (not timed); err: failed requests",
     )
     for name in ("target", "workload", "mode", "n", "p50", "p95", "p99", "p50 CI", "prefill", "cache", "tok/s",
-                 "Hz", "schema", "think", "degen", "err"):  # fmt: skip
+                 "Hz", "score", "think", "degen", "err"):  # fmt: skip
         left = name in ("target", "workload", "mode")
         table.add_column(name, justify="left" if left else "right", no_wrap=True, overflow="fold")
     for res in results:
@@ -84,11 +85,11 @@ def summary_table(results: Sequence[Results], title: str = "swapbench") -> Table
             m = w.metrics
             c = m.client_latency_ms
             ci = f"{c.p50_ci95[0]:.1f}-{c.p50_ci95[1]:.1f}" if c and c.p50_ci95 else "—"
-            adherence = "—" if m.schema_adherence is None else f"{m.schema_adherence:.0%}"
+            score = _share(first_score(w))
             table.add_row(
                 escape(res.label), escape(w.workload.name), w.workload.cache_mode, str(m.samples),
                 _ms(c, "p50"), _ms(c, "p95"), _ms(c, "p99"), ci, _ms(m.prompt_ms, "p50"), _share(m.cache_share),
-                _num(m.decode_tok_s), _num(m.effective_hz), adherence, str(m.thinking_leaks),
+                _num(m.decode_tok_s), _num(m.effective_hz), score, str(m.thinking_leaks),
                 _degenerate(m.degenerate), f"[red]{m.errors}[/]" if m.errors else "0",
             )  # fmt: skip
     return table
@@ -150,9 +151,10 @@ def ratio_table(baseline: Results, candidate: Results) -> Table:
     """Candidate against baseline per shared workload, as ratios (candidate / baseline)."""
     title = escape(f"{candidate.label} vs {baseline.label} (ratio = candidate / baseline)")
     table = Table(title=title, header_style="bold")
-    for name in ("workload", "p50 base", "p50 cand", "p50 ratio", "tok/s ratio", "schema base", "schema cand"):
+    for name in ("workload", "p50 base", "p50 cand", "p50 ratio", "tok/s ratio", "score base", "score cand"):
         table.add_column(name, justify="left" if name == "workload" else "right", no_wrap=True)
     cand = {w.workload.name: w.metrics for w in candidate.workloads}
+    theirs = {w.workload.name: w for w in candidate.workloads}
     for w in baseline.workloads:
         if w.workload.name not in cand:
             continue
@@ -165,8 +167,8 @@ def ratio_table(baseline: Results, candidate: Results) -> Table:
             _num(cp),
             _ratio(bp, cp),
             _ratio(b.decode_tok_s, c.decode_tok_s),
-            _share(b.schema_adherence),
-            _share(c.schema_adherence),
+            _share(first_score(w)),
+            _share(first_score(theirs[w.workload.name])),
         )
     return table
 
@@ -308,7 +310,7 @@ def comparison_tables(comparison: Comparison) -> Group:
         for name in ("metric", comparison.baseline, comparison.candidate, "ratio", "95% interval", "verdict"):
             table.add_column(escape(name), justify="left" if name in ("metric", "verdict") else "right")
         for r in w.rows:
-            fmt = _share if r.metric in ("schema adherence", "cache share") else _num
+            fmt = _share if r.share else _num
             ratio = "—" if r.ratio is None else f"x{r.ratio:.3f}"
             verdict = Text(r.verdict, style=VERDICT_STYLE.get(r.verdict, ""))
             if not w.trusted and r.verdict in ("faster", "slower", "equivalent"):

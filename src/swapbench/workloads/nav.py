@@ -1,4 +1,4 @@
-"""The nav workload: a default prompt builder and the three-strategy parse contract.
+"""The nav workload's three-strategy parse contract (its prompt, schema and rules: core/kinds/nav.py).
 
 Strategy 1: the whole content is the expected JSON object.
 Strategy 2: the object is extracted from a code fence or from surrounding text.
@@ -16,27 +16,10 @@ from typing import Any
 
 import jsonschema
 
+from swapbench.core.kinds.nav import DEFAULT_SCHEMA
 from swapbench.core.results import ParseOutcome
 
-ACTIONS = ("forward", "left", "right", "back", "stop")
-
-DEFAULT_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["action"],
-    "properties": {"action": {"enum": list(ACTIONS)}},
-}
-
 _FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.DOTALL)
-
-
-def build_prompt(goal: str = "something interesting") -> str:
-    """The built-in nav prompt, for users without a prompt builder of their own."""
-    choices = ", ".join(f'"{a}"' for a in ACTIONS)
-    return (
-        "You drive a small robot car. The image is its front camera view. "
-        f"Goal: find {goal}. Decide the next move. "
-        f'Reply with only a JSON object {{"action": A}} where A is one of {choices}. No other text.'
-    )
 
 
 def _objects_in(text: str) -> Iterator[Any]:

@@ -23,19 +23,21 @@ import referencing.jsonschema
 
 from swapbench.adapters.image import LoadedFrames, load_frames, read_regular_file
 from swapbench.core.bench import BenchWorkload
+from swapbench.core.kinds import Prompts, kind_of, max_tokens
+from swapbench.core.kinds.base import MAX_PROMPT_BYTES
 from swapbench.core.results import ParseOutcome, WorkloadInfo
 from swapbench.errors import InputError, PlanError, WorkloadError
 from swapbench.plan.load import LoadedPlan
-from swapbench.plan.models import CallableRef, Target, Workload
-from swapbench.workloads import describe, nav
+from swapbench.plan.models import CallableRef, NavWorkload, OnePromptWorkload, Target, Workload
+from swapbench.workloads import nav
 from swapbench.workloads.deadline import Overrun, call_with_deadline
 from swapbench.workloads.isolated import CALL_TIMEOUT_S, Ending, IsolatedCall, Raised, Returned, call_isolated
 
 Parser = Callable[[str | None], ParseOutcome]
 Resolve = Callable[[Path], Path]
 
-MAX_PROMPT_BYTES = 100_000
 MAX_SCHEMA_BYTES = 2**20
+MAX_PROMPTS_FILE_BYTES = 16 * 2**20
 # Answers a nav parser must survive: strict JSON, fenced JSON, prose, nothing at all.
 PARSER_SAMPLES = ('{"action": "forward"}', '```json\n{"action": "left"}\n```', "I'd go left", "")
 SCHEMA_SAMPLES: tuple[Any, ...] = ({"action": "forward"}, {"action": "left", "reason": "x"}, {}, [], "left", None, 0)
@@ -192,11 +194,13 @@ def _parser_problem(outcome: Returned) -> str | None:
 
 
 def _prompt(workload: Workload, where: str, resolve: Resolve, timeout_s: float) -> str:
-    if workload.prompt is not None:
+    if isinstance(workload, OnePromptWorkload) and workload.prompt is not None:
         return workload.prompt
-    if workload.prompt_builder is not None:
+    if isinstance(workload, OnePromptWorkload) and workload.prompt_builder is not None:
         return built_prompt(workload.prompt_builder, f"{where}.prompt_builder", resolve, timeout_s)
-    return nav.build_prompt() if workload.kind == "nav" else describe.DEFAULT_PROMPT
+    default = kind_of(workload.kind).default_prompt()
+    assert default is not None, f"{workload.kind} has neither a default prompt nor prompts of its own"
+    return default
 
 
 def read_schema(path: Path, key: str) -> dict[str, Any]:
@@ -274,11 +278,9 @@ def _try_schema(schema: dict[str, Any], path: Path, key: str) -> None:
 
 
 def _schema(workload: Workload, where: str, resolve: Resolve) -> dict[str, Any] | None:
-    if workload.json_schema is not None:
+    if isinstance(workload, NavWorkload) and workload.json_schema is not None:
         return read_schema(resolve(workload.json_schema), f"{where}.json_schema")
-    if workload.kind == "nav" and workload.prompt is None and workload.prompt_builder is None:
-        return nav.DEFAULT_SCHEMA  # the built-in prompt asks for exactly this
-    return None
+    return kind_of(workload.kind).default_schema(workload)
 
 
 def _parser(
@@ -289,7 +291,7 @@ def _parser(
     timeout_s: float,
     parse_timeout_s: float,
 ) -> Parser | None:
-    if workload.kind != "nav":
+    if not isinstance(workload, NavWorkload):  # the one kind with a parse contract (and user parsers)
         return None
     ref = workload.parser
     if ref is None:
@@ -318,20 +320,21 @@ def _parser(
 
 
 def request_body(
-    workload: Workload, prompt: str, image_url: str | None, seed: int, model: str | None
+    workload: Workload, prompt: str, image_url: str | None, seed: int, model: str | None, system: str | None = None
 ) -> dict[str, Any]:
-    """The chat-completions body: deterministic sampling, thinking off unless asked, extra fields last."""
+    """The chat-completions body: deterministic sampling, thinking off unless asked, extra fields last; `system`
+    (a prompt's own) before the workload's."""
     content: list[dict[str, Any]] = []
     if workload.image and image_url is not None:
         content.append({"type": "image_url", "image_url": {"url": image_url}})
     content.append({"type": "text", "text": prompt})
     messages: list[dict[str, Any]] = []
-    if workload.system:
-        messages.append({"role": "system", "content": workload.system})
+    if system or workload.system:
+        messages.append({"role": "system", "content": system or workload.system})
     messages.append({"role": "user", "content": content})
     body: dict[str, Any] = {
         "messages": messages,
-        "max_tokens": workload.effective_max_tokens,
+        "max_tokens": max_tokens(workload),
         "temperature": 0,
         "seed": seed,
         "chat_template_kwargs": {"enable_thinking": workload.enable_thinking},
@@ -356,25 +359,42 @@ def prepare(
 ) -> BenchWorkload:
     """Check and assemble one workload; user code runs isolated, within `call_timeout_s` per function."""
     where = f"workloads[{index}]"
+    kind = kind_of(workload.kind)
     schema = _schema(workload, where, resolve)
-    prompt = _prompt(workload, where, resolve, call_timeout_s)
+    many = kind.prompts(workload, where, _reader(resolve))
+    prompt = _prompt(workload, where, resolve, call_timeout_s) if many is None else many.text
     info = WorkloadInfo(
         name=workload.name,
         kind=workload.kind,
-        max_tokens=workload.effective_max_tokens,
+        max_tokens=max_tokens(workload),
         prompt=prompt,
-        prompt_sha256=hashlib.sha256(prompt.encode()).hexdigest(),
+        prompt_sha256=hashlib.sha256(prompt.encode()).hexdigest() if many is None else many.sha256,
         system=workload.system,
         image=workload.image,
         enable_thinking=workload.enable_thinking,
         json_schema=schema,
         cache_prompt=workload.cache_prompt,
+        scores=list(kind.scores),
     )
+    parse = _parser(workload, schema, where, resolve, call_timeout_s, parse_timeout_s)
+    if many is not None:
+        return BenchWorkload(info=info, bodies=_bodies(workload, many, seed, model), parse=parse, score=many.score,
+                             itemised=True)  # fmt: skip
     framed = workload.image and bool(image_urls)
     urls: Sequence[str | None] = image_urls if framed else [None]
     bodies = tuple(request_body(workload, prompt, url, seed, model) for url in urls)
-    parse = _parser(workload, schema, where, resolve, call_timeout_s, parse_timeout_s)
     return BenchWorkload(info=info, bodies=bodies, parse=parse, framed=framed)
+
+
+def _bodies(workload: Workload, many: Prompts, seed: int, model: str | None) -> tuple[dict[str, Any], ...]:
+    systems = many.systems or (None,) * len(many.texts)
+    pairs = zip(many.texts, systems, strict=True)
+    return tuple(request_body(workload, text, None, seed, model, system) for text, system in pairs)
+
+
+def _reader(resolve: Resolve) -> Callable[[Path, str], bytes]:
+    """How a kind reads the files its plan model names: resolved against the plan, regular files under a cap."""
+    return lambda path, key: read_regular_file(resolve(path), MAX_PROMPTS_FILE_BYTES, what="prompts file", key=key)
 
 
 def _text(exc: BaseException) -> str:
