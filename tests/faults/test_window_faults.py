@@ -233,8 +233,9 @@ def test_sigkill_during_restore_never_starts_a_service_twice(box: Sandbox, tmp_p
     barrier = Barrier(tmp_path / "barrier", "restore tts")
     proc = start_swapbench("run", "--foreground", str(plan), env=barrier.env)
     barrier.reached(proc)
+    assert not tts_servers(box)  # stopped for the window: restore has not started it yet
     barrier.go()
-    time.sleep(1.0)  # the TTS start is under way (its start command, or its 4 s load)
+    wait_until("restore to start the TTS (it then loads for 4 s)", lambda: bool(tts_servers(box)), 60)
     proc.kill()
     proc.communicate()
     wait_watchdog_gone()

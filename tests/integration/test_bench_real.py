@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import socket
 import time
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from swapbench.adapters.openai_client import ChatEndpoint, Health
@@ -20,8 +22,9 @@ from swapbench.errors import EndpointLoading, EndpointRequestFailed, EndpointUnr
 from swapbench.host.llama_server import LlamaServer, free_port
 from swapbench.plan.load import LoadedPlan, validate_plan
 from swapbench.report.results_file import read_results, reanalysed
+from swapbench.workloads.bench_call import BenchCall
 from tests.conftest import DEMO_IMAGE, ServerFactory
-from tests.helpers import swapbench
+from tests.helpers import swapbench, wait_until
 
 pytestmark = pytest.mark.rig
 
@@ -50,6 +53,11 @@ def make_plan(
     return LoadedPlan(plan=plan, path=tmp_path / "plan.toml", sha256=None)
 
 
+def measure(loaded: LoadedPlan, target: str, **call: Any) -> bench.BenchOutcome:
+    """One bench, as the bench command and the window make it: one BenchCall."""
+    return bench.measure(BenchCall(loaded, target, **call))
+
+
 def nav(**extra: Any) -> dict[str, Any]:
     return {"name": "nav", "kind": "nav", **extra}
 
@@ -64,7 +72,7 @@ def test_cached_and_fresh_modes_on_frames_the_server_reports(smol: LlamaServer, 
         nav(name="nav-fresh", extra_body=grammar, cache_prompt=False),
     ]
     plan = make_plan(smol.spec.url, tmp_path, workloads, image=None, frames=frames, samples=8, warmup=4)
-    res = bench.measure(plan, "baseline").results
+    res = measure(plan, "baseline").results
     cached, fresh = res.workloads
     assert [s.frame for s in fresh.samples] == [0, 1, 2, 3, 0, 1, 2, 3]
     assert len(res.frames) == 4 and res.frames_sha256 is not None
@@ -79,7 +87,7 @@ def test_cached_and_fresh_modes_on_frames_the_server_reports(smol: LlamaServer, 
 
 
 def test_both_workloads_on_the_image(smol: LlamaServer, tmp_path: Path) -> None:
-    outcome = bench.measure(make_plan(smol.spec.url, tmp_path), "baseline")
+    outcome = measure(make_plan(smol.spec.url, tmp_path), "baseline")
     res = outcome.results
     assert res.status is RunStatus.COMPLETE and res.error is None
     assert [w.workload.name for w in res.workloads] == ["nav", "describe"]
@@ -106,7 +114,7 @@ def test_both_workloads_on_the_image(smol: LlamaServer, tmp_path: Path) -> None:
 
 
 def test_results_file_round_trips_and_reanalyses(smol: LlamaServer, tmp_path: Path) -> None:
-    outcome = bench.measure(make_plan(smol.spec.url, tmp_path, [nav()]), "baseline")
+    outcome = measure(make_plan(smol.spec.url, tmp_path, [nav()]), "baseline")
     loaded = read_results(outcome.path)
     assert loaded == outcome.results
     assert reanalysed(loaded).workloads[0].metrics == outcome.results.workloads[0].metrics
@@ -120,27 +128,27 @@ def samples_of(results: Results, name: str = "nav") -> list[Sample]:
 
 def test_strategy_1_on_a_schema_constrained_answer(smol: LlamaServer, tmp_path: Path) -> None:
     constrained = {"response_format": {"type": "json_schema", "json_schema": {"name": "nav", "schema": DEFAULT_SCHEMA}}}
-    res = bench.measure(make_plan(smol.spec.url, tmp_path, [nav(extra_body=constrained)]), "baseline").results
+    res = measure(make_plan(smol.spec.url, tmp_path, [nav(extra_body=constrained)]), "baseline").results
     assert {s.parse.strategy for s in samples_of(res) if s.parse} == {1}
     assert res.workloads[0].metrics.schema_adherence == 1.0
 
 
 def test_strategy_2_on_smollm2s_own_answer(smol: LlamaServer, tmp_path: Path) -> None:
     # SmolLM2-135M answers the built-in prompt with the object followed by more text.
-    res = bench.measure(make_plan(smol.spec.url, tmp_path, [nav()]), "baseline").results
+    res = measure(make_plan(smol.spec.url, tmp_path, [nav()]), "baseline").results
     assert {s.parse.strategy for s in samples_of(res) if s.parse} == {2}
 
 
 def test_strategy_3_counts_as_failure(smol: LlamaServer, tmp_path: Path) -> None:
     loose = {"grammar": 'root ::= "I would turn left now."'}
-    res = bench.measure(make_plan(smol.spec.url, tmp_path, [nav(extra_body=loose)]), "baseline").results
+    res = measure(make_plan(smol.spec.url, tmp_path, [nav(extra_body=loose)]), "baseline").results
     assert {s.parse.strategy for s in samples_of(res) if s.parse} == {3}
     assert res.workloads[0].metrics.schema_adherence == 0.0
 
 
 def test_leak_detector_on_a_real_answer(smol: LlamaServer, tmp_path: Path) -> None:
     leaky = {"grammar": 'root ::= "<think>the road is clear</think>{\\"action\\": \\"forward\\"}"'}
-    res = bench.measure(make_plan(smol.spec.url, tmp_path, [nav(extra_body=leaky, max_tokens=40)]), "baseline").results
+    res = measure(make_plan(smol.spec.url, tmp_path, [nav(extra_body=leaky, max_tokens=40)]), "baseline").results
     for s in samples_of(res):
         assert s.thinking_leak is not None and s.thinking_leak.marker == "<think>"
         assert s.parse is not None and s.parse.strategy == 2
@@ -153,7 +161,7 @@ def test_enable_thinking_reaches_the_template(start_server: ServerFactory, rig: 
     prompt_tokens = {}
     for thinking in (False, True):
         wl = {"name": "d", "kind": "describe", "image": False, "max_tokens": 4, "enable_thinking": thinking}
-        res = bench.measure(make_plan(server.spec.url, tmp_path, [wl], image=None, samples=1), "baseline").results
+        res = measure(make_plan(server.spec.url, tmp_path, [wl], image=None, samples=1), "baseline").results
         usage = res.workloads[0].samples[0].exchange.usage
         assert usage is not None
         prompt_tokens[thinking] = usage.prompt_tokens
@@ -162,7 +170,7 @@ def test_enable_thinking_reaches_the_template(start_server: ServerFactory, rig: 
 
 
 def test_stream_measures_time_to_first_token_and_reconnects(smol: LlamaServer, tmp_path: Path) -> None:
-    res = bench.measure(make_plan(smol.spec.url, tmp_path, [nav()], stream=True), "baseline").results
+    res = measure(make_plan(smol.spec.url, tmp_path, [nav()], stream=True), "baseline").results
     samples = samples_of(res)
     for s in samples:
         ex = s.exchange
@@ -173,12 +181,20 @@ def test_stream_measures_time_to_first_token_and_reconnects(smol: LlamaServer, t
     assert res.workloads[0].metrics.ttft_ms is not None
 
 
+def closed_by_the_server(port: int) -> bool:
+    """Our kept-alive connection to `port` got the server's FIN: it waits in CLOSE_WAIT for us to close it."""
+    ours = [c for c in psutil.Process().net_connections(kind="tcp") if c.raddr and c.raddr.port == port]
+    return bool(ours) and all(c.status == psutil.CONN_CLOSE_WAIT for c in ours)
+
+
 def test_keep_alive_reused_then_reconnect_after_idle(smol: LlamaServer) -> None:
     body = json.dumps({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}).encode()
     with ChatEndpoint(smol.spec.url) as ep:
         first, second = ep.complete(body), ep.complete(body)
         assert (first.reconnects, second.reconnects) == (0, 0)
-        time.sleep(5.5)  # llama-server's keep-alive timeout is 5 s
+        assert not closed_by_the_server(smol.spec.port)
+        # llama-server closes a connection idle for its keep-alive timeout (5 s): wait for that, not for 5.5 s
+        wait_until("llama-server to close the idle connection", lambda: closed_by_the_server(smol.spec.port), 30)
         third = ep.complete(body)
     assert third.error is None and third.reconnects == 1
 
@@ -201,9 +217,7 @@ def test_user_prompt_builder_and_parser(smol: LlamaServer, tmp_path: Path) -> No
         "python_path": [str(repo)],
     }
     parser = {"callable": "my_parser:parse", "kwargs": {"strict": True}, "python_path": [str(repo)]}
-    res = bench.measure(
-        make_plan(smol.spec.url, tmp_path, [nav(prompt_builder=builder, parser=parser)]), "baseline"
-    ).results
+    res = measure(make_plan(smol.spec.url, tmp_path, [nav(prompt_builder=builder, parser=parser)]), "baseline").results
     info = res.workloads[0].workload
     assert info.prompt == "Goal: something interesting. Answer with a JSON object with key action (left or right)."
     assert {s.parse.strategy for s in res.workloads[0].samples if s.parse} == {2}
@@ -215,7 +229,7 @@ def test_user_prompt_builder_and_parser(smol: LlamaServer, tmp_path: Path) -> No
 def test_not_listening(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(EndpointUnreachable) as info:
-        bench.measure(make_plan(url, tmp_path), "baseline")
+        measure(make_plan(url, tmp_path), "baseline")
     assert url in info.value.message and "ConnectError" in info.value.message
     assert "start the server" in info.value.hint
 
@@ -237,12 +251,10 @@ def test_loading_server_is_not_benchmarked(start_server: ServerFactory, rig: Rig
         try:
             if state is Health.LOADING:
                 with pytest.raises(EndpointLoading) as info:
-                    bench.measure(make_plan(server.spec.url, tmp_path), "baseline")
+                    measure(make_plan(server.spec.url, tmp_path), "baseline")
                 assert "Loading model" in info.value.message and "--wait-ready" in info.value.hint
                 # ... and --wait-ready waits it out
-                outcome = bench.measure(
-                    make_plan(server.spec.url, tmp_path, [nav()], samples=1), "baseline", wait_ready_s=60
-                )
+                outcome = measure(make_plan(server.spec.url, tmp_path, [nav()], samples=1), "baseline", wait_ready_s=60)
                 assert outcome.results.status is RunStatus.COMPLETE
                 return
         finally:
@@ -252,7 +264,7 @@ def test_loading_server_is_not_benchmarked(start_server: ServerFactory, rig: Rig
 
 def test_image_to_a_server_without_mmproj(smol_text_only: LlamaServer, tmp_path: Path) -> None:
     with pytest.raises(EndpointRequestFailed) as info:
-        bench.measure(make_plan(smol_text_only.spec.url, tmp_path), "baseline")
+        measure(make_plan(smol_text_only.spec.url, tmp_path), "baseline")
     assert "HTTP 500" in info.value.message and "image input is not supported" in info.value.message
     saved = next((tmp_path / "out").rglob("results-base.json"))
     assert f"saved in {saved}" in info.value.message
@@ -277,7 +289,7 @@ def test_server_dies_mid_run_samples_saved(start_server: ServerFactory, tmp_path
         warmup=0,
     )
     with pytest.raises(EndpointUnreachable) as info:
-        bench.measure(plan, "baseline", on_sample=kill_after_three)
+        measure(plan, "baseline", on_sample=kill_after_three)
     assert "3 samples gathered so far are saved" in info.value.message
     saved = read_results(next((tmp_path / "out").rglob("results-base.json")))
     assert saved.status is RunStatus.PARTIAL and len(saved.workloads[0].samples) == 3
@@ -292,10 +304,17 @@ def test_server_dies_mid_run_samples_saved(start_server: ServerFactory, tmp_path
     ],
     ids=["missing", "directory", "not-an-image"],
 )
-def test_bad_image_stops_before_any_request(smol: LlamaServer, tmp_path: Path, make_image: Any, expected: str) -> None:
+def test_bad_image_stops_before_any_request(tmp_path: Path, make_image: Any, expected: str) -> None:
+    """The target is a listening socket of the test's own: any request, even a health probe, would be a
+    connection waiting on it."""
     image = make_image(tmp_path)
-    with pytest.raises(InputError, match=expected):
-        bench.measure(make_plan(smol.spec.url, tmp_path, image=image), "baseline")
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        with pytest.raises(InputError, match=expected):
+            measure(make_plan(url, tmp_path, image=image), "baseline")
+        listener.setblocking(False)
+        with pytest.raises(BlockingIOError):  # nothing connected: not one request was sent
+            listener.accept()
     assert not (tmp_path / "out").exists()
 
 
@@ -307,7 +326,7 @@ def test_image_hash_mismatch_is_refused(smol: LlamaServer, tmp_path: Path) -> No
     }
     loaded = LoadedPlan(plan=validate_plan(data, "t"), path=None, sha256=None)
     with pytest.raises(InputError, match="the plan expects"):
-        bench.measure(loaded, "baseline")
+        measure(loaded, "baseline")
 
 
 BUILDERS = {
@@ -332,7 +351,7 @@ def test_prompt_builder_errors(smol: LlamaServer, tmp_path: Path, case: str) -> 
     }
     expected = expected.replace("'broken'", repr(module))
     with pytest.raises(WorkloadError, match=expected.replace("(", r"\(").replace(":", ":")) as info:
-        bench.measure(make_plan(smol.spec.url, tmp_path, [nav(prompt_builder=builder)]), "baseline")
+        measure(make_plan(smol.spec.url, tmp_path, [nav(prompt_builder=builder)]), "baseline")
     assert info.value.message.startswith("workloads[0].prompt_builder")
     assert not (tmp_path / "out").exists()
 

@@ -1,8 +1,8 @@
 """The architecture, as rules a newcomer can read (docs/architecture.md draws the same picture):
 
     cli ──> app ──> host ──> workloads ──> adapters ──> core ──> plan ──> errors
-              ├───> demo       └─> report ───────────────┘
-              └───> report, core, plan, ...
+              ├───> demo                                      │
+              └───> report ───────────────────────────────────┘
 
 Every arrow points down: nothing imports the package that uses it. `core` is pure (no I/O, no processes, no
 threads, no clocks it did not get handed); `cli` parses, makes one call into `app`, prints, and exits."""
@@ -28,7 +28,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "adapters": {"core", "errors"},  # the HTTP client and the image reader
     "workloads": {"adapters", "core", "plan", "errors"},  # nav, describe, the user's prompt builders and parsers
     "report": {"core", "plan", "errors"},  # renderers (text in, text out) and the files of swapbench's records
-    "host": {"workloads", "adapters", "report", "core", "plan", "errors"},  # the real machine behind core's Host
+    "host": {"workloads", "adapters", "core", "plan", "errors"},  # the real machine behind core's Host
     "demo": {"host", "plan", "errors"},  # the test rig and the sandbox host
     "app": {"host", "demo", "workloads", "adapters", "report", "core", "plan", "errors"},  # the use cases
     "cli": {"app", "report", "core", "errors"},  # options -> one app call -> print -> exit code

@@ -28,6 +28,7 @@ from swapbench.host.waiting import wait_until
 from swapbench.plan.load import LoadedPlan, load_plan, pick_target, validate_plan
 from swapbench.plan.models import Target
 from swapbench.report.results_file import read_results, reanalysed, render_json, workload_results, write_text
+from swapbench.workloads.bench_call import BenchCall, Save
 from swapbench.workloads.prepare import prepare_workloads
 
 BUILTIN_WORKLOADS = tuple(k.name for k in KINDS if k.default_prompt() is not None)  # what needs no plan
@@ -71,8 +72,8 @@ def bench_server(
 ) -> BenchOutcome:
     """`swapbench bench`: measure a running server without touching it."""
     return measure(
-        _load_for_bench(request), request.target, only=request.workloads if request.plan else (),
-        wait_ready_s=request.wait_ready_s, output_dir=request.output_dir, on_sample=on_sample, expect=expect,
+        BenchCall(_load_for_bench(request), request.target, only=request.workloads if request.plan else (),
+                  wait_ready_s=request.wait_ready_s, output_dir=request.output_dir, on_sample=on_sample, expect=expect)
     )  # fmt: skip
 
 
@@ -171,47 +172,33 @@ def new_run_id(label: str) -> str:
     return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{label}-{secrets.token_hex(2)}"
 
 
-def measure(
-    loaded: LoadedPlan,
-    target_name: str,
-    *,
-    only: Sequence[str] = (),
-    wait_ready_s: float = 0.0,
-    output_dir: Path | None = None,
-    run_id: str | None = None,
-    on_sample: OnSample | None = None,
-    expect: Callable[[str, str, int], None] | None = None,
-    deadline_ns: int | None = None,
-    should_stop: Callable[[], bool] | None = None,
-    extend: bool = False,
-    vram_in_band: Callable[[], bool | None] | None = None,
-    save: Callable[[Path, str], Path | None] | None = None,
-    file_name: str | None = None,
-) -> BenchOutcome:
-    """Benchmark one running server without touching it; save results even when it stops early.
-    `extend` applies the N -> N2 extension of `swapbench run` (decision 8)."""
+def measure(call: BenchCall) -> BenchOutcome:
+    """Benchmark one running server without touching it; save results even when it stops early. The results
+    are written once, the candidate's VRAM in them."""
+    loaded = call.loaded
     plan = loaded.plan
-    target = pick_target(loaded, target_name)
+    target = pick_target(loaded, call.target)
     url = target.endpoint
     assert url is not None  # pick_target guarantees it
-    image, workloads = prepare_workloads(loaded, target, only)
-    extension = (plan.run.extended_samples or plan.run.samples) - plan.run.samples if extend else 0
+    image, workloads = prepare_workloads(loaded, target, call.only)
+    extension = (plan.run.extended_samples or plan.run.samples) - plan.run.samples if call.extend else 0
+    in_band = call.vram_in_band
     settings = BenchSettings(
-        warmup=plan.run.warmup, samples=plan.run.samples, stream=plan.run.stream, deadline_ns=deadline_ns,
-        should_stop=should_stop, extension=extension, precision=plan.run.p50_precision,
-        extend_if=lambda samples: extension_verdict(samples, vram_in_band() if vram_in_band else None),
+        warmup=plan.run.warmup, samples=plan.run.samples, stream=plan.run.stream, deadline_ns=call.deadline_ns,
+        should_stop=call.should_stop, extension=extension, precision=plan.run.p50_precision,
+        extend_if=lambda samples: extension_verdict(samples, in_band() if in_band else None),
     )  # fmt: skip
     for w in workloads:
-        if expect:
-            expect(target.label, w.info.name, settings.warmup + settings.samples + settings.extension)
+        if call.expect:
+            call.expect(target.label, w.info.name, settings.warmup + settings.samples + settings.extension)
     started = datetime.now(UTC).isoformat()
     with ChatEndpoint(url, api_key=_api_key(loaded, target), timeout_s=plan.run.request_timeout_s) as ep:
-        wait_until_serving(ep, wait_ready_s)
+        wait_until_serving(ep, call.wait_ready_s)
         server = ep.server_info()
-        runs = run_workloads(ep, workloads, settings, time.perf_counter_ns, on_sample)
+        runs = run_workloads(ep, workloads, settings, time.perf_counter_ns, call.on_sample)
     error = next((r.error for r in runs if r.error is not None), None)
     results = Results(
-        run_id=run_id or new_run_id(target.label),
+        run_id=call.run_id or new_run_id(target.label),
         label=target.label,
         status=RunStatus.PARTIAL if error else RunStatus.COMPLETE,
         error=str(error.message) if error else None,
@@ -222,15 +209,16 @@ def measure(
         frames=image.infos if image else [],
         frames_sha256=image.digest if image else None,
         workloads=workload_results(runs),
+        vram=call.vram() if call.vram else None,
     )
-    out_dir = (output_dir or loaded.resolve(plan.run.output_dir)) / results.run_id
-    path = _save(out_dir / (file_name or f"results-{target.label}.json"), render_json(results), save, runs)
+    out_dir = (call.output_dir or loaded.resolve(plan.run.output_dir)) / results.run_id
+    path = _save(out_dir / (call.file_name or f"results-{target.label}.json"), render_json(results), call.save, runs)
     if error is not None:
         raise _with_saved(error, runs, path)
     return BenchOutcome(results=results, path=path)
 
 
-def _save(path: Path, text: str, save: Callable[[Path, str], Path | None] | None, runs: Sequence[WorkloadRun]) -> Path:
+def _save(path: Path, text: str, save: Save | None, runs: Sequence[WorkloadRun]) -> Path:
     """Write the results file: through the window's SafeWriter (which may put it in a rescue folder and says
     where), or directly. Returns where it is."""
     gathered = sum(len(r.samples) for r in runs)

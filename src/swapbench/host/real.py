@@ -7,18 +7,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 from swapbench.adapters.openai_client import ChatEndpoint
 from swapbench.core.bench import OnSample, interpret
 from swapbench.core.phases import Phase
+from swapbench.core.results import VramReport
 from swapbench.core.steps import Outcome, Status
 from swapbench.core.swap import Launched
 from swapbench.core.vram import in_band
 from swapbench.errors import SmokeFailed, StepFailed
 from swapbench.host.candidate import CandidateOps
 from swapbench.host.checks import outcome, run_verify_step
-from swapbench.host.files import SafeWriter
+from swapbench.host.files import SafeWriter, write_atomic
 from swapbench.host.gpu import read_device
 from swapbench.host.gpu_ledger import GpuLedger, _cached
 from swapbench.host.prepare import Preparer
@@ -27,29 +27,10 @@ from swapbench.host.vram_sampler import VramSampler
 from swapbench.host.waiting import wait_until
 from swapbench.plan.load import LoadedPlan, pick_target
 from swapbench.plan.models import DockerLaunch
-from swapbench.report.results_file import read_results, render_json, write_text
+from swapbench.workloads.bench_call import BenchCall
 from swapbench.workloads.prepare import prepare_workloads
 
-
-class Measure(Protocol):
-    """`app.bench.measure`: benchmark one target of the plan and save its results."""
-
-    def __call__(
-        self,
-        loaded: LoadedPlan,
-        target_name: str,
-        *,
-        output_dir: Path | None = None,
-        run_id: str | None = None,
-        on_sample: OnSample | None = None,
-        expect: Callable[[str, str, int], None] | None = None,
-        deadline_ns: int | None = None,
-        should_stop: Callable[[], bool] | None = None,
-        extend: bool = False,
-        vram_in_band: Callable[[], bool | None] | None = None,
-        save: Callable[[Path, str], Path | None] | None = None,
-        file_name: str | None = None,
-    ) -> object: ...
+Measure = Callable[[BenchCall], object]  # `app.bench.measure`, handed in: the host never calls up into app
 
 
 @dataclass
@@ -217,17 +198,20 @@ class RealHost:
         def vram_ok() -> bool | None:  # decision 8: the extension needs VRAM in its band
             return in_band(sampler.samples, pre.used_mib if pre else None, self.gpu.band) if sampler else None
 
+        def vram() -> VramReport:  # the bench is over: the sampler's readings go into the one results write
+            self._finish_sampling(label)
+            return self.gpu.report(label)
+
         try:
-            self.measure(
+            self.measure(BenchCall(
                 self.loaded, label, output_dir=self.run_dir.parent, run_id=self.run_id, on_sample=self.on_sample,
                 expect=self.expect, deadline_ns=deadline_ns, should_stop=should_stop,
-                extend=label in self.candidates, vram_in_band=vram_ok,
+                extend=label in self.candidates, vram_in_band=vram_ok, vram=vram if label in self.candidates else None,
                 save=self._save_results,
-            )  # fmt: skip
+            ))  # fmt: skip
         finally:
             if label in self.candidates:
-                self._finish_sampling(label)
-                self._attach_vram(label)
+                self._finish_sampling(label)  # the bench failed before its results: stop sampling all the same
 
     def bench_drift(self, label: str, deadline: float, should_stop: Callable[[], bool]) -> None:
         """The baseline again, after verify: same workloads and sample count as before the window."""
@@ -237,36 +221,20 @@ class RealHost:
             if self.expect is not None:
                 self.expect(f"{target} (after)", workload, total)
 
-        self.measure(
+        self.measure(BenchCall(
             self.loaded, label, output_dir=self.run_dir.parent, run_id=self.run_id, on_sample=self.on_sample,
             expect=expect, deadline_ns=deadline_ns, should_stop=should_stop,
             save=functools.partial(self._save_results, listed=self.drift_files),
             file_name=f"results-{label}.after.json",
-        )  # fmt: skip
+        ))  # fmt: skip
 
     def _save_results(self, path: Path, text: str, listed: list[Path] | None = None) -> Path | None:
         """Results go where they belong or to a rescue folder; either way the run lists them, partial or not."""
         listed = self.results_files if listed is None else listed
-        if self.writer is not None:
-            written = self.writer.write_text(path, text)
-        else:
-            write_text(path, text)
-            written = path
+        written = self.writer.write_text(path, text) if self.writer is not None else write_atomic(path, text.encode())
         if written is not None and written not in listed:
             listed.append(written)
         return written
-
-    def _attach_vram(self, label: str) -> None:
-        """Write the VRAM timeline and footprint into the candidate's results file (wherever it was saved)."""
-        path = next((p for p in self.results_files if p.name == f"results-{label}.json"), None)
-        if path is None or not path.exists():
-            return
-        results = read_results(path)
-        text = render_json(results.model_copy(update={"vram": self.gpu.report(label)}))
-        if self.writer is None:
-            write_text(path, text)
-        elif (written := self.writer.write_text(path, text)) is not None and written != path:
-            self.results_files[self.results_files.index(path)] = written  # rescued elsewhere: list the copy with VRAM
 
     # --- verify -----------------------------------------------------------------------------------------------
 
