@@ -38,10 +38,10 @@ from swapbench.adapters.openai_client import CHAT_PATH, ChatEndpoint
 from swapbench.app import bench
 from swapbench.core.bench import BenchSettings, run_workloads
 from swapbench.demo.rig import find_rig
-from swapbench.host.llama_server import LlamaServer, LlamaServerSpec, free_port
+from swapbench.host.candidate.llama_server import LlamaServer, LlamaServerSpec, free_port
 from swapbench.plan.load import pick_target
 from swapbench.plan.models import DescribeWorkload, NavWorkload
-from swapbench.workloads.prepare import prepare_workloads, request_body
+from swapbench.workloads.requests import prepare_workloads, request_body
 
 
 class HttpClient:

@@ -32,7 +32,7 @@ from swapbench.app import swap
 from swapbench.core.steps import SwapReport
 from swapbench.demo.rig import Rig, find_rig
 from swapbench.demo.sandbox import build_sandbox
-from swapbench.host.page_cache import evict, warm
+from swapbench.host.candidate.page_cache import evict, warm
 from swapbench.plan.load import load_plan
 
 REPO = Path(__file__).resolve().parents[1]

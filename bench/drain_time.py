@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 
 from swapbench.demo.rig import find_rig
-from swapbench.host.gpu import GpuProbe
-from swapbench.host.llama_server import LlamaServer, LlamaServerSpec, free_port
+from swapbench.host.candidate.llama_server import LlamaServer, LlamaServerSpec, free_port
+from swapbench.host.gpu.device import GpuProbe
 
 TOLERANCE_MIB = 64.0
 

@@ -112,7 +112,7 @@ from urllib.parse import urlsplit
 from swapbench.errors import SwapbenchError
 
 if TYPE_CHECKING:
-    from swapbench.host.llama_server import LlamaServer
+    from swapbench.host.candidate.llama_server import LlamaServer
 
 # swapbench and psutil are imported inside the functions that use them (noqa: PLC0415 below): the client
 # processes run this file too, and the bare loop must start as lean as a bare script (importing swapbench's
@@ -738,7 +738,7 @@ class Settings:
 def canonical_body() -> bytes:
     """swapbench's own body for a text workload: what swapbench-cli sends, byte for byte."""
     from swapbench.plan.models import DescribeWorkload  # noqa: PLC0415 (see the note at the imports)
-    from swapbench.workloads.prepare import request_body  # noqa: PLC0415
+    from swapbench.workloads.requests import request_body  # noqa: PLC0415
 
     workload = DescribeWorkload(name="peers", kind="describe", prompt=PROMPT, max_tokens=MAX_TOKENS, image=False,
                         extra_body={"ignore_eos": True})  # fmt: skip
@@ -769,7 +769,7 @@ def write_inputs(folder: Path, body: bytes) -> None:
 def llama_server(folder: Path, threads: int) -> Iterator[LlamaServer]:
     """The rig's SmolLM2 on 127.0.0.1, stopped on the way out."""
     from swapbench.demo.rig import find_rig  # noqa: PLC0415 (see the note at the imports)
-    from swapbench.host.llama_server import LlamaServer, LlamaServerSpec, free_port  # noqa: PLC0415
+    from swapbench.host.candidate.llama_server import LlamaServer, LlamaServerSpec, free_port  # noqa: PLC0415
 
     rig = find_rig()
     spec = LlamaServerSpec(binary=rig.llama_server, model=rig.smollm2, port=free_port(),

@@ -79,9 +79,9 @@ from swapbench.core.results import (
 )
 from swapbench.core.steps import Outcome, PhaseSpan, Status, SwapReport, SwapStatus, downtime_split
 from swapbench.demo.rig import find_rig
-from swapbench.host.llama_server import LlamaServer, LlamaServerSpec, free_port
+from swapbench.host.candidate.llama_server import LlamaServer, LlamaServerSpec, free_port
 from swapbench.plan.models import DescribeWorkload, NavWorkload
-from swapbench.workloads.prepare import request_body
+from swapbench.workloads.requests import request_body
 
 Axis = Literal["samples", "frames", "workloads", "candidates", "adaptive"]
 Part = Literal["bench", "compare", "report"]

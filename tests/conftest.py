@@ -10,7 +10,7 @@ import pytest
 
 from swapbench.demo.rig import Rig, find_rig
 from swapbench.errors import InputError
-from swapbench.host.llama_server import LlamaServer, LlamaServerSpec, free_port
+from swapbench.host.candidate.llama_server import LlamaServer, LlamaServerSpec, free_port
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_IMAGE = REPO / "src" / "swapbench" / "demo" / "car-view.jpg"

@@ -17,7 +17,7 @@ import psutil
 
 from swapbench.app import swap
 from swapbench.demo.sandbox import Sandbox
-from swapbench.host.proc import pgrep, port_open
+from swapbench.host.processes.proc import pgrep, port_open
 from swapbench.host.services import ServiceOps
 from swapbench.plan.load import LoadedPlan, load_plan
 

@@ -8,7 +8,7 @@
     ├── Interrupted                 exit 130 Ctrl-C / SIGINT / SIGTERM: stopped on request, gathered data kept
     ├── PreflightFailed             exit 6   a Phase 0 contract failed: nothing was touched
     ├── SwapFailed                  exit 7   a step of the swap failed; production was restored and verified
-    │   ├── SmokeFailed                      the candidate's first answers broke the contract (decision 9)
+    │   ├── SmokeFailed                      the candidate's first answers broke the contract (the smoke test)
     │   ├── TimeCapReached                   the session's time cap ran out
     │   └── GateAborted                      a VRAM reading crossed a gate's abort line
     ├── RestoreFailed               exit 8   production could NOT be fully restored or verified: act now

@@ -11,7 +11,7 @@ import pytest
 
 from swapbench.demo.rig import Rig
 from swapbench.demo.sandbox import Sandbox, build_sandbox
-from swapbench.host.proc import pgrep
+from swapbench.host.processes.proc import pgrep
 from swapbench.host.services import ServiceOps
 from swapbench.plan.load import load_plan
 from tests.helpers import end_started, swapbench, wait_until

@@ -19,8 +19,8 @@ import pytest
 
 from swapbench.app import swap
 from swapbench.demo.sandbox import CANDIDATE_LABEL, Sandbox
-from swapbench.host.lock import lock_path
-from swapbench.host.proc import pgrep, port_open
+from swapbench.host.processes.proc import pgrep, port_open
+from swapbench.host.window.lock import lock_path
 from tests.helpers import (
     Barrier,
     Terminal,

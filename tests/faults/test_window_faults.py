@@ -21,9 +21,9 @@ import pytest
 
 from swapbench.app import swap
 from swapbench.demo.sandbox import CANDIDATE_LABEL, Sandbox
-from swapbench.host.lock import lock_path
-from swapbench.host.proc import pgrep, port_open
+from swapbench.host.processes.proc import pgrep, port_open
 from swapbench.host.services import ServiceOps
+from swapbench.host.window.lock import lock_path
 from tests.faults.conftest import Mounts, fill
 from tests.helpers import (
     Barrier,
@@ -339,7 +339,7 @@ def test_a_listener_that_never_accepts_is_not_a_free_port(box: Sandbox, deaf_lis
 
 
 def test_a_listener_that_never_accepts_fails_verify(deaf_listener: int) -> None:
-    from swapbench.host.checks import run_verify_step
+    from swapbench.host.preflight.checks import run_verify_step
     from swapbench.plan.models import PortRefusedVerify
 
     found = run_verify_step(PortRefusedVerify(kind="port_refused", port=deaf_listener))

@@ -19,7 +19,7 @@ from swapbench.core.kinds.nav import DEFAULT_SCHEMA
 from swapbench.core.results import Results, RunStatus, Sample
 from swapbench.demo.rig import Rig
 from swapbench.errors import EndpointLoading, EndpointRequestFailed, EndpointUnreachable, InputError, WorkloadError
-from swapbench.host.llama_server import LlamaServer, free_port
+from swapbench.host.candidate.llama_server import LlamaServer, free_port
 from swapbench.plan.load import LoadedPlan, validate_plan
 from swapbench.report.results_file import read_results, reanalysed
 from swapbench.workloads.bench_call import BenchCall

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from swapbench.host.llama_server import LlamaServer, free_port
+from swapbench.host.candidate.llama_server import LlamaServer, free_port
 
 pytestmark = pytest.mark.rig
 

@@ -12,7 +12,7 @@ from swapbench.core.steps import SwapStatus
 from swapbench.core.vram import Verdict
 from swapbench.demo.rig import Rig
 from swapbench.demo.sandbox import build_sandbox
-from swapbench.host.gpu import read_device
+from swapbench.host.gpu.device import read_device
 from swapbench.plan.load import load_plan
 
 pytestmark = [

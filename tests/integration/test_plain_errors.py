@@ -20,7 +20,7 @@ from rich.text import Text
 
 from swapbench.cli import cli
 from swapbench.errors import PlanError, StepFailed
-from swapbench.host.llama_server import free_port
+from swapbench.host.candidate.llama_server import free_port
 from swapbench.host.services import ServiceOps
 from swapbench.plan.load import load_plan
 from swapbench.plan.models import CommandService, HealthCheck, ProcessService

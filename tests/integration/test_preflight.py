@@ -16,8 +16,8 @@ import pytest
 
 from swapbench.core.steps import Outcome, Status
 from swapbench.demo.rig import Rig
-from swapbench.host.llama_server import free_port
-from swapbench.host.preflight import (
+from swapbench.host.candidate.llama_server import free_port
+from swapbench.host.preflight.contracts import (
     TEMPLATE_MAX_BYTES,
     check_gguf,
     flag_checks,
@@ -26,7 +26,7 @@ from swapbench.host.preflight import (
     program_checks,
     secret_checks,
 )
-from swapbench.host.proc import run_argv
+from swapbench.host.processes.proc import run_argv
 from swapbench.plan.load import LoadedPlan, load_plan
 
 pytestmark = pytest.mark.rig

@@ -14,8 +14,8 @@ import pytest
 from swapbench.core.steps import Status
 from swapbench.demo.rig import Rig
 from swapbench.errors import StepFailed
-from swapbench.host.page_cache import CHUNK_BYTES, evict, warm
-from swapbench.host.prepare import PAGE_CACHE_CHECK, Preparer, prepare_checks
+from swapbench.host.candidate.page_cache import CHUNK_BYTES, evict, warm
+from swapbench.host.candidate.prepare import PAGE_CACHE_CHECK, Preparer, prepare_checks
 from swapbench.plan.load import LoadedPlan, load_plan
 
 MODEL_BYTES = 4 * CHUNK_BYTES + 12345  # several chunks and a short last one

@@ -18,8 +18,8 @@ from swapbench.app import swap
 from swapbench.core.steps import Status
 from swapbench.demo.rig import Rig
 from swapbench.demo.sandbox import SANDBOX, Sandbox, build_sandbox
-from swapbench.host.journal import read_journal
-from swapbench.host.proc import run_argv
+from swapbench.host.processes.proc import run_argv
+from swapbench.host.window.journal import read_journal
 from tests.helpers import assert_production_up, latest_run_dir, loaded_of, swapbench, wait_until
 from tests.integration.test_swap import expected_exit, fired_at, wait_for_rollback
 

@@ -21,9 +21,9 @@ from swapbench.demo import sandbox as sandbox_module
 from swapbench.demo.rig import Rig
 from swapbench.demo.sandbox import Sandbox, build_sandbox
 from swapbench.errors import JournalError, PreflightFailed
-from swapbench.host.journal import JournalState, read_journal
-from swapbench.host.prepare import LOST_SHARE
+from swapbench.host.candidate.prepare import LOST_SHARE
 from swapbench.host.services import ServiceOps
+from swapbench.host.window.journal import JournalState, read_journal
 from swapbench.plan.load import load_plan
 from tests.helpers import assert_production_up, loaded_of, swapbench
 

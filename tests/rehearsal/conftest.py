@@ -18,7 +18,7 @@ import pytest
 from rehearsal.host import OPERATOR, OPERATOR_UID, SSH_PORT, RehearsalHost, cgroups
 
 from swapbench.demo.rig import Rig
-from swapbench.host.journal import active_journal_path
+from swapbench.host.window.journal import active_journal_path
 
 CANDIDATE_PORT = 11437
 

@@ -18,7 +18,7 @@ import psutil
 import pytest
 from rehearsal.host import OPERATOR_UID, RehearsalHost
 
-from swapbench.host.journal import active_journal_path, read_journal
+from swapbench.host.window.journal import active_journal_path, read_journal
 from tests.helpers import Terminal
 from tests.rehearsal.conftest import QUICK, Production, assert_restored, variant, wait_window_closed
 

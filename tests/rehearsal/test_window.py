@@ -23,8 +23,8 @@ from rehearsal.host import (
     twin_plan_text,
 )
 
-from swapbench.host.journal import active_journal_path, read_journal
-from swapbench.host.proc import container_pid
+from swapbench.host.processes.proc import container_pid
+from swapbench.host.window.journal import active_journal_path, read_journal
 from swapbench.plan.load import load_plan
 from swapbench.plan.models import DockerLaunch, NativeLaunch
 from tests.integration.test_swap import assert_recorded, expected_exit, fired_at, swap_records
@@ -289,6 +289,6 @@ def test_a_container_pid_is_used_only_where_it_is_visible(host: RehearsalHost, m
     outside = subprocess.run(["docker", "inspect", "-f", "{{.State.Pid}}", name], capture_output=True, text=True,
                              check=True).stdout.strip()  # fmt: skip
     assert container_pid(name) == int(outside)
-    probe = f"from swapbench.host.proc import container_pid; print(container_pid({name!r}))"
+    probe = f"from swapbench.host.processes.proc import container_pid; print(container_pid({name!r}))"
     inside = host.exec(["/opt/swapbench/bin/python", "-c", probe])
     assert (inside.returncode, inside.stdout.strip()) == (0, "None"), inside.stderr

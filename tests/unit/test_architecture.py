@@ -223,3 +223,37 @@ def test_the_kind_registry_has_every_kind_of_the_plan_and_assert_never() -> None
              and isinstance(n.value, ast.Constant)}  # fmt: skip
     assert cases == KIND_NAMES and "assert_never(name)" in table
     assert all((SRC / "core" / "kinds" / f"{name}.py").is_file() for name in KIND_NAMES)
+
+
+# host/ in rooms: each may import the rooms listed (and itself), never a module of host/'s top level
+HOST_ROOMS: dict[str, set[str]] = {
+    "processes": set(),  # processes, waits, probes, programs: the floor every room stands on
+    "services": {"processes"},  # a driver per manager, and the ops every manager shares
+    "gpu": {"processes"},  # NVML and nvidia-smi readings, the ledger, the sampler
+    "candidate": {"processes"},  # llama-server, the candidate's launch and teardown, GGUF, the prepare step
+    "window": {"processes"},  # window safety: journal, lock, registry, watchdog, signals, supervisor, files
+    "preflight": {"processes", "services", "candidate", "gpu"},  # Phase 0's contracts, and the declared checks
+}
+HOST_TOP = {"__init__", "real", "claims", "info", "history_db", "ssh"}  # what puts the rooms together
+
+
+def _host_parts(name: str) -> list[str]:
+    return name.split(".")[2:] if name.startswith("swapbench.host.") else []
+
+
+@pytest.mark.parametrize("path", sorted((SRC / "host").rglob("*.py")), ids=lambda p: str(p.relative_to(SRC)))
+def test_each_room_of_host_imports_only_the_rooms_below_it(path: Path) -> None:
+    parts = path.relative_to(SRC / "host").parts
+    if len(parts) == 1:
+        assert path.stem in HOST_TOP, f"host/{path.name} is in no room: put it in one of {sorted(HOST_ROOMS)}"
+        return
+    room = parts[0]
+    assert room in HOST_ROOMS, f"host/{room}/ is a new room: give it its rule in HOST_ROOMS and docs/architecture.md"
+    used = {p[0] for name in imports_of(path) if (p := _host_parts(name))}
+    bad = used - HOST_ROOMS[room] - {room}
+    assert not bad, f"host/{room}/{path.name} imports host's {sorted(bad)}"
+
+
+def test_window_safety_never_needs_a_manager_or_the_gpu() -> None:
+    """The journal, the lock and the watchdog must work when a service driver or NVML is what broke."""
+    assert not HOST_ROOMS["window"] & {"services", "gpu", "candidate", "preflight"}

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from swapbench.host.candidate import docker_run_argv, teardown_argv
+from swapbench.host.candidate.ops import docker_run_argv, teardown_argv
 from swapbench.host.services import privileged_argv, start_argv, stop_argv
 from swapbench.host.ssh import Box
-from swapbench.host.supervisor import UnitLimit, unit_argv
-from swapbench.host.watchdog import systemd_backstop_argv, systemd_disarm_argv
+from swapbench.host.window.supervisor import UnitLimit, unit_argv
+from swapbench.host.window.watchdog import systemd_backstop_argv, systemd_disarm_argv
 from swapbench.plan.models import DockerLaunch, DockerService, SupervisordService, SystemdService, Target
 
 
@@ -106,7 +106,7 @@ def test_the_gguf_type_sizes_are_ggmls() -> None:
     """Phase 0 measures a model's file against its tensors with ggml's own block sizes (the gguf package's)."""
     from gguf.constants import GGML_QUANT_SIZES
 
-    from swapbench.host.gguf import TYPE_SIZES
+    from swapbench.host.candidate.gguf import TYPE_SIZES
 
     assert {int(t): size for t, size in GGML_QUANT_SIZES.items()} == TYPE_SIZES
 
@@ -154,7 +154,7 @@ def test_the_handoff_gives_a_unit_s_job_the_environment_and_the_events_pipe(tmp_
     os.mkfifo(folder / "events", 0o600)
     reader = os.open(folder / "events", os.O_RDONLY | os.O_NONBLOCK)
     (folder / "environ.json").write_text(json.dumps({"PATH": os.environ["PATH"], "SWAPBENCH_X": "a b\n'c'"}))
-    job = ("import os, sys; from pathlib import Path; from swapbench.host.supervisor import take_handoff; "
+    job = ("import os, sys; from pathlib import Path; from swapbench.host.window.supervisor import take_handoff; "
            "fd = take_handoff(Path(sys.argv[1])); os.write(fd, repr(sorted(os.environ.items())).encode())")  # fmt: skip
     done = subprocess.run([sys.executable, "-c", job, str(folder)], env={"UNIT_ONLY": "1", "PATH": "/usr/bin"},
                           capture_output=True, text=True, timeout=60, check=False)  # fmt: skip

@@ -19,7 +19,7 @@ from swapbench.errors import InputError, PlanError
 from swapbench.plan.load import LoadedPlan, load_plan
 from swapbench.plan.models import Decision, Target
 from swapbench.report.markdown import render_markdown
-from swapbench.workloads.prepare import prepare_workloads
+from swapbench.workloads.requests import prepare_workloads
 from tests.unit.test_verdict import results
 
 LINES = [

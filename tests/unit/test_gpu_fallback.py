@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from swapbench.host.gpu import read_device, read_smi
+from swapbench.host.gpu.device import read_device, read_smi
 
 FAKE = """#!/bin/sh
 echo "$@" >> "{log}"

@@ -10,7 +10,7 @@ import pytest
 from swapbench.app.swap import window_plan
 from swapbench.core.phases import Phase
 from swapbench.errors import JournalError, PlanError
-from swapbench.host.journal import Journal, read_journal
+from swapbench.host.window.journal import Journal, read_journal
 from swapbench.plan.load import load_plan
 
 

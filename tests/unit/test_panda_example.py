@@ -19,22 +19,25 @@ def test_the_user_plan_as_a_dry_run() -> None:
     plan = loaded.plan
     assert plan.run.time_cap_s == 1500 and (plan.run.samples, plan.run.extended_samples) == (20, 100)
     assert plan.run.stop_order == ["chatterbox", "panda-llamacpp"]
-    assert plan.effective_restore_order == ["panda-llamacpp", "chatterbox"]  # decision 7: E2B first
+    assert plan.effective_restore_order == [
+        "panda-llamacpp",
+        "chatterbox",
+    ]  # the user plan: the E2B server first, then the TTS
     steps = dry_run(loaded)
     text = "\n".join(f"{phase} {what}" for phase, what in steps)
     launch = next(what for phase, what in steps if phase == "launch")
-    assert "-p 127.0.0.1:11437:8080" in launch and "--jinja" in launch  # decisions 1, 2, 3
+    assert "-p 127.0.0.1:11437:8080" in launch and "--jinja" in launch  # loopback, --jinja, docker: the user plan's
     assert "--restart no" in launch and "--name panda-llamacpp-e4b" in launch
-    # decision 10, with the exact argv sudoers matches; a least-privilege rule refuses `sudo -n true`
+    # sudo as the user plan grants it, the exact argv sudoers matches; a least-privilege rule refuses `sudo -n true`
     sudo = [what for phase, what in steps if phase == "check" and what.startswith("sudo")]
     assert sudo == [
         "sudo -k -n -l systemctl stop panda-llamacpp.service",
         "sudo -k -n -l systemctl start panda-llamacpp.service",
         "sudo -k -n systemctl start panda-llamacpp.service (the unit runs: a no-op that proves no password)",
     ]
-    assert "pattern=TTSStoppedFrame lines=(159, 161)" in text  # decisions 6 and 10
+    assert "pattern=TTSStoppedFrame lines=(159, 161)" in text  # the user plan: its TTS stop frame
     assert "port_free port=11437" in text and "port_owner port=11436 process=uvicorn" in text
-    assert "extended to 100 unless a thinking marker trips" in text  # decision 8
+    assert "extended to 100 unless a thinking marker trips" in text  # the user plan's 20 -> 100 extension
     verify = [what for phase, what in steps if phase == "verify"]
     for expected in (
         "min_gb=13.0 max_gb=13.8 processes=3",

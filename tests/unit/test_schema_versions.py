@@ -15,8 +15,8 @@ from swapbench.core.decision import Judgment
 from swapbench.core.phases import Phase
 from swapbench.core.results import ADHERENCE
 from swapbench.errors import InputError, JournalError
-from swapbench.host.journal import Journal, read_journal
-from swapbench.host.lock import WindowLock
+from swapbench.host.window.journal import Journal, read_journal
+from swapbench.host.window.lock import WindowLock
 from swapbench.report.results_file import read_results, reanalysed
 from swapbench.report.terminal import downtime_line
 from tests.unit.test_damaged_records import edit_json, run_folder

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from swapbench.app.status import status
-from swapbench.core.status import HostStatus
+from swapbench.core.command_json import HostStatus
 from swapbench.plan.load import load_plan
 from swapbench.report.status import status_lines
 

@@ -6,10 +6,10 @@ import pytest
 
 from swapbench.core.bench import extension_verdict
 from swapbench.core.vram import MIB_PER_GB, Verdict, VramSample, classify, footprint, in_band, projected_peak_mib
-from swapbench.host.gpu import DeviceReading, GpuProcess
+from swapbench.host.gpu.device import DeviceReading, GpuProcess
 from swapbench.plan.models import Band
 
-PANDA = Band(healthy=(5.5, 7.5), warn=(7.5, 8.0), abort_above=8.0)  # the user plan's decision 5
+PANDA = Band(healthy=(5.5, 7.5), warn=(7.5, 8.0), abort_above=8.0)  # the user plan's VRAM band for E4B
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from swapbench.host.waiting import throttled, wait_steady, wait_until
+from swapbench.host.processes.waiting import throttled, wait_steady, wait_until
 
 
 def counted(answer: Callable[[], bool], asked: list[int]) -> Callable[[], bool]:

@@ -17,7 +17,7 @@ from swapbench.core.bench import BenchWorkload
 from swapbench.errors import InputError, SwapbenchError, WorkloadError
 from swapbench.plan.models import Workload
 from swapbench.workloads.isolated import Ending, call_isolated
-from swapbench.workloads.prepare import MAX_SCHEMA_BYTES, PARSER_SAMPLES, prepare
+from swapbench.workloads.requests import MAX_SCHEMA_BYTES, PARSER_SAMPLES, prepare
 
 SHORT_S = 2.0  # the hang tests' deadline, instead of CALL_TIMEOUT_S
 

@@ -24,12 +24,12 @@ from swapbench.core.kinds.chat import CHAT
 from swapbench.core.results import Provenance, Results, RunStatus
 from swapbench.errors import EndpointLoading, EndpointRequestFailed, InputError, PlanError, SwapbenchError
 from swapbench.host.info import host_info
-from swapbench.host.waiting import wait_until
+from swapbench.host.processes.waiting import wait_until
 from swapbench.plan.load import LoadedPlan, load_plan, pick_target, validate_plan
 from swapbench.plan.models import Target
 from swapbench.report.results_file import read_results, reanalysed, render_json, workload_results, write_text
 from swapbench.workloads.bench_call import BenchCall, Save
-from swapbench.workloads.prepare import prepare_workloads
+from swapbench.workloads.requests import prepare_workloads
 
 BUILTIN_WORKLOADS = tuple(k.name for k in KINDS if k.default_prompt() is not None)  # what needs no plan
 READY_POLL_S = 0.1

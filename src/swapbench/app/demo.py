@@ -11,7 +11,7 @@ from swapbench.app import swap
 from swapbench.demo.rig import BUILD_TIME, Rig, build_rig, find_rig
 from swapbench.demo.sandbox import build_sandbox
 from swapbench.errors import InputError, Interrupted
-from swapbench.host.signals import SignalFlag
+from swapbench.host.window.signals import SignalFlag
 from swapbench.plan.load import load_plan
 
 

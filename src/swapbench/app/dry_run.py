@@ -11,13 +11,13 @@ from swapbench.app.swap import journal_path, output_dir, swap_plan
 from swapbench.core.decision import rule_warnings
 from swapbench.core.phases import Phase
 from swapbench.errors import SwapbenchError
-from swapbench.host.candidate import launch_argv, teardown_argv
-from swapbench.host.gpu import read_device
-from swapbench.host.prepare import model_files
+from swapbench.host.candidate.ops import launch_argv, teardown_argv
+from swapbench.host.candidate.prepare import model_files
+from swapbench.host.gpu.device import read_device
 from swapbench.host.services import privileged_argv, start_argv, stop_argv
 from swapbench.plan.load import LoadedPlan, load_plan
 from swapbench.plan.models import Decision, Plan, Target
-from swapbench.workloads.prepare import prepare_workloads
+from swapbench.workloads.requests import prepare_workloads
 
 Steps = list[tuple[Phase, str]]
 

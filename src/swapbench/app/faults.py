@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 
 from swapbench.core.swap import Hook
-from swapbench.host.proc import kill_group, port_open
+from swapbench.host.processes.proc import kill_group, port_open
+from swapbench.host.processes.waiting import wait_until
 from swapbench.host.real import RealHost
-from swapbench.host.waiting import wait_until
 
 FAULT_ENV = "SWAPBENCH_FAULT"
 FAULT_LOG_ENV = "SWAPBENCH_FAULT_LOG"

@@ -14,8 +14,8 @@ from pathlib import Path
 from swapbench.app import verdict
 from swapbench.app.remote import REMOTE_NOTE
 from swapbench.app.window import outcome_of
+from swapbench.core.command_json import HistoryEntry, HistoryRecord, WindowRecord
 from swapbench.core.results import Results
-from swapbench.core.status import HistoryEntry, HistoryRecord, WindowRecord
 from swapbench.errors import InputError, SwapbenchError
 from swapbench.host import history_db
 from swapbench.host.history_db import Damaged, Row

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pydantic import Field, ValidationError
 
+from swapbench.app.judge_server import Image, JudgeServer, Posted, Reply, loopback
 from swapbench.app.verdict import ReportWritten, RunFolder, record_judgment
 from swapbench.core.blinded import RULE, BlindedJudging, FramePick, Pick, judgment_of, overall
 from swapbench.core.decision import DecisionResult, Judgment
@@ -21,7 +22,6 @@ from swapbench.core.frozen import Frozen
 from swapbench.core.kinds import kind_of
 from swapbench.core.results import ImageInfo, Results, Sample, WorkloadResult
 from swapbench.errors import ComparisonRefused, InputError, Interrupted, SwapbenchError
-from swapbench.host.judge_server import Image, JudgeServer, Posted, Reply, loopback
 from swapbench.report.judge_page import JudgePage, ShownFrame, render_judge_page
 from swapbench.report.records import recorded_image
 

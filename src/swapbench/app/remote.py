@@ -23,9 +23,9 @@ from urllib.parse import unquote, urlparse
 from pydantic import ValidationError
 
 from swapbench import __version__
-from swapbench.core.status import RemoteRecord, WindowRecord
+from swapbench.core.command_json import RemoteRecord, WindowRecord
 from swapbench.errors import RemoteFailed, SwapbenchError, error_for
-from swapbench.host.proc import run_argv
+from swapbench.host.processes.proc import run_argv
 from swapbench.host.ssh import SSH_FAILED, Box
 
 # On the box, under the login's home (ssh runs commands there).

@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Literal
 
 from swapbench.app.swap import journal_path, output_dir
-from swapbench.core.status import DamagedRecord, HostStatus, LastRun
+from swapbench.core.command_json import DamagedRecord, HostStatus, LastRun
 from swapbench.core.steps import Outcome, Status, SwapReport
 from swapbench.errors import InputError, JournalError
-from swapbench.host.journal import read_journal
-from swapbench.host.lock import live_owner
 from swapbench.host.services import ServiceOps
+from swapbench.host.window.journal import read_journal
+from swapbench.host.window.lock import live_owner
 from swapbench.plan.load import LoadedPlan, load_plan
 from swapbench.plan.models import Service
 from swapbench.report.records import read_model

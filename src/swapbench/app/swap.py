@@ -34,24 +34,26 @@ from swapbench.errors import (
     SwapFailed,
     WorkloadError,
 )
-from swapbench.host import checks as chk
-from swapbench.host.files import BALLAST_MIB, Ballast, SafeWriter
-from swapbench.host.gpu import read_device
-from swapbench.host.journal import Journal, JournalState, active_journal_path, read_journal
-from swapbench.host.lock import POLL_S as LOCK_POLL_S
-from swapbench.host.lock import WindowLock, live_owner
-from swapbench.host.preflight import plan_preflight
-from swapbench.host.prepare import Preparer, prepare_checks
-from swapbench.host.proc import run_argv
+from swapbench.host.candidate.prepare import Preparer, prepare_checks
+from swapbench.host.claims import claim_of
+from swapbench.host.gpu.device import read_device
+from swapbench.host.preflight import checks as chk
+from swapbench.host.preflight.contracts import plan_preflight
+from swapbench.host.processes.proc import run_argv
+from swapbench.host.processes.programs import outcome
+from swapbench.host.processes.waiting import wait_until
 from swapbench.host.real import RealHost
-from swapbench.host.registry import claim_of, find_open_window, live_windows
 from swapbench.host.services import ServiceOps, driver_for, privileged_argv
-from swapbench.host.signals import SignalFlag
-from swapbench.host.waiting import wait_until
-from swapbench.host.watchdog import Liveness, Watchdog, kill_owner, say, watch
+from swapbench.host.window.files import BALLAST_MIB, Ballast, SafeWriter
+from swapbench.host.window.journal import Journal, JournalState, active_journal_path, read_journal
+from swapbench.host.window.lock import POLL_S as LOCK_POLL_S
+from swapbench.host.window.lock import WindowLock, live_owner
+from swapbench.host.window.registry import find_open_window, live_windows
+from swapbench.host.window.signals import SignalFlag
+from swapbench.host.window.watchdog import Liveness, Watchdog, kill_owner, say, watch
 from swapbench.plan.load import LoadedPlan, load_plan, plan_json_schema
 from swapbench.plan.models import DockerLaunch, Plan, port_of
-from swapbench.workloads.prepare import prepare_workloads
+from swapbench.workloads.requests import prepare_workloads
 
 SAMPLE_KIB = 4  # a sample in a results file, generously (Phase 0 estimates the disk a run needs)
 
@@ -94,22 +96,22 @@ INPUT_ERRORS: dict[int, type[SwapbenchError]] = {
 def _journal_check(loaded: LoadedPlan) -> Outcome:
     """No other swapbench owns the window, and no run left its journal open."""
     if (owner := live_owner(output_dir(loaded))) is not None:
-        return chk.outcome(WINDOW_FREE, False, f"{owner.describe()} owns the window now; wait for it to finish")
+        return outcome(WINDOW_FREE, False, f"{owner.describe()} owns the window now; wait for it to finish")
     if live := live_windows(claim_of(loaded)):
-        return chk.outcome(WINDOW_FREE, False, f"another window is live on this host: {live[0].describe()}; "
+        return outcome(WINDOW_FREE, False, f"another window is live on this host: {live[0].describe()}; "
                            f"{live[0].hint()}")  # fmt: skip
     try:
         state = read_journal(journal_path(loaded))
     except JournalError as exc:
-        return chk.outcome(WINDOW_FREE, False, f"{exc.message}; run `swapbench rollback PLAN`")
+        return outcome(WINDOW_FREE, False, f"{exc.message}; run `swapbench rollback PLAN`")
     if state.records and not state.closed:
-        return chk.outcome(
+        return outcome(
             WINDOW_FREE,
             False,
             f"run {state.run_id} did not finish and no swapbench owns it ({state.path}): production may be "
             "down; run `swapbench rollback PLAN` first",
         )
-    return chk.outcome(WINDOW_FREE, True, "no live owner, no unfinished journal")
+    return outcome(WINDOW_FREE, True, "no live owner, no unfinished journal")
 
 
 def _output_checks(loaded: LoadedPlan) -> list[Outcome]:
@@ -125,9 +127,9 @@ def _output_checks(loaded: LoadedPlan) -> list[Outcome]:
             pass
         free_mib = shutil.disk_usage(folder).free / 2**20
     except OSError as exc:
-        return [chk.outcome(name, False, f"cannot write there: {exc.strerror or exc}; pick another run.output_dir")]
+        return [outcome(name, False, f"cannot write there: {exc.strerror or exc}; pick another run.output_dir")]
     ok = free_mib >= need_mib
-    return [chk.outcome(name, ok, f"{free_mib:.0f} MiB free" + ("" if ok else "; free space or move run.output_dir"))]
+    return [outcome(name, ok, f"{free_mib:.0f} MiB free" + ("" if ok else "; free space or move run.output_dir"))]
 
 
 def _input_checks(loaded: LoadedPlan) -> list[Outcome]:
@@ -140,15 +142,15 @@ def _input_checks(loaded: LoadedPlan) -> list[Outcome]:
             image, _ = prepare_workloads(loaded, target)
         except SwapbenchError as exc:
             detail = f"{exc.message} (what to do: {exc.hint})" if exc.hint else exc.message
-            return [chk.outcome("inputs", False, detail, exit_code=exc.exit_code)]
+            return [outcome("inputs", False, detail, exit_code=exc.exit_code)]
     if plan.image is not None and image is not None:
         info = image.frames[0].info
         if len(image.frames) == 1:
-            found.append(chk.outcome(f"image {info.path}", True, f"{info.format} {info.width}x{info.height}, decoded"))
+            found.append(outcome(f"image {info.path}", True, f"{info.format} {info.width}x{info.height}, decoded"))
         else:
-            found.append(chk.outcome(f"image.frames {plan.image.frames}", True,
+            found.append(outcome(f"image.frames {plan.image.frames}", True,
                                      f"{len(image.frames)} frames decoded, set {image.digest[:12]}"))  # fmt: skip
-    found.append(chk.outcome("workloads", True, f"{len(plan.workloads)} prepared (prompts, parsers, schemas)"))
+    found.append(outcome("workloads", True, f"{len(plan.workloads)} prepared (prompts, parsers, schemas)"))
     return found
 
 
@@ -169,7 +171,7 @@ def _host_checks(loaded: LoadedPlan) -> list[Outcome]:
     )
     if uses_docker:
         result = run_argv(["docker", "version", "--format", "{{.Server.Version}}"], 15.0)
-        found.append(chk.outcome("docker engine", result.ok, result.stdout.strip() or result.describe()))
+        found.append(outcome("docker engine", result.ok, result.stdout.strip() or result.describe()))
     return found
 
 
@@ -180,7 +182,7 @@ def check(loaded: LoadedPlan) -> list[Outcome]:
     found += _candidate_checks(loaded)
     for svc in plan.services:
         state = ServiceOps(svc, loaded.resolve).state()
-        found.append(chk.outcome(f"service {svc.name} up now", state.ok, state.detail))
+        found.append(outcome(f"service {svc.name} up now", state.ok, state.detail))
     privileged = privileged_argv(plan.services, loaded.resolve)
     for declared in plan.checks:
         if privileged and declared.kind == "sudo":

@@ -24,17 +24,18 @@ from typing import Any, Literal
 
 from swapbench.app import bench, swap, verdict
 from swapbench.core.bench import WorkloadRun
+from swapbench.core.command_json import Headline, WindowRecord
 from swapbench.core.compare import Comparison
 from swapbench.core.decision import DecisionResult
 from swapbench.core.phases import Phase
 from swapbench.core.results import Sample
-from swapbench.core.status import Headline, WindowRecord
 from swapbench.core.steps import SwapReport, SwapStatus, failures
 from swapbench.errors import InputError, PlanError, PreflightFailed, StepFailed, SwapbenchError, error_for
-from swapbench.host.lock import live_owner
-from swapbench.host.notify import notify
-from swapbench.host.signals import Forwarding, SignalFlag
-from swapbench.host.supervisor import (
+from swapbench.host.processes.waiting import wait_until
+from swapbench.host.window.lock import live_owner
+from swapbench.host.window.notify import notify
+from swapbench.host.window.signals import Forwarding, SignalFlag
+from swapbench.host.window.supervisor import (
     EVENTS_FILE,
     LOG_FILE,
     Job,
@@ -44,7 +45,6 @@ from swapbench.host.supervisor import (
     spawn,
     take_handoff,
 )
-from swapbench.host.waiting import wait_until
 from swapbench.plan.load import LoadedPlan, load_plan
 from swapbench.plan.models import NOTIFY_ALWAYS
 from swapbench.report.records import read_model

@@ -89,7 +89,8 @@ class BenchSettings:
 
 
 def extension_verdict(samples: Sequence[Sample], vram_in_band: bool | None = None) -> tuple[bool, str]:
-    """Decision 8: extend unless a thinking marker tripped or VRAM left its band. Never gated on latency."""
+    """The user plan's rule for the 20 -> 100 extension: extend unless a thinking marker tripped or VRAM left its
+    band. Never gated on latency."""
     leaks = sum(1 for s in samples if s.thinking_leak is not None)
     if leaks:
         return False, f"not extended: a thinking marker tripped in {leaks} of {len(samples)} samples"

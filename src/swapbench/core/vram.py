@@ -82,7 +82,8 @@ def footprint(
 
 def in_band(samples: Sequence[VramSample], pre_launch_used_mib: float | None, band: Band | None) -> bool | None:
     """Since the model loaded (smoke, bench), did every reading stay healthy or warn? None when there is no band
-    or no reading (decision 8). While loading, memory ramps up through the bands: only the abort line counts."""
+    or no reading (the user plan's rule for the 20 -> 100 extension). While loading, memory ramps up through the
+    bands: only the abort line counts."""
     if band is None:
         return None
     loaded = [s for s in samples if s.phase in LOADED]

@@ -6,7 +6,7 @@ import platform
 import socket
 
 from swapbench.core.results import GpuInfo, HostInfo
-from swapbench.host.gpu import read_device
+from swapbench.host.gpu.device import read_device
 
 
 def gpu_info(index: int = 0) -> GpuInfo:

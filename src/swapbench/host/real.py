@@ -16,19 +16,20 @@ from swapbench.core.steps import Outcome, Status
 from swapbench.core.swap import Launched
 from swapbench.core.vram import in_band
 from swapbench.errors import SmokeFailed, StepFailed
-from swapbench.host.candidate import CandidateOps
-from swapbench.host.checks import outcome, run_verify_step
-from swapbench.host.files import SafeWriter, write_atomic
-from swapbench.host.gpu import read_device
-from swapbench.host.gpu_ledger import GpuLedger, _cached
-from swapbench.host.prepare import Preparer
+from swapbench.host.candidate.ops import CandidateOps
+from swapbench.host.candidate.prepare import Preparer
+from swapbench.host.gpu.device import read_device
+from swapbench.host.gpu.ledger import GpuLedger, _cached
+from swapbench.host.gpu.sampler import VramSampler
+from swapbench.host.preflight.checks import run_verify_step
+from swapbench.host.processes.programs import outcome
+from swapbench.host.processes.waiting import wait_until
 from swapbench.host.services import ServiceOps
-from swapbench.host.vram_sampler import VramSampler
-from swapbench.host.waiting import wait_until
+from swapbench.host.window.files import SafeWriter, write_atomic
 from swapbench.plan.load import LoadedPlan, pick_target
 from swapbench.plan.models import DockerLaunch
 from swapbench.workloads.bench_call import BenchCall
-from swapbench.workloads.prepare import prepare_workloads
+from swapbench.workloads.requests import prepare_workloads
 
 Measure = Callable[[BenchCall], object]  # `app.bench.measure`, handed in: the host never calls up into app
 
@@ -156,7 +157,8 @@ class RealHost:
     # --- measuring --------------------------------------------------------------------------------------------
 
     def smoke(self, label: str) -> None:
-        """One request per workload (decision 9): nav must parse by strategy 1 or 2, nothing may leak thinking."""
+        """The smoke test, one request per workload before any measurement: nav must parse by strategy 1 or 2,
+        nothing may leak thinking."""
         self._phase(Phase.SMOKE)
         target = pick_target(self.loaded, label)
         _, workloads = prepare_workloads(self.loaded, target)
@@ -195,7 +197,7 @@ class RealHost:
         sampler = self.sampler if label in self.candidates else None
         pre = self.gpu.pre_launch.get(label)
 
-        def vram_ok() -> bool | None:  # decision 8: the extension needs VRAM in its band
+        def vram_ok() -> bool | None:  # the 20 -> 100 extension needs VRAM in its band
             return in_band(sampler.samples, pre.used_mib if pre else None, self.gpu.band) if sampler else None
 
         def vram() -> VramReport:  # the bench is over: the sampler's readings go into the one results write

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from swapbench.errors import RemoteFailed
-from swapbench.host.proc import CommandResult, run_argv
+from swapbench.host.processes.proc import CommandResult, run_argv
 
 SSH_FAILED = 255  # ssh's own exit code for its own failures (a remote command's code is passed through)
 # Defaults: give up on a box that does not answer, and notice a dead link within ~15 s rather than at TCP's own

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import shlex
 
-from swapbench.core.status import HostStatus
+from swapbench.core.command_json import HostStatus
 
 
 def _ago(seconds: float) -> str:

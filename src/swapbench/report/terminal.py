@@ -17,12 +17,12 @@ from rich.table import Table
 from rich.text import Text
 
 from swapbench.core.bench import WorkloadRun
+from swapbench.core.command_json import HistoryRecord
 from swapbench.core.compare import Comparison
 from swapbench.core.decision import DecisionResult
 from swapbench.core.kinds import SCORE_LEGEND, first_score
 from swapbench.core.phases import Phase
 from swapbench.core.results import LatencyStats, Results, Sample
-from swapbench.core.status import HistoryRecord
 from swapbench.core.steps import DowntimeSplit, Outcome, PreparedCandidate, SwapReport, WarmRead
 from swapbench.core.vram import GpuSummary
 from swapbench.errors import SwapbenchError

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING
 
 from swapbench.demo.rig import Rig
 from swapbench.errors import StepFailed
-from swapbench.host.proc import pgrep, run_argv
-from swapbench.host.waiting import wait_until
+from swapbench.host.processes.proc import pgrep, run_argv
+from swapbench.host.processes.waiting import wait_until
 
 if TYPE_CHECKING:
     from swapbench.plan.models import HealthCheck
@@ -60,7 +60,7 @@ def sandbox_plan(
     second GPU-holding production process, under a VRAM gate that aborts above `abort_gb`."""
     import jinja2  # noqa: PLC0415 -- the builder's alone (see the module's docstring)
 
-    from swapbench.host.llama_server import LlamaServerSpec, server_argv  # noqa: PLC0415
+    from swapbench.host.candidate.llama_server import LlamaServerSpec, server_argv  # noqa: PLC0415
 
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("swapbench.demo.sandbox", "."),
@@ -80,7 +80,7 @@ def sandbox_plan(
 
 
 def _healthy(check: HealthCheck) -> bool:
-    from swapbench.host.probes import probe_http  # noqa: PLC0415 -- the builder's alone
+    from swapbench.host.processes.probes import probe_http  # noqa: PLC0415 -- the builder's alone
 
     return probe_http(check).ok
 
@@ -92,7 +92,7 @@ def _wait(what: str, ok: Callable[[], bool], timeout_s: float = 60.0) -> None:
 
 def _gpu_holder(rig: Rig, port: int, folder: Path) -> list[str]:
     """A second production process holding GPU memory (observed by the plan, never stopped)."""
-    from swapbench.host.llama_server import LlamaServerSpec, server_argv  # noqa: PLC0415 -- the builder's alone
+    from swapbench.host.candidate.llama_server import LlamaServerSpec, server_argv  # noqa: PLC0415 -- the builder's alone
 
     spec = LlamaServerSpec(binary=rig.llama_server, model=rig.smollm2, port=port, log_path=folder / "x.log")
     return [*server_argv(spec), "-ngl", "99"]
@@ -103,7 +103,7 @@ def build_sandbox(
 ) -> Sandbox:
     """Start the sandbox's production on free loopback ports and write its plan (plan.toml). With `gpu`, the
     models run on the GPU beside a second GPU-holding process, under a VRAM gate (abort above `abort_gb`)."""
-    from swapbench.host.llama_server import free_port  # noqa: PLC0415 -- the builder's alone
+    from swapbench.host.candidate.llama_server import free_port  # noqa: PLC0415 -- the builder's alone
     from swapbench.plan.models import HealthCheck  # noqa: PLC0415
 
     folder.mkdir(parents=True, exist_ok=True)

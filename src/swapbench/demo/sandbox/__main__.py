@@ -25,7 +25,7 @@ from typing import ClassVar
 
 import psutil
 
-from swapbench.host.proc import kill_group
+from swapbench.host.processes.proc import kill_group
 
 LOOPBACK = "127.0.0.1"
 

@@ -9,10 +9,9 @@ from pathlib import Path
 import psutil
 
 from swapbench.core.steps import Outcome
-from swapbench.host.checks import outcome
-from swapbench.host.probes import ProbeResult, probe_http
-from swapbench.host.proc import pgrep
-from swapbench.host.programs import check_program
+from swapbench.host.processes.probes import ProbeResult, probe_http
+from swapbench.host.processes.proc import pgrep
+from swapbench.host.processes.programs import check_program, outcome
 from swapbench.host.services.driver import DriverBase, found_by_pattern
 from swapbench.plan.models import CommandService
 

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import ClassVar
 
 from swapbench.core.steps import Outcome
-from swapbench.host.probes import ProbeResult
-from swapbench.host.proc import container_pid
-from swapbench.host.programs import check_program
+from swapbench.host.processes.probes import ProbeResult
+from swapbench.host.processes.proc import container_pid
+from swapbench.host.processes.programs import check_program
 from swapbench.host.services.driver import DriverBase
 from swapbench.plan.models import DockerService
 

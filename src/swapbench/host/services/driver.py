@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import ClassVar, Generic, Protocol, TypeVar
 
 from swapbench.core.steps import Outcome
-from swapbench.host.probes import ProbeResult, probe_http
-from swapbench.host.proc import CommandResult, pgrep, port_open
+from swapbench.host.processes.probes import ProbeResult, probe_http
+from swapbench.host.processes.proc import CommandResult, pgrep, port_open
 from swapbench.plan.models import ServiceBase, port_of
 
 Runner = Callable[..., CommandResult]

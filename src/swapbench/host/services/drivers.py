@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import assert_never
 
-from swapbench.host.proc import run_argv
+from swapbench.host.processes.proc import run_argv
 from swapbench.host.services.command import CommandDriver
 from swapbench.host.services.docker import DockerDriver
 from swapbench.host.services.driver import Resolve, Runner, ServiceDriver

@@ -8,11 +8,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from swapbench.errors import StepFailed
-from swapbench.host.probes import ProbeResult, probe_http
-from swapbench.host.proc import CommandResult, port_owner, run_argv, with_children
+from swapbench.host.processes.probes import ProbeResult, probe_http
+from swapbench.host.processes.proc import CommandResult, port_owner, run_argv, with_children
+from swapbench.host.processes.waiting import READY_POLL_S, wait_steady, wait_until
 from swapbench.host.services.driver import Resolve, Runner
 from swapbench.host.services.drivers import driver_for
-from swapbench.host.waiting import READY_POLL_S, wait_steady, wait_until
 from swapbench.plan.models import Service, port_of
 
 POLL_S = READY_POLL_S  # stops and restores are downtime: each look is cheap (health first, see is_up)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from swapbench.host.probes import ProbeResult
-from swapbench.host.proc import pgrep
+from swapbench.host.processes.probes import ProbeResult
+from swapbench.host.processes.proc import pgrep
 from swapbench.host.services.driver import DriverBase, found_by_pattern
 from swapbench.plan.models import ProcessService
 

@@ -13,9 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from swapbench.core.steps import Outcome
-from swapbench.host.checks import outcome
-from swapbench.host.probes import ProbeResult
-from swapbench.host.programs import check_program, not_a_file
+from swapbench.host.processes.probes import ProbeResult
+from swapbench.host.processes.programs import check_program, not_a_file, outcome
 from swapbench.host.services.driver import DriverBase
 from swapbench.plan.models import SupervisordService
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from swapbench.core.steps import Outcome
-from swapbench.host.probes import ProbeResult
-from swapbench.host.programs import check_program
+from swapbench.host.processes.probes import ProbeResult
+from swapbench.host.processes.programs import check_program
 from swapbench.host.services.driver import DriverBase
 from swapbench.plan.models import SystemdService
 

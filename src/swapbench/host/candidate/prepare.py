@@ -16,10 +16,10 @@ import psutil
 
 from swapbench.core.steps import Outcome, PreparedCandidate, Status, WarmRead
 from swapbench.errors import StepFailed
-from swapbench.host.page_cache import WarmResult, warm
-from swapbench.host.preflight import DOCKER_INSPECT_TIMEOUT_S, launched
-from swapbench.host.proc import run_argv
-from swapbench.host.programs import executable_problem
+from swapbench.host.candidate.ops import DOCKER_INSPECT_TIMEOUT_S, launched
+from swapbench.host.candidate.page_cache import WarmResult, warm
+from swapbench.host.processes.proc import run_argv
+from swapbench.host.processes.programs import executable_problem
 from swapbench.plan.load import LoadedPlan
 from swapbench.plan.models import DockerLaunch, Launch
 

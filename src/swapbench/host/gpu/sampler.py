@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from swapbench.core.phases import Phase
 from swapbench.core.vram import MIB_PER_GB, Verdict, VramSample, candidate_mib, classify
-from swapbench.host.gpu import DeviceReading, GpuProbe
+from swapbench.host.gpu.device import DeviceReading, GpuProbe
 from swapbench.plan.models import Band
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psutil
 
-from swapbench.host.waiting import wait_until
+from swapbench.host.processes.waiting import wait_until
 
 KILL_GRACE_S = 3.0
 EXIT_POLL_S = 0.02  # a stopped candidate's exit is the start of the restore: see it within 20 ms

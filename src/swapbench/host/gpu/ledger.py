@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from swapbench.core.results import VramReport
 from swapbench.core.vram import Footprint, GpuSummary, VramSample, footprint, projected_peak_mib
-from swapbench.host.gpu import DeviceReading, read_device
+from swapbench.host.gpu.device import DeviceReading, read_device
 from swapbench.plan.models import Band
 
 

@@ -8,8 +8,12 @@ import shutil
 import stat
 from pathlib import Path
 
-from swapbench.core.steps import Outcome
-from swapbench.host.checks import outcome
+from swapbench.core.steps import Outcome, Status
+
+
+def outcome(name: str, ok: bool, detail: str, exit_code: int | None = None) -> Outcome:
+    """A check's result: passed or failed, in words."""
+    return Outcome(name=name, status=Status.PASS if ok else Status.FAIL, detail=detail, exit_code=exit_code)
 
 
 class Unusable(Exception):

@@ -26,10 +26,7 @@ from pathlib import Path
 import psutil
 
 from swapbench.errors import JournalError, WindowBusy
-from swapbench.host.journal import active_journal_path, read_journal
-from swapbench.host.services import driver_for
-from swapbench.plan.load import LoadedPlan
-from swapbench.plan.models import DockerLaunch, port_of
+from swapbench.host.window.journal import active_journal_path, read_journal
 
 REGISTRY_ENV = "SWAPBENCH_REGISTRY"  # another folder: a test host of its own, never needed on a real one
 SCHEMA_VERSION = 1
@@ -57,24 +54,6 @@ class Claim:
     @property
     def key(self) -> str:
         return hashlib.sha256(self.output_dir.encode()).hexdigest()[:20]
-
-
-def claim_of(loaded: LoadedPlan) -> Claim:
-    """Every service (by name, unit or container, and health port), every candidate (port, container) and the GPU."""
-    plan = loaded.plan
-    found = {f"gpu {plan.run.gpu_index}"}
-    for svc in plan.services:
-        found.add(f"service {svc.name}")
-        found |= driver_for(svc, loaded.resolve).claims()
-        if svc.health is not None and (port := port_of(svc.health.url)) is not None:
-            found.add(f"port {port}")
-    for target in plan.candidates:
-        if target.launch is not None:
-            found.add(f"port {target.launch.port}")
-            if isinstance(target.launch, DockerLaunch):
-                found.add(f"container {target.launch.name}")
-    output = str(loaded.resolve(plan.run.output_dir))
-    return Claim(plan=str(loaded.path) if loaded.path else "?", output_dir=output, resources=frozenset(found))
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
-"""What `swapbench status` found: who owns the window, an unfinished journal, each service as it is now, and the
-last finished run with the time it ended (its verify is then, not now)."""
+"""The records commands print with --json: what `swapbench status` found (who owns the window, an unfinished
+journal, each service as it is now, the last finished run with the time it ended: its verify is then, not now),
+and the records of `run`, `remote` and `history`."""
 
 from __future__ import annotations
 

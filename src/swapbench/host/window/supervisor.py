@@ -31,8 +31,8 @@ from pathlib import Path
 import psutil
 
 from swapbench.errors import StepFailed
-from swapbench.host.proc import run_argv
-from swapbench.host.watchdog import backstop_scope
+from swapbench.host.processes.proc import run_argv
+from swapbench.host.window.watchdog import backstop_scope
 
 JOB_FILE = "job.json"
 LOG_FILE = "window.log"

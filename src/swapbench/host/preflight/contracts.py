@@ -19,11 +19,10 @@ from pathlib import Path
 
 from swapbench.core.steps import Outcome, Status
 from swapbench.errors import StepFailed
-from swapbench.host.candidate import launch_argv
-from swapbench.host.checks import outcome
-from swapbench.host.gguf import GgufDamaged, read_layout
-from swapbench.host.proc import CommandResult, run_argv
-from swapbench.host.programs import Unusable, check_program, executable_problem, read_head
+from swapbench.host.candidate.gguf import GgufDamaged, read_layout
+from swapbench.host.candidate.ops import DOCKER_INSPECT_TIMEOUT_S, launch_argv, launched
+from swapbench.host.processes.proc import CommandResult, run_argv
+from swapbench.host.processes.programs import Unusable, check_program, executable_problem, outcome, read_head
 from swapbench.host.services import driver_for
 from swapbench.plan.load import LoadedPlan
 from swapbench.plan.models import DockerLaunch, Launch, NativeLaunch, Target
@@ -33,7 +32,6 @@ TEMPLATE_MAX_BYTES = 1 << 20
 SECRET_MAX_BYTES = 64 << 10
 HELP_TIMEOUT_S = 30.0
 DOCKER_HELP_TIMEOUT_S = 120.0
-DOCKER_INSPECT_TIMEOUT_S = 30.0
 # What a file starts with when it is not the GGUF it claims to be, and what usually went wrong.
 NOT_GGUF_HINTS = {
     b"version https://git-lfs": "a Git LFS pointer: run `git lfs pull` where it was cloned",
@@ -105,15 +103,6 @@ def _service_checks(loaded: LoadedPlan) -> list[Outcome]:
     found: list[Outcome] = []
     for i, svc in enumerate(loaded.plan.services):
         found += driver_for(svc, loaded.resolve).checks(f"services[{i}] ({svc.name})", loaded.base_dir)
-    return found
-
-
-def launched(loaded: LoadedPlan) -> list[tuple[str, Target, Launch]]:
-    """(plan key, target, launch) of every candidate swapbench starts."""
-    found = []
-    for i, target in enumerate(loaded.plan.candidates):
-        if target.launch is not None:
-            found.append((f"candidates[{i}] ({target.label}).launch", target, target.launch))
     return found
 
 

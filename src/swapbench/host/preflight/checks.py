@@ -9,9 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from swapbench.core.steps import Outcome, Status
-from swapbench.host import gpu
-from swapbench.host.probes import probe_http, probe_wav
-from swapbench.host.proc import CommandResult, PortState, pgrep, port_holder, port_owner, port_state, run_argv
+from swapbench.host.gpu import device as gpu
+from swapbench.host.processes.probes import probe_http, probe_wav
+from swapbench.host.processes.proc import CommandResult, PortState, pgrep, port_holder, port_owner, port_state, run_argv
+from swapbench.host.processes.programs import outcome
 from swapbench.plan.models import (
     Check,
     DiskFreeCheck,
@@ -32,10 +33,6 @@ from swapbench.plan.models import (
 
 Resolve = Callable[[Path], Path]
 Runner = Callable[..., CommandResult]
-
-
-def outcome(name: str, ok: bool, detail: str, exit_code: int | None = None) -> Outcome:
-    return Outcome(name=name, status=Status.PASS if ok else Status.FAIL, detail=detail, exit_code=exit_code)
 
 
 def check_sudo(privileged: list[list[str]], runner: Runner = run_argv) -> list[Outcome]:

@@ -20,8 +20,8 @@ from pathlib import Path
 import psutil
 
 from swapbench.errors import WindowBusy
-from swapbench.host.registry import Claim, Entry
-from swapbench.host.waiting import wait_until
+from swapbench.host.processes.waiting import wait_until
+from swapbench.host.window.registry import Claim, Entry
 
 LOCK_NAME = "swapbench.lock"
 POLL_S = 0.2

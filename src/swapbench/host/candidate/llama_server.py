@@ -9,8 +9,8 @@ from pathlib import Path
 
 from swapbench.adapters.openai_client import ChatEndpoint, Health
 from swapbench.errors import EndpointError, EndpointLoading
-from swapbench.host.proc import kill_group
-from swapbench.host.waiting import wait_steady
+from swapbench.host.processes.proc import kill_group
+from swapbench.host.processes.waiting import wait_steady
 
 LOOPBACK = "127.0.0.1"
 

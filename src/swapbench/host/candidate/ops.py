@@ -17,8 +17,8 @@ import psutil
 
 from swapbench.adapters.openai_client import ChatEndpoint, Health
 from swapbench.errors import EndpointError, StepFailed
-from swapbench.host.llama_server import LlamaServer, LlamaServerSpec, log_tail, server_argv
-from swapbench.host.proc import (
+from swapbench.host.candidate.llama_server import LlamaServer, LlamaServerSpec, log_tail, server_argv
+from swapbench.host.processes.proc import (
     CommandResult,
     container_pid,
     kill_group,
@@ -27,12 +27,15 @@ from swapbench.host.proc import (
     port_owner,
     run_argv,
 )
-from swapbench.host.waiting import READY_POLL_S, throttled, wait_steady, wait_until
+from swapbench.host.processes.waiting import READY_POLL_S, throttled, wait_steady, wait_until
+from swapbench.plan.load import LoadedPlan
 from swapbench.plan.models import DockerLaunch, Launch, NativeLaunch, Target
 
 CONTAINER_PORT = 8080
 DOCKER_EXIT_POLL_S = 0.5
 Runner = Callable[..., CommandResult]
+
+DOCKER_INSPECT_TIMEOUT_S = 30.0  # `docker image inspect`: the image is local or not
 
 
 def container_model_path(launch: DockerLaunch, path: Path, resolve: Callable[[Path], Path]) -> str:
@@ -256,3 +259,12 @@ def _pgid_or(pid: int) -> int:
         return os.getpgid(pid)
     except ProcessLookupError:
         return pid
+
+
+def launched(loaded: LoadedPlan) -> list[tuple[str, Target, Launch]]:
+    """(plan key, target, launch) of every candidate swapbench starts."""
+    found = []
+    for i, target in enumerate(loaded.plan.candidates):
+        if target.launch is not None:
+            found.append((f"candidates[{i}] ({target.label}).launch", target, target.launch))
+    return found

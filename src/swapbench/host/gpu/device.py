@@ -15,7 +15,7 @@ from typing import Literal
 
 import pynvml  # provided by nvidia-ml-py
 
-from swapbench.host.proc import run_argv
+from swapbench.host.processes.proc import run_argv
 
 MIB = 2**20
 Source = Literal["nvml", "nvidia-smi"]

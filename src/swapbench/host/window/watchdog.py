@@ -26,8 +26,8 @@ from pathlib import Path
 import psutil
 
 from swapbench.errors import JournalError
-from swapbench.host.journal import read_journal
-from swapbench.host.proc import run_argv
+from swapbench.host.processes.proc import run_argv
+from swapbench.host.window.journal import read_journal
 
 POLL_S = 0.2
 BEAT_S = 1.0  # the heartbeat's period; the timeout is a plan key, at least 3 beats

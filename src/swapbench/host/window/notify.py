@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
-from swapbench.host.proc import run_argv
+from swapbench.host.processes.proc import run_argv
 from swapbench.plan.models import Notify
 
 LOG_NAME = "notify.log"

@@ -19,7 +19,7 @@ from typing import Any
 
 from swapbench.core.phases import Phase
 from swapbench.errors import JournalError
-from swapbench.host.files import SafeWriter
+from swapbench.host.window.files import SafeWriter
 
 ACTIVE_NAME = "journal.active.jsonl"
 SCHEMA_VERSION = 1  # in the begin record: the layout of the records that follow it; none is version 1
